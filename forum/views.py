@@ -1,0 +1,200 @@
+"""Thin views: validate a form, call one service or selector, respond."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from forum import selectors, services
+from forum.forms import CommentForm, PostForm, SignUpForm
+from forum.models import Board, Comment, User
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "forum/index.html", {"sections": selectors.section_list()})
+
+
+def board_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    board = get_object_or_404(Board.objects.select_related("section"), slug=slug)
+    page = selectors.board_posts_page(board=board, viewer=request.user, page=request.GET.get("page"))
+    return render(request, "forum/board.html", {"board": board, "page": page})
+
+
+def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
+    page = selectors.post_comments_page(post=post, viewer=request.user, page=request.GET.get("page"))
+    context = {
+        "post": post,
+        "page": page,
+        "form": CommentForm(),
+        "post_liked": post.pk in selectors.liked_post_ids(user=request.user, post_ids=[post.pk]),
+        "liked_comment_ids": selectors.liked_comment_ids(
+            user=request.user, comment_ids=[c.pk for c in page]
+        ),
+    }
+    return render(request, "forum/post.html", context)
+
+
+@login_required
+def post_create(request: HttpRequest, slug: str) -> HttpResponse:
+    board = get_object_or_404(Board, slug=slug)
+    form = PostForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        post = _call(form, services.post_create, author=request.user, board=board, **form.cleaned_data)
+        if post:
+            return redirect(post)
+    return render(request, "forum/post_form.html", {"form": form, "board": board})
+
+
+@login_required
+def post_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
+    if post.author_id != request.user.pk:
+        return HttpResponse("Only the author can edit this post.", status=403)
+    form = PostForm(request.POST or None, initial={"title": post.title, "body": post.body})
+    if request.method == "POST" and form.is_valid():
+        if _call(form, services.post_update, post=post, editor=request.user, **form.cleaned_data):
+            messages.success(request, "Post updated.")
+            return redirect(post)
+    return render(request, "forum/post_form.html", {"form": form, "board": post.board, "post": post})
+
+
+@login_required
+def post_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
+    if request.method == "POST":
+        services.post_delete(post=post, actor=request.user)
+        messages.success(request, "Post deleted.")
+        return redirect(post.board)
+    if post.author_id != request.user.pk and not request.user.is_staff:
+        return HttpResponse("Only the author or a moderator can delete this post.", status=403)
+    return render(request, "forum/confirm_delete.html", {"object": post, "kind": "post"})
+
+
+@require_POST
+@login_required
+def post_like(request: HttpRequest, pk: int) -> HttpResponse:
+    post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
+    if request.POST.get("action") == "unlike":
+        services.post_unlike(post=post, user=request.user)
+    else:
+        services.post_like(post=post, user=request.user)
+    return redirect(post)
+
+
+@require_POST
+@login_required
+def post_hide(request: HttpRequest, pk: int) -> HttpResponse:
+    post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
+    hidden = request.POST.get("hidden") == "1"
+    services.post_set_hidden(post=post, moderator=request.user, hidden=hidden)
+    messages.success(request, "Post hidden from members." if hidden else "Post visible again.")
+    return redirect(post)
+
+
+@require_POST
+@login_required
+def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
+    post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        comment = _call(form, services.comment_create, post=post, author=request.user, **form.cleaned_data)
+        if comment:
+            last_page = selectors.post_comments_page(post=post, viewer=request.user, page="last")
+            return redirect(f"{post.get_absolute_url()}?page={last_page.number}#comment-{comment.pk}")
+    page = selectors.post_comments_page(post=post, viewer=request.user, page="last")
+    context = {"post": post, "page": page, "form": form, "liked_comment_ids": set()}
+    return render(request, "forum/post.html", context, status=400)
+
+
+@login_required
+def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = _comment_for_viewer(request, pk)
+    if comment.author_id != request.user.pk:
+        return HttpResponse("Only the author can edit this comment.", status=403)
+    form = CommentForm(request.POST or None, initial={"body": comment.body})
+    if request.method == "POST" and form.is_valid():
+        if _call(form, services.comment_update, comment=comment, editor=request.user, **form.cleaned_data):
+            messages.success(request, "Comment updated.")
+            return redirect(comment)
+    return render(request, "forum/comment_form.html", {"form": form, "comment": comment})
+
+
+@login_required
+def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = _comment_for_viewer(request, pk)
+    if request.method == "POST":
+        services.comment_delete(comment=comment, actor=request.user)
+        messages.success(request, "Comment deleted.")
+        return redirect(comment.post)
+    if comment.author_id != request.user.pk and not request.user.is_staff:
+        return HttpResponse("Only the author or a moderator can delete this comment.", status=403)
+    return render(request, "forum/confirm_delete.html", {"object": comment, "kind": "comment"})
+
+
+@require_POST
+@login_required
+def comment_like(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = _comment_for_viewer(request, pk)
+    if request.POST.get("action") == "unlike":
+        services.comment_unlike(comment=comment, user=request.user)
+    else:
+        services.comment_like(comment=comment, user=request.user)
+    return redirect(comment)
+
+
+@require_POST
+@login_required
+def comment_hide(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = _comment_for_viewer(request, pk)
+    hidden = request.POST.get("hidden") == "1"
+    services.comment_set_hidden(comment=comment, moderator=request.user, hidden=hidden)
+    return redirect(comment)
+
+
+def profile(request: HttpRequest, username: str) -> HttpResponse:
+    author = get_object_or_404(User, username=username, is_active=True)
+    page = selectors.user_posts_page(author=author, viewer=request.user, page=request.GET.get("page"))
+    return render(request, "forum/profile.html", {"profile_user": author, "page": page})
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("forum:index")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = _call(
+            form,
+            services.user_create,
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            display_name=form.cleaned_data["display_name"],
+        )
+        if user:
+            login(request, user, backend="forum.auth.UsernameOrEmailBackend")
+            messages.success(request, f"Welcome to Naija-Forum, {user.name}!")
+            return redirect("forum:index")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def _comment_for_viewer(request: HttpRequest, pk: int) -> Comment:
+    comment = get_object_or_404(
+        selectors.visible_comments(request.user).select_related("post"), pk=pk
+    )
+    selectors.post_for_viewer(post_id=comment.post_id, viewer=request.user)
+    return comment
+
+
+def _call(form, service, **kwargs):
+    """Run a service; put its validation errors on the form instead of raising."""
+    try:
+        return service(**kwargs)
+    except ValidationError as error:
+        form.add_error(None, error)
+        return None
