@@ -35,7 +35,15 @@ class BoardAdmin(admin.ModelAdmin):
 
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
-    list_display = ("title", "board", "author", "created_at", "comment_count", "like_count", "is_hidden")
+    list_display = (
+        "title",
+        "board",
+        "author",
+        "created_at",
+        "comment_count",
+        "like_count",
+        "is_hidden",
+    )
     list_filter = ("is_hidden", "board")
     search_fields = ("title",)
     raw_id_fields = ("author", "board")

@@ -13,7 +13,9 @@ class UsernameOrEmailBackend(ModelBackend):
         login = username.strip()
         user = User.objects.filter(Q(username=login) | Q(email__iexact=login)).first()
         if user is None:
-            User().set_password(password)  # same cost as a real check: no user enumeration by timing
+            User().set_password(
+                password
+            )  # same cost as a real check: no user enumeration by timing
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
             return user

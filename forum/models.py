@@ -90,9 +90,7 @@ class Post(models.Model):
                 name="post_board_activity_idx",
                 condition=models.Q(is_hidden=False),
             ),
-            models.Index(
-                "author", models.F("created_at").desc(), name="post_author_created_idx"
-            ),
+            models.Index("author", models.F("created_at").desc(), name="post_author_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -134,6 +132,9 @@ class PostLike(models.Model):
             models.UniqueConstraint(fields=["post", "user"], name="postlike_once_per_user")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} likes post {self.post_id}"
+
 
 class CommentLike(models.Model):
     comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="likes")
@@ -144,3 +145,6 @@ class CommentLike(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["comment", "user"], name="commentlike_once_per_user")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} likes comment {self.comment_id}"

@@ -24,16 +24,14 @@ def board_posts_page(*, board: Board, viewer: User, page: str | int | None) -> P
 
 
 def post_for_viewer(*, post_id: int, viewer: User) -> Post:
-    return get_object_or_404(
-        visible_posts(viewer).select_related("board", "author"), pk=post_id
-    )
+    return get_object_or_404(visible_posts(viewer).select_related("board", "author"), pk=post_id)
 
 
 def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> Page:
     comments = visible_comments(viewer).filter(post=post).select_related("author")
-    return Paginator(comments.order_by("created_at", "id"), settings.FORUM_COMMENTS_PER_PAGE).get_page(
-        page
-    )
+    return Paginator(
+        comments.order_by("created_at", "id"), settings.FORUM_COMMENTS_PER_PAGE
+    ).get_page(page)
 
 
 def liked_post_ids(*, user: User, post_ids: list[int]) -> set[int]:

@@ -59,6 +59,7 @@ def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
 @transaction.atomic
 def post_delete(*, post: Post, actor: User) -> None:
     _require_author_or_staff(post, actor)
+    post = Post.objects.select_for_update().get(pk=post.pk)
     if not post.is_hidden:
         Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") - 1)
     post.delete()
@@ -110,6 +111,7 @@ def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
 @transaction.atomic
 def comment_delete(*, comment: Comment, actor: User) -> None:
     _require_author_or_staff(comment, actor)
+    comment = Comment.objects.select_for_update().get(pk=comment.pk)
     if not comment.is_hidden:
         Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") - 1)
     comment.delete()
@@ -130,7 +132,7 @@ def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Co
 @transaction.atomic
 def post_like(*, post: Post, user: User) -> bool:
     """Like a post once; returns False when the user had already liked it."""
-    _, created = PostLike.objects.get_or_create(post=post, user=user)
+    _, created = PostLike.objects.get_or_create(post=post, user=user)  # unique: one per user
     if created:
         Post.objects.filter(pk=post.pk).update(like_count=F("like_count") + 1)
     return created

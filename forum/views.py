@@ -21,13 +21,17 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def board_detail(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board.objects.select_related("section"), slug=slug)
-    page = selectors.board_posts_page(board=board, viewer=request.user, page=request.GET.get("page"))
+    page = selectors.board_posts_page(
+        board=board, viewer=request.user, page=request.GET.get("page")
+    )
     return render(request, "forum/board.html", {"board": board, "page": page})
 
 
 def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
-    page = selectors.post_comments_page(post=post, viewer=request.user, page=request.GET.get("page"))
+    page = selectors.post_comments_page(
+        post=post, viewer=request.user, page=request.GET.get("page")
+    )
     context = {
         "post": post,
         "page": page,
@@ -45,7 +49,9 @@ def post_create(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
     form = PostForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        post = _call(form, services.post_create, author=request.user, board=board, **form.cleaned_data)
+        post = _call(
+            form, services.post_create, author=request.user, board=board, **form.cleaned_data
+        )
         if post:
             return redirect(post)
     return render(request, "forum/post_form.html", {"form": form, "board": board})
@@ -57,11 +63,16 @@ def post_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if post.author_id != request.user.pk:
         return HttpResponse("Only the author can edit this post.", status=403)
     form = PostForm(request.POST or None, initial={"title": post.title, "body": post.body})
-    if request.method == "POST" and form.is_valid():
-        if _call(form, services.post_update, post=post, editor=request.user, **form.cleaned_data):
-            messages.success(request, "Post updated.")
-            return redirect(post)
-    return render(request, "forum/post_form.html", {"form": form, "board": post.board, "post": post})
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _call(form, services.post_update, post=post, editor=request.user, **form.cleaned_data)
+    ):
+        messages.success(request, "Post updated.")
+        return redirect(post)
+    return render(
+        request, "forum/post_form.html", {"form": form, "board": post.board, "post": post}
+    )
 
 
 @login_required
@@ -103,10 +114,14 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     form = CommentForm(request.POST)
     if form.is_valid():
-        comment = _call(form, services.comment_create, post=post, author=request.user, **form.cleaned_data)
+        comment = _call(
+            form, services.comment_create, post=post, author=request.user, **form.cleaned_data
+        )
         if comment:
             last_page = selectors.post_comments_page(post=post, viewer=request.user, page="last")
-            return redirect(f"{post.get_absolute_url()}?page={last_page.number}#comment-{comment.pk}")
+            return redirect(
+                f"{post.get_absolute_url()}?page={last_page.number}#comment-{comment.pk}"
+            )
     page = selectors.post_comments_page(post=post, viewer=request.user, page="last")
     context = {"post": post, "page": page, "form": form, "liked_comment_ids": set()}
     return render(request, "forum/post.html", context, status=400)
@@ -118,10 +133,15 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if comment.author_id != request.user.pk:
         return HttpResponse("Only the author can edit this comment.", status=403)
     form = CommentForm(request.POST or None, initial={"body": comment.body})
-    if request.method == "POST" and form.is_valid():
-        if _call(form, services.comment_update, comment=comment, editor=request.user, **form.cleaned_data):
-            messages.success(request, "Comment updated.")
-            return redirect(comment)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _call(
+            form, services.comment_update, comment=comment, editor=request.user, **form.cleaned_data
+        )
+    ):
+        messages.success(request, "Comment updated.")
+        return redirect(comment)
     return render(request, "forum/comment_form.html", {"form": form, "comment": comment})
 
 
@@ -159,7 +179,9 @@ def comment_hide(request: HttpRequest, pk: int) -> HttpResponse:
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
     author = get_object_or_404(User, username=username, is_active=True)
-    page = selectors.user_posts_page(author=author, viewer=request.user, page=request.GET.get("page"))
+    page = selectors.user_posts_page(
+        author=author, viewer=request.user, page=request.GET.get("page")
+    )
     return render(request, "forum/profile.html", {"profile_user": author, "page": page})
 
 

@@ -145,7 +145,9 @@ class Command(BaseCommand):
             return
         max_post = Post.objects.order_by("-id").values_list("id", flat=True).first()
         min_post = Post.objects.order_by("id").values_list("id", flat=True).first()
-        columns = "post_id, author_id, body, body_html, created_at, updated_at, like_count, is_hidden"
+        columns = (
+            "post_id, author_id, body, body_html, created_at, updated_at, like_count, is_hidden"
+        )
 
         def rows():
             for _ in range(missing):
@@ -253,12 +255,17 @@ class Command(BaseCommand):
 
     def random_body(self, *, paragraphs: int) -> tuple[str, str]:
         """Plain-word paragraphs, and the HTML render_markdown gives for them."""
-        paras = [" ".join(self.words(self.rng.randint(8, 50))).capitalize() + "." for _ in range(paragraphs)]
+        paras = [
+            " ".join(self.words(self.rng.randint(8, 50))).capitalize() + "."
+            for _ in range(paragraphs)
+        ]
         return "\n\n".join(paras), "\n".join(f"<p>{p}</p>" for p in paras)
 
 
-FIRST_NAMES = "Chinedu Ngozi Tunde Aisha Emeka Funmi Ibrahim Bisi Obinna Zainab Segun Amaka Yusuf Kemi Uche Halima".split()
-LAST_NAMES = "Okafor Adeyemi Bello Eze Ogunleye Musa Nwosu Balogun Abubakar Okonkwo Adebayo Lawal".split()
+FIRST_NAMES = (
+    "Chinedu Ngozi Tunde Aisha Emeka Funmi Ibrahim Bisi Obinna Zainab Segun Amaka Yusuf Kemi"
+).split()
+LAST_NAMES = "Okafor Adeyemi Bello Eze Ogunleye Musa Nwosu Balogun Abubakar Okonkwo Adebayo".split()
 
 
 def _slug(name: str) -> str:

@@ -1,0 +1,58 @@
+import factory
+from factory.django import DjangoModelFactory
+
+from forum.markdown import render_markdown
+from forum.models import Board, Comment, Post, Section, User
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    display_name = factory.Faker("name")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class SectionFactory(DjangoModelFactory):
+    class Meta:
+        model = Section
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Section {n}")
+    slug = factory.Sequence(lambda n: f"section-{n}")
+
+
+class BoardFactory(DjangoModelFactory):
+    class Meta:
+        model = Board
+
+    section = factory.SubFactory(SectionFactory)
+    name = factory.Sequence(lambda n: f"Board {n}")
+    slug = factory.Sequence(lambda n: f"board-{n}")
+    description = "A board for testing"
+
+
+class PostFactory(DjangoModelFactory):
+    """Rows only: counters stay untouched. Use forum.services where counters matter."""
+
+    class Meta:
+        model = Post
+
+    board = factory.SubFactory(BoardFactory)
+    author = factory.SubFactory(UserFactory)
+    title = factory.Faker("sentence", nb_words=6)
+    body = factory.Faker("paragraph")
+    body_html = factory.LazyAttribute(lambda p: render_markdown(p.body))
+
+
+class CommentFactory(DjangoModelFactory):
+    class Meta:
+        model = Comment
+
+    post = factory.SubFactory(PostFactory)
+    author = factory.SubFactory(UserFactory)
+    body = factory.Faker("paragraph")
+    body_html = factory.LazyAttribute(lambda c: render_markdown(c.body))
