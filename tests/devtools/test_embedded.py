@@ -1,0 +1,52 @@
+"""`make dev` / `make test` on a machine with nothing but Python: the embedded servers."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = """
+import os, psycopg, redis
+r = redis.Redis.from_url(os.environ["REDIS_URL"])
+print("seen-before", r.get("marker"))
+r.set("marker", "kept")
+url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://")
+with psycopg.connect(url, autocommit=True) as db:
+    db.execute("CREATE TABLE IF NOT EXISTS marker (n int)")
+    db.execute("INSERT INTO marker VALUES (1)")
+    print("rows", db.execute("SELECT count(*) FROM marker").fetchone()[0])
+print("redis-port", r.connection_pool.connection_kwargs["port"])
+"""
+
+
+def run_embedded(data_dir: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["NAIJA_DATA_DIR"] = str(data_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "devtools.embedded", "run", "--", sys.executable, "-c", CHILD],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_embedded_servers_start_keep_their_data_and_stop(tmp_path):
+    first = run_embedded(tmp_path)
+    assert "seen-before None" in first
+    assert "rows 1" in first
+
+    second = run_embedded(tmp_path)  # a second `make dev` reuses the data
+    assert "seen-before b'kept'" in second
+    assert "rows 2" in second
+
+    port = int(second.split("redis-port ")[1].split()[0])
+    with socket.socket() as s:  # Redis stopped with the command
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # PostgreSQL too
