@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # Same settings in-process, plus the test client's host.
         os.environ.update(env, ALLOWED_HOSTS=f"{HOST},testserver")
-        sys.path[:0] = [tmp, str(ROOT)]
+        sys.path.insert(0, str(ROOT))
         import django
 
         django.setup()
@@ -100,15 +100,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def server_env(tmp: Path) -> dict[str, str]:
-    """config.settings with DEBUG off. Its manifest static storage needs collectstatic: a
-    settings module in `tmp` moves STATIC_ROOT there, so nothing is written into the repo."""
-    (tmp / "bench_settings.py").write_text(
-        f"from config.settings import *  # noqa: F403\nSTATIC_ROOT = {str(tmp / 'static')!r}\n"
-    )
+    """config.settings with DEBUG off. Its manifest static storage needs collectstatic: into
+    a scratch STATIC_ROOT, so nothing is written into the repo."""
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench_settings",
-        "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "STATIC_ROOT": str(tmp / "static"),
         "DEBUG": "0",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + "x" * 50,
         "ALLOWED_HOSTS": HOST,
@@ -270,4 +267,7 @@ def log(message: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # gunicorn is already stopped by then
+        sys.exit(130)

@@ -1,0 +1,190 @@
+"""What an operator relies on in docker-compose.yml and the Dockerfile.
+
+No Docker engine is needed: the files are read as data. No database either.
+"""
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_SERVICES = ["web", "worker", "reports_worker", "beat", "flower"]
+ALL_SERVICES = ["postgres", "redis", "mailpit", *APP_SERVICES]
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def command_args(service: dict) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else [str(arg) for arg in command]
+
+
+def command_text(service: dict) -> str:
+    return " ".join(command_args(service))
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {name: "" if value is None else str(value) for name, value in env.items()}
+
+
+def interpolate(value: str) -> str:
+    """Compose's `${NAME:-default}` and `${NAME}` with nothing exported on the host."""
+    return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", value)
+
+
+def consumed_queues(service: dict) -> set[str]:
+    args = command_args(service)
+    for i, arg in enumerate(args):
+        if arg.startswith("--queues="):
+            return set(arg.split("=", 1)[1].split(","))
+        if arg in ("--queues", "-Q"):
+            return set(args[i + 1].split(","))
+    raise AssertionError(f"no --queues in {args}: a worker without it consumes every queue")
+
+
+def published_container_ports(service: dict) -> set[int]:
+    ports = set()
+    for port in service.get("ports", []):
+        target = port["target"] if isinstance(port, dict) else str(port).rsplit(":", 1)[-1]
+        ports.add(int(str(target).split("/")[0]))
+    return ports
+
+
+def test_every_service_exists(services):
+    assert sorted(services) == sorted(ALL_SERVICES)
+
+
+@pytest.mark.parametrize("name", ALL_SERVICES)
+def test_every_service_has_a_healthcheck(services, name):
+    check = services[name].get("healthcheck", {})
+    assert not check.get("disable"), f"{name}: healthcheck disabled"
+    test = check.get("test")
+    assert isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, test
+
+
+def test_app_services_run_one_image_built_from_this_repo(services):
+    builds = {
+        name: (services[name].get("build"), services[name].get("image")) for name in APP_SERVICES
+    }
+    assert set(builds.values()) == {(".", "naija-forum:latest")}, builds
+    assert (ROOT / "Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_wait_for_healthy_postgres_and_redis(services, name):
+    depends_on = services[name]["depends_on"]
+    for dependency in ("postgres", "redis"):
+        assert depends_on[dependency] == {"condition": "service_healthy"}
+
+
+def test_web_migrates_then_serves_with_gunicorn(services):
+    command = command_text(services["web"])
+    # `&&`: gunicorn never starts on a schema that failed to migrate.
+    assert re.search(r"manage\.py migrate --no-input && (exec )?gunicorn config\.wsgi\b", command)
+    assert "--bind 0.0.0.0:8000" in command
+
+
+def test_reports_have_their_own_worker_and_every_queue_is_consumed(services):
+    main_queues = consumed_queues(services["worker"])
+    report_queues = consumed_queues(services["reports_worker"])
+    assert "reports" not in main_queues
+    assert report_queues == {"reports"}
+    assert "--concurrency=1" in command_args(services["reports_worker"])
+    assert main_queues | report_queues == set(settings.JOB_QUEUES)
+
+
+def test_web_and_flower_ports_are_published(services):
+    assert 8000 in published_container_ports(services["web"])
+    assert 5555 in published_container_ports(services["flower"])
+    assert "--port=5555" in command_text(services["flower"])
+
+
+def test_flower_is_behind_basic_auth(services):
+    # `$$`: expanded by the container's shell from its environment, not by compose on the host.
+    assert '--basic-auth="$$FLOWER_BASIC_AUTH"' in command_text(services["flower"])
+    assert environment(services["flower"])["FLOWER_BASIC_AUTH"]
+
+
+def settings_env_reads() -> tuple[set[str], set[str]]:
+    """Names settings.py reads from the environment, and those it can do without.
+
+    A name can do without the environment when every read of it passes `default=`, or when
+    settings only branch on `"NAME" in env` (an optional variable with a fallback branch).
+    """
+    source = (ROOT / "config" / "settings.py").read_text()
+    call = r"\benv(?:\.\w+)?\(\s*[\"'](\w+)[\"']([^)]*)\)"
+    membership = r"[\"'](\w+)[\"']\s+(not\s+)?in\s+env\b"
+    names, with_default, without_default, optional = set(), set(), set(), set()
+    for name, rest in re.findall(call, source):
+        names.add(name)
+        (with_default if re.search(r"\bdefault\s*=", rest) else without_default).add(name)
+    for name, negated in re.findall(membership, source):
+        names.add(name)
+        if not negated:
+            optional.add(name)
+    return names, (with_default - without_default) | optional
+
+
+def test_every_variable_settings_needs_is_set_for_every_app_service(services):
+    names, can_be_unset = settings_env_reads()
+    # The scan must see what we know is there, or a broken regex would pass everything.
+    assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "EMAIL_URL"} <= names
+    assert {"DATABASE_URL", "REDIS_URL"}.isdisjoint(can_be_unset)
+    required = names - can_be_unset
+    missing = {
+        name: sorted(required - set(environment(services[name])))
+        for name in APP_SERVICES
+        if required - set(environment(services[name]))
+    }
+    assert not missing, f"set these in x-app's environment or give them a default: {missing}"
+
+
+def test_compose_environment_configures_production_settings(services):
+    """Import settings in a fresh process with exactly the app environment compose gives."""
+    env = {name: interpolate(value) for name, value in environment(services["web"]).items()}
+    probe = (
+        "import json; from django.conf import settings as s; print(json.dumps({"
+        "'debug': s.DEBUG, 'db': [s.DATABASES['default'][k] for k in ('HOST', 'PORT', 'NAME')],"
+        "'broker': s.CELERY_BROKER_URL, 'email': [s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT],"
+        "'hosts': s.ALLOWED_HOSTS, 'whitenoise': 'whitenoise.middleware.WhiteNoiseMiddleware'"
+        " in s.MIDDLEWARE}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "debug": False,
+        "db": ["postgres", 5432, "naija_forum"],
+        "broker": "redis://redis:6379/0",
+        "email": ["django.core.mail.backends.smtp.EmailBackend", "mailpit", 1025],
+        "hosts": ["localhost", "127.0.0.1"],
+        "whitenoise": True,
+    }
+
+
+def test_dockerfile_runs_gunicorn_as_non_root():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    user = re.findall(r"^USER\s+(\S+)", dockerfile, flags=re.MULTILINE)
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert re.search(r"collectstatic --no-input", dockerfile)
+    cmd = re.findall(r"^CMD\s+(\[.*\])\s*$", dockerfile, flags=re.MULTILINE)
+    assert cmd and json.loads(cmd[-1])[:4] == ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000"]
