@@ -62,38 +62,96 @@ def _empty_job_queues():
     app.control.purge()
 
 
-@pytest.fixture
-def celery_worker(transactional_db, tmp_path):
-    """Start `celery worker` on every queue against the test database; stop it afterwards."""
-    from config.celery import app
+class Processes:
+    """Long-running processes a test starts (workers, dispatchers), stopped at teardown."""
 
-    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--hostname", name,
-             "--queues", "high_priority,default,search,reports", "--concurrency", "1",
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": test_database_url()},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.running: list[subprocess.Popen] = []
+
+    def start(self, args: list[str], *, env: dict | None = None) -> subprocess.Popen:
+        log_path = self.tmp_path / f"process-{len(self.running)}.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                env={**os.environ, "DATABASE_URL": test_database_url(), **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        proc.log_path = log_path
+        self.running.append(proc)
+        return proc
+
+    def worker(
+        self,
+        *,
+        queues: str = "high_priority,default,search,reports",
+        concurrency: int = 1,
+        env: dict | None = None,
+    ) -> subprocess.Popen:
+        """A real `celery worker`, returned once it answers a ping."""
+        from config.celery import app
+
+        name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        proc = self.start(
+            [
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--hostname",
+                name,
+                "--queues",
+                queues,
+                "--concurrency",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+                "--include",
+                "tests.jobs.sample_jobs",
+            ],
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while not app.control.ping(destination=[name], timeout=0.5):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"celery worker did not start (exit {proc.returncode}):\n"
-                    + log_path.read_text()[-3000:]
-                )
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+                raise RuntimeError(f"celery worker did not start:\n{self.log(proc)}")
+        proc.hostname = name
+        return proc
+
+    def dispatcher(self, *, env: dict | None = None) -> subprocess.Popen:
+        return self.start(["manage.py", "jobs", "dispatcher", "--interval", "0.1"], env=env)
+
+    def log(self, proc: subprocess.Popen) -> str:
+        return proc.log_path.read_text()[-4000:]
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.running):
+            proc.terminate()
+        for proc in self.running:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            # pytest shows this only when the test failed
+            print(f"--- {' '.join(proc.args[1:4])} (exit {proc.returncode}) ---\n{self.log(proc)}")
+
+
+@pytest.fixture
+def processes(transactional_db, tmp_path):
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture
+def celery_worker(processes):
+    """A real Celery worker on every queue, against the test database."""
+    return processes.worker()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,231 @@
+"""`ApplicationJob`, the base of every job, and how jobs are enqueued.
+
+The Active Job calls of the seed, on Celery:
+
+    EmailNotificationJob.delay(user.id, "welcome")                    # perform_later
+    EmailNotificationJob.apply_async(args, countdown=3600)            # set(wait: 1.hour)
+    EmailNotificationJob.apply_async(args, eta=tomorrow_noon)         # set(wait_until: …)
+    EmailNotificationJob.apply_async(args, queue="high_priority")     # set(queue: …)
+    EmailNotificationJob(user.id, "welcome")                          # perform_now
+    enqueue_all([EmailNotificationJob.s(1, "welcome"), …])            # perform_all_later
+
+Enqueueing writes the ledger row in the caller's transaction and publishes to Redis when it
+commits; a job due later stays in PostgreSQL until the dispatcher publishes it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+
+from celery import Task
+from celery.canvas import Signature
+from celery.result import AsyncResult
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import models, transaction
+from django.utils import timezone
+
+from config.celery import app
+from jobs import ledger
+from jobs.models import State
+
+logger = logging.getLogger("jobs")
+
+
+class ApplicationJob(Task):
+    """Base for every job. Subclass, set the policies, implement `run`, decorate with
+    `@register`; the Celery task name is the class name (`EmailNotificationJob`)."""
+
+    queue = "default"
+    priority = 0  # 0 is the most urgent
+    max_attempts = 5  # runs in all, the first included
+    retry_on: tuple[type[BaseException], ...] = ()
+    discard_on: tuple[type[BaseException], ...] = (ObjectDoesNotExist,)
+    retry_backoff = 3.0  # seconds before the first retry; doubles on each attempt
+    retry_backoff_max = 3600.0
+    retry_jitter = 0.25  # up to this fraction of the delay is added at random
+
+    # Delivery: ack after the run, redeliver when the worker process dies (the ledger's
+    # compare-and-set claim makes a redelivery of a finished job a no-op).
+    acks_late = True
+    reject_on_worker_lost = True
+    # Results are written by jobs.execution, with the ledger row, in one statement.
+    ignore_result = True
+
+    def __call__(self, *args, **kwargs):
+        if self.request.called_directly:  # perform_now: run inline, no ledger
+            return super().__call__(*args, **kwargs)
+        from jobs.execution import run_job
+
+        return run_job(self, args, kwargs)
+
+    def delay(self, *args, **kwargs) -> AsyncResult:
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence | None = None,
+        kwargs: dict | None = None,
+        *,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        task_id: str | None = None,
+        **options,
+    ) -> AsyncResult:
+        job = self.build_job(
+            args, kwargs, countdown=countdown, eta=eta, queue=queue, priority=priority,
+            task_id=task_id,
+        )  # fmt: skip
+        _enqueue([job], options)
+        return self.AsyncResult(str(job.id))
+
+    def build_job(
+        self,
+        args: Sequence | None,
+        kwargs: dict | None,
+        *,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        task_id: str | None = None,
+    ) -> ledger.NewJob:
+        """Validate arguments and timing; raise TypeError/ValueError before anything is written."""
+        args, kwargs = list(args or ()), dict(kwargs or {})
+        self.check_arguments(args, kwargs)
+        now = timezone.now()
+        if eta is not None and countdown is not None:
+            raise ValueError(
+                "Pass either countdown (seconds from now) or eta (a datetime), not both."
+            )
+        if eta is not None:
+            if not isinstance(eta, datetime):
+                raise TypeError(f"eta must be a datetime, not {type(eta).__name__}.")
+            scheduled_at = eta if timezone.is_aware(eta) else timezone.make_aware(eta)
+        else:
+            scheduled_at = now + timedelta(seconds=float(countdown or 0))
+        queue = queue or self.queue
+        if queue not in settings.JOB_QUEUES:
+            raise ValueError(
+                f"Unknown queue {queue!r}: use one of {', '.join(settings.JOB_QUEUES)}."
+            )
+        return ledger.NewJob(
+            id=uuid.UUID(task_id) if task_id else uuid.uuid4(),
+            class_name=self.name,
+            queue=queue,
+            priority=self.priority if priority is None else int(priority),
+            args=args,
+            kwargs=kwargs,
+            state=State.SCHEDULED if scheduled_at > now else State.READY,
+            scheduled_at=scheduled_at,
+            max_attempts=self.max_attempts,
+        )
+
+    def check_arguments(self, args: list, kwargs: dict) -> None:
+        """Arguments must fit `run` and be plain JSON; a model instance is refused."""
+        try:
+            inspect.signature(self.run).bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.name}: {error}") from None
+        for value in _walk([*args, *kwargs.values()]):
+            if isinstance(value, models.Model):
+                raise TypeError(
+                    f"{self.name} got a {type(value).__name__} instance as an argument: "
+                    f"pass the id ({type(value).__name__.lower()}.pk) instead, and load the "
+                    "row in the job."
+                )
+            if not isinstance(value, str | int | float | bool | type(None) | list | tuple | dict):
+                raise TypeError(
+                    f"{self.name} got a {type(value).__name__} argument, which is not JSON: "
+                    "pass plain data (ids, strings, numbers, lists, dicts; dates as ISO strings)."
+                )
+        for value in _walk([kwargs, *args]):
+            if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
+                raise TypeError(f"{self.name}: dict keys in arguments must be strings (JSON).")
+
+    def retry_delay(self, attempt: int, *, rand: float) -> float:
+        """Seconds before the run after `attempt`: exponential, capped, plus jitter."""
+        delay = min(self.retry_backoff_max, self.retry_backoff * 2 ** (attempt - 1))
+        return delay + delay * self.retry_jitter * rand
+
+
+def register(cls: type[ApplicationJob]) -> ApplicationJob:
+    """Register a job class with Celery under its bare class name; returns the task."""
+    cls.name = cls.__name__
+    return app.register_task(cls())
+
+
+def enqueue_all(signatures: Iterable[Signature], **options) -> list[AsyncResult]:
+    """perform_all_later: many jobs in one INSERT and one Redis pipeline."""
+    built = []
+    for sig in signatures:
+        task = app.tasks[sig.task]
+        if not isinstance(task, ApplicationJob):
+            raise TypeError(f"{sig.task} is not an ApplicationJob; enqueue it with apply_async.")
+        built.append(task.build_job(sig.args, sig.kwargs, **_timing(sig.options)))
+    _enqueue(built, options)
+    return [AsyncResult(str(job.id), app=app) for job in built]
+
+
+def publish(jobs: Sequence, options: dict | None = None) -> None:
+    """Send ready jobs to Redis in one pipeline. Raises when Redis is unreachable.
+
+    By task name: the dispatcher publishes jobs whose classes it need not import."""
+    with app.producer_or_acquire() as producer, producer.batch():
+        for job in jobs:
+            app.send_task(
+                job.class_name,
+                job.args,
+                job.kwargs,
+                task_id=str(job.id),
+                queue=job.queue,
+                priority=job.priority,
+                producer=producer,
+                retry=False,
+                **(options or {}),
+            )
+
+
+def _enqueue(jobs: list[ledger.NewJob], options: dict) -> None:
+    ledger.insert(jobs)
+    ready = [job for job in jobs if job.state == State.READY]
+    if ready:
+        transaction.on_commit(partial(_publish_after_commit, ready, options), robust=True)
+
+
+def _publish_after_commit(jobs: list[ledger.NewJob], options: dict) -> None:
+    """Publish, never raising: a job Redis did not take stays ready for the dispatcher."""
+    try:
+        publish(jobs, options)
+    except Exception as error:
+        logger.warning(
+            "job.publish_failed count=%d error=%s: the dispatcher will publish them",
+            len(jobs),
+            error,
+        )
+        return
+    try:
+        ledger.mark_published([job.id for job in jobs])
+    except Exception:
+        logger.exception("job.mark_published_failed count=%d", len(jobs))
+
+
+def _timing(options: dict) -> dict:
+    keys = ("countdown", "eta", "queue", "priority", "task_id")
+    return {key: options[key] for key in keys if key in options}
+
+
+def _walk(values: Iterable):
+    for value in values:
+        yield value
+        if isinstance(value, list | tuple):
+            yield from _walk(value)
+        elif isinstance(value, dict):
+            yield from _walk(value.values())

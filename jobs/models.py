@@ -1,0 +1,117 @@
+"""The job ledger: one row per job, the source of truth Celery + Redis lack.
+
+A job's id is its Celery task id; its result stays in django-celery-results' TaskResult under
+the same id. Every state change is made by `jobs.ledger` in SQL that checks the state it
+expects (compare-and-set), so a duplicate message or a late worker changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class State(models.TextChoices):
+    SCHEDULED = "scheduled"  # due in the future; held in PostgreSQL, not in Redis
+    READY = "ready"  # due; published to Redis (or about to be, by the dispatcher)
+    CLAIMED = "claimed"  # a worker is running it
+    BLOCKED = "blocked"  # waiting for a concurrency slot
+    FINISHED = "finished"
+    FAILED = "failed"  # out of attempts, or an error not listed in retry_on
+    DISCARDED = "discarded"  # dropped on purpose (discard_on, or by an operator)
+
+
+class JobQuerySet(models.QuerySet):
+    """The seed's console queries: `Job.objects.failed().filter(class_name=…).retry()`."""
+
+    def scheduled(self) -> JobQuerySet:
+        return self.filter(state=State.SCHEDULED)
+
+    def ready(self) -> JobQuerySet:
+        return self.filter(state=State.READY)
+
+    def claimed(self) -> JobQuerySet:
+        return self.filter(state=State.CLAIMED)
+
+    def blocked(self) -> JobQuerySet:
+        return self.filter(state=State.BLOCKED)
+
+    def finished(self) -> JobQuerySet:
+        return self.filter(state=State.FINISHED)
+
+    def failed(self) -> JobQuerySet:
+        return self.filter(state=State.FAILED)
+
+    def discarded(self) -> JobQuerySet:
+        return self.filter(state=State.DISCARDED)
+
+    def counts_by_class(self) -> dict[str, int]:
+        rows = self.order_by().values_list("class_name").annotate(n=models.Count("id"))
+        return dict(rows)
+
+    def counts_by_state(self) -> dict[str, int]:
+        rows = self.order_by().values_list("state").annotate(n=models.Count("id"))
+        return dict(rows)
+
+    def retry(self) -> int:
+        """Re-enqueue failed or discarded jobs with their original arguments."""
+        from jobs import ledger
+
+        return ledger.retry_jobs(self)
+
+    def discard(self, *, reason: str = "discarded by an operator") -> int:
+        from jobs import ledger
+
+        return ledger.discard_jobs(self, reason=reason)
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    class_name = models.CharField(max_length=200, db_index=True)
+    queue = models.CharField(max_length=100)
+    priority = models.PositiveSmallIntegerField(default=0, help_text="0 is the most urgent")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices)
+    scheduled_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="runs started so far")
+    max_attempts = models.PositiveSmallIntegerField(default=1)
+    worker = models.CharField(max_length=255, blank=True)
+    concurrency_key = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_class = models.CharField(max_length=255, blank=True)
+    error_message = models.TextField(blank=True)
+    error_traceback = models.TextField(blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["scheduled_at"],
+                name="job_due_idx",
+                condition=models.Q(state="scheduled"),
+            ),
+            models.Index(
+                fields=["created_at"],
+                name="job_unpublished_idx",
+                condition=models.Q(state="ready", published_at__isnull=True),
+            ),
+            models.Index(fields=["queue", "state", "priority", "created_at"], name="job_queue_idx"),
+            models.Index(fields=["state", "class_name"], name="job_state_class_idx"),
+            models.Index(fields=["finished_at"], name="job_finished_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.class_name} {self.id} ({self.state})"
+
+    def retry(self) -> bool:
+        return Job.objects.filter(pk=self.pk).retry() == 1
+
+    def discard(self, *, reason: str = "discarded by an operator") -> bool:
+        return Job.objects.filter(pk=self.pk).discard(reason=reason) == 1

@@ -1,0 +1,33 @@
+"""Shared helpers for the job-layer tests: the Redis side of a queue, and waiting."""
+
+import time
+
+import redis
+from django.conf import settings
+
+from jobs.models import Job
+
+PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport keeps one list per priority step
+
+
+def queued_messages(queue: str = "default", url: str | None = None) -> int:
+    client = redis.Redis.from_url(url or settings.REDIS_URL)
+    keys = [queue] + [f"{queue}{PRIORITY_SEP}{step}" for step in (3, 6, 9)]
+    return sum(client.llen(key) for key in keys)
+
+
+def wait_for(predicate, *, timeout: float = 30, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def wait_for_state(job_id, *states: str, timeout: float = 30) -> Job:
+    def reached() -> bool:
+        return Job.objects.filter(pk=job_id, state__in=states).exists()
+
+    wait_for(reached, timeout=timeout, message=f"job {job_id} to be {'/'.join(states)}")
+    return Job.objects.get(pk=job_id)
