@@ -156,6 +156,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection around every task unless this is set:
+# a new connection per job would cost more than the job layer's own writes. Jobs reconnect
+# on a broken connection (jobs.execution).
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- Forum limits (stated in forms and error messages) --------------------------------------
 FORUM_TITLE_MAX_LENGTH = 150

@@ -210,11 +210,10 @@ def _publish_after_commit(jobs: list[ledger.NewJob], options: dict) -> None:
             len(jobs),
             error,
         )
-        return
-    try:
-        ledger.mark_published([job.id for job in jobs])
-    except Exception:
-        logger.exception("job.mark_published_failed count=%d", len(jobs))
+        try:
+            ledger.mark_unpublished([job.id for job in jobs])
+        except Exception:
+            logger.exception("job.mark_unpublished_failed count=%d", len(jobs))
 
 
 def _timing(options: dict) -> dict:

@@ -2,7 +2,8 @@
 
 Workers, the dispatcher, the enqueue path and operator actions all change `jobs_job` here
 and nowhere else. Statements are few and set-based: a worker's claim is one round trip, and
-its outcome (ledger row + django-celery-results row) is one more.
+its outcome (ledger row + django-celery-results row) is one more, both on the worker's own
+prepared-statement connection (jobs.workerdb).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
+from jobs import workerdb
 from jobs.models import Job, JobQuerySet, State
 
 TASKRESULT_COLUMNS = (
@@ -46,30 +48,35 @@ class Claim:
 
 
 def insert(jobs: Sequence[NewJob]) -> None:
-    """Write new ledger rows in one INSERT, inside the caller's transaction if any."""
+    """Write new ledger rows in one INSERT, inside the caller's transaction if any.
+
+    A ready job is marked published up front: its publish follows the commit, and only a
+    failed publish takes the mark back (`mark_unpublished`). That saves a write per job.
+    """
     now = timezone.now()
-    values = ", ".join(
-        ["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '', '', %s, '', '', '')"] * len(jobs)
-    )
+    row = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '', '', %s, %s, '', '', '')"
     params: list = []
     for job in jobs:
+        published = now if job.state == State.READY else None
         params += [
             job.id, job.class_name, job.queue, job.priority, json.dumps(job.args),
-            json.dumps(job.kwargs), job.state, job.scheduled_at, job.max_attempts, now,
+            json.dumps(job.kwargs), job.state, job.scheduled_at, job.max_attempts, now, published,
         ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state, "
             "scheduled_at, max_attempts, attempts, worker, concurrency_key, created_at, "
-            f"error_class, error_message, error_traceback) VALUES {values}",
+            "published_at, error_class, error_message, error_traceback) VALUES "
+            + ", ".join([row] * len(jobs)),
             params,
         )
 
 
-def mark_published(job_ids: Iterable[uuid.UUID]) -> None:
+def mark_unpublished(job_ids: Iterable[uuid.UUID]) -> None:
+    """Redis did not take these jobs: leave them to the dispatcher."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE jobs_job SET published_at = now() WHERE id = ANY(%s) AND published_at IS NULL",
+            "UPDATE jobs_job SET published_at = NULL WHERE id = ANY(%s) AND state = 'ready'",
             [list(job_ids)],
         )
 
@@ -90,8 +97,7 @@ def claim(
     A message with no ledger row (sent by beat, `celery call` or Flower) is adopted: the row
     is created already claimed. One statement either way.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
+    row = workerdb.fetchone(
             """
             INSERT INTO jobs_job AS j (id, class_name, queue, priority, args, kwargs, state,
                 scheduled_at, attempts, max_attempts, worker, concurrency_key, created_at,
@@ -106,8 +112,7 @@ def claim(
             """,
             [job_id, class_name, queue, priority, json.dumps(args), json.dumps(kwargs),
              max_attempts, worker],
-        )  # fmt: skip
-        row = cursor.fetchone()
+    )  # fmt: skip
     return Claim(*row) if row else None
 
 
@@ -155,8 +160,7 @@ def _conclude(
     written when another run has taken the job over (orphan recovery, operator action).
     """
     finished = state in (State.FINISHED, State.FAILED, State.DISCARDED)
-    with connection.cursor() as cursor:
-        cursor.execute(
+    row = workerdb.fetchone(
             f"""
             WITH done AS (
                 UPDATE jobs_job SET state = %s, error_class = %s, error_message = %s,
@@ -182,8 +186,8 @@ def _conclude(
                 result["content_encoding"], result["result"], result["traceback"],
                 result["meta"], result["periodic_task_name"],
             ],
-        )  # fmt: skip
-        return cursor.fetchone() is not None
+    )  # fmt: skip
+    return row is not None
 
 
 def promote_due(*, limit: int = 500) -> list[Job]:

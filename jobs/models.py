@@ -69,7 +69,7 @@ class JobQuerySet(models.QuerySet):
 
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    class_name = models.CharField(max_length=200, db_index=True)
+    class_name = models.CharField(max_length=200)
     queue = models.CharField(max_length=100)
     priority = models.PositiveSmallIntegerField(default=0, help_text="0 is the most urgent")
     args = models.JSONField(default=list, blank=True)
@@ -91,20 +91,35 @@ class Job(models.Model):
     objects = JobQuerySet.as_manager()
 
     class Meta:
+        # Each state change of a job rewrites its index entries, so every index but the
+        # primary key is partial: a row sits in the one index of the state it is in.
         indexes = [
             models.Index(
-                fields=["scheduled_at"],
-                name="job_due_idx",
-                condition=models.Q(state="scheduled"),
+                fields=["scheduled_at"], name="job_due_idx", condition=models.Q(state="scheduled")
             ),
             models.Index(
                 fields=["created_at"],
                 name="job_unpublished_idx",
                 condition=models.Q(state="ready", published_at__isnull=True),
             ),
-            models.Index(fields=["queue", "state", "priority", "created_at"], name="job_queue_idx"),
-            models.Index(fields=["state", "class_name"], name="job_state_class_idx"),
-            models.Index(fields=["finished_at"], name="job_finished_idx"),
+            models.Index(
+                fields=["queue", "priority", "created_at"],
+                name="job_ready_idx",
+                condition=models.Q(state="ready"),
+            ),
+            models.Index(
+                fields=["claimed_at"], name="job_claimed_idx", condition=models.Q(state="claimed")
+            ),
+            models.Index(
+                fields=["class_name", "finished_at"],
+                name="job_failed_idx",
+                condition=models.Q(state="failed"),
+            ),
+            models.Index(
+                fields=["finished_at"],
+                name="job_done_idx",
+                condition=models.Q(state__in=["finished", "discarded"]),
+            ),
         ]
 
     def __str__(self) -> str:

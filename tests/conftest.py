@@ -216,7 +216,11 @@ def private_redis(tmp_path, settings):
 
 
 def _switch_broker(app, url: str) -> None:
-    app.pool.force_close_all()
+    from kombu import pools
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+    pools.reset()  # kombu keeps producer pools per broker URL: start afresh
     app.conf.broker_url = url
     app._pool = None
     app.amqp._producer_pool = None

@@ -1,0 +1,21 @@
+"""Bare Celery for bench/jobs.py: stock settings, Redis broker, no result backend, no Django."""
+
+import os
+import time
+
+import redis
+from celery import Celery
+
+app = Celery("bare", broker=os.environ["REDIS_URL"])
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_default_queue="default",
+)
+_redis = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+@app.task(name="bench.noop")
+def noop(key: str) -> None:
+    _redis.hset("bench:start", key, time.time())

