@@ -213,6 +213,9 @@ class Bench:
             cursor.execute(
                 "DELETE FROM django_celery_results_taskresult WHERE task_name = 'NoopJob'"
             )
+            # Each run leaves ~2 dead row versions per job; without autovacuum (off on some
+            # servers) later runs would measure the bloat, not the layer.
+            cursor.execute("VACUUM (ANALYZE) jobs_job, django_celery_results_taskresult")
 
     @contextlib.contextmanager
     def workers(self, side: str) -> Iterator[None]:

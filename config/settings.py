@@ -142,8 +142,10 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# Task events cost a Redis publish per job state change: off by default. Flower switches them
+# on in the workers while it runs (its --enable_events, the default), so it still sees tasks.
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SEND_SENT_EVENT = False
 # The queues of DESIGN.md, most urgent first.
 JOB_QUEUES = ["high_priority", "default", "search", "reports"]
 CELERY_TASK_DEFAULT_QUEUE = "default"

@@ -4,25 +4,69 @@
     run
     finished | scheduled for a retry (retry_on) | discarded (discard_on) | failed
 
-Each step is one statement in jobs.ledger, made here where its failure is seen: nothing is
+Each step is a statement in jobs.ledger made here, where its failure is seen: nothing is
 written from Celery signal handlers, whose exceptions Celery logs and swallows.
+
+Successful runs' outcomes are written in batches by a timer thread, every 100 ms or 500
+jobs (`OutcomeBuffer`): one statement per batch costs ~0.3 ms a job against ~1.7 ms for one
+each. A process that dies with outcomes unwritten leaves those jobs `claimed`, re-run like
+the jobs of any dead worker (at-least-once). Failures, retries and discards are written at
+once.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import random
+import threading
 import time
 import traceback
 from datetime import timedelta
 
-from celery import states
+from celery import signals, states
 from django.utils import timezone
 
 from jobs import ledger
 from jobs.models import State
 
 logger = logging.getLogger("jobs")
+
+
+class OutcomeBuffer:
+    def __init__(self, *, max_jobs: int = 500, max_delay: float = 0.1) -> None:
+        self.max_jobs, self.max_delay = max_jobs, max_delay
+        self.pending: list[ledger.Outcome] = []
+        self.lock = threading.Lock()
+        self.timer: threading.Timer | None = None
+
+    def add(self, outcome: ledger.Outcome) -> None:
+        with self.lock:
+            self.pending.append(outcome)
+            full = len(self.pending) >= self.max_jobs
+            if not full and self.timer is None:
+                self.timer = threading.Timer(self.max_delay, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+        if full:
+            self.flush()
+
+    def flush(self, **_signal_kwargs) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, []
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+        if batch:
+            try:
+                ledger.conclude(batch)
+            except Exception:
+                logger.exception("job.outcomes_lost count=%d: left claimed", len(batch))
+
+
+outcomes = OutcomeBuffer()
+signals.worker_process_shutdown.connect(outcomes.flush, weak=False)
+atexit.register(outcomes.flush)
 
 
 def run_job(task, args: tuple, kwargs: dict):
@@ -43,13 +87,12 @@ def run_job(task, args: tuple, kwargs: dict):
     if claim is None:
         logger.info(
             "job.skip class=%s id=%s: not ready (duplicate or already done)",
-            task.name,
-            job_id,
-            extra=log,
-        )
+            task.name, job_id, extra=log,
+        )  # fmt: skip
         return None
     log["attempt"] = claim.attempt
-    logger.info("job.start class=%s id=%s attempt=%d", task.name, job_id, claim.attempt, extra=log)
+    # One INFO line per run (at its end) keeps logging off the hot path; starts are DEBUG.
+    logger.debug("job.start class=%s id=%s attempt=%d", task.name, job_id, claim.attempt, extra=log)
     started = time.monotonic()
     try:
         value = task.run(*args, **kwargs)
@@ -57,11 +100,8 @@ def run_job(task, args: tuple, kwargs: dict):
         if _record_error(task, request, args, kwargs, claim, exc, log) == State.FAILED:
             raise  # a failure: Celery and Flower should show it as one
         return None
-    ledger.finish(
-        job_id=job_id,
-        attempt=claim.attempt,
-        result=task_result(task, request, args, kwargs, states.SUCCESS, value),
-    )
+    result = task_result(task, request, args, kwargs, states.SUCCESS, value)
+    outcomes.add(ledger.Outcome(job_id, claim.attempt, State.FINISHED, result))
     logger.info(
         "job.finish class=%s id=%s attempt=%d duration_ms=%.1f",
         task.name, job_id, claim.attempt, (time.monotonic() - started) * 1000, extra=log,
@@ -70,12 +110,12 @@ def run_job(task, args: tuple, kwargs: dict):
 
 
 def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict) -> State:
-    """Record a run that raised; returns the job's new state."""
+    """Record a run that raised, at once; returns the job's new state."""
     error = (type(exc).__name__, str(exc), traceback.format_exc())
     job_id, attempt = request.id, claim.attempt
     if isinstance(exc, task.discard_on) and not isinstance(exc, task.retry_on):
         result = task_result(task, request, args, kwargs, states.REJECTED, exc, error[2])
-        ledger.discard(job_id=job_id, attempt=attempt, error=error, result=result)
+        ledger.conclude([ledger.Outcome(job_id, attempt, State.DISCARDED, result, error)])
         logger.warning(
             "job.discard class=%s id=%s reason=%s: %s", task.name, job_id, error[0], exc, extra=log
         )
@@ -84,14 +124,14 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
         delay = task.retry_delay(attempt, rand=random.random())
         at = timezone.now() + timedelta(seconds=delay)
         result = task_result(task, request, args, kwargs, states.RETRY, exc, error[2])
-        ledger.schedule_retry(job_id=job_id, attempt=attempt, at=at, error=error, result=result)
+        ledger.conclude([ledger.Outcome(job_id, attempt, State.SCHEDULED, result, error, at)])
         logger.warning(
             "job.retry class=%s id=%s attempt=%d/%d in=%.1fs error=%s: %s",
             task.name, job_id, attempt, claim.max_attempts, delay, error[0], exc, extra=log,
         )  # fmt: skip
         return State.SCHEDULED
     result = task_result(task, request, args, kwargs, states.FAILURE, exc, error[2])
-    ledger.fail(job_id=job_id, attempt=attempt, error=error, result=result)
+    ledger.conclude([ledger.Outcome(job_id, attempt, State.FAILED, result, error)])
     logger.error(
         "job.fail class=%s id=%s attempt=%d/%d error=%s: %s",
         task.name, job_id, attempt, claim.max_attempts, error[0], exc, extra=log,

@@ -81,6 +81,61 @@ def mark_unpublished(job_ids: Iterable[uuid.UUID]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one run ended. `result` holds the TaskResult columns (jobs.execution)."""
+
+    job_id: str
+    attempt: int
+    state: State  # finished, failed, discarded, or scheduled (a retry)
+    result: dict
+    error: tuple[str, str, str] = ("", "", "")
+    retry_at: datetime | None = None
+
+
+OUTCOME_FIELDS = (
+    "task_name", "task_args", "task_kwargs", "status", "worker", "content_type",
+    "content_encoding", "result", "traceback", "meta", "periodic_task_name",
+)  # fmt: skip
+
+# Ends runs: each ledger row a run still owns (state claimed, same attempt) takes its new
+# state and its TaskResult row is upserted; a run another has taken over writes nothing.
+_CONCLUDE = f"""
+    WITH o AS (
+        SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::text[],
+            %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+        AS o(id, attempt, state, error_class, error_message, error_traceback, retry_at,
+             {", ".join(OUTCOME_FIELDS)})
+    ), done AS (
+        UPDATE jobs_job j SET state = o.state, error_class = o.error_class,
+            error_message = o.error_message, error_traceback = o.error_traceback,
+            finished_at = CASE WHEN o.state = 'scheduled' THEN NULL ELSE now() END,
+            scheduled_at = coalesce(o.retry_at, j.scheduled_at),
+            published_at = CASE WHEN o.state = 'scheduled' THEN NULL ELSE j.published_at END
+        FROM o WHERE j.id = o.id AND j.state = 'claimed' AND j.attempts = o.attempt
+        RETURNING j.id, j.created_at, j.claimed_at
+    ), results AS (
+        INSERT INTO django_celery_results_taskresult ({TASKRESULT_COLUMNS})
+        SELECT o.id::text, o.task_name, o.task_args, o.task_kwargs, o.status, o.worker,
+            o.content_type, o.content_encoding, o.result, done.created_at,
+            done.claimed_at, now(), o.traceback, o.meta, o.periodic_task_name
+        FROM done JOIN o ON o.id = done.id
+        ON CONFLICT (task_id) DO UPDATE SET
+            status = EXCLUDED.status, result = EXCLUDED.result, worker = EXCLUDED.worker,
+            date_started = EXCLUDED.date_started, date_done = EXCLUDED.date_done,
+            traceback = EXCLUDED.traceback, meta = EXCLUDED.meta
+        RETURNING 1
+    )
+"""
+
+
+def conclude(outcomes: Sequence[Outcome]) -> int:
+    """Record how runs ended, in one statement; returns how many were applied."""
+    row = workerdb.fetchone(_CONCLUDE + "SELECT count(*) FROM results", _outcome_columns(outcomes))
+    return row[0]
+
+
 def claim(
     *,
     job_id: str,
@@ -95,99 +150,40 @@ def claim(
     """ready → claimed, counting the attempt; None when the job is not ready.
 
     A message with no ledger row (sent by beat, `celery call` or Flower) is adopted: the row
-    is created already claimed. One statement either way.
+    is created already claimed. The common case is one plain UPDATE.
     """
     row = workerdb.fetchone(
+        "UPDATE jobs_job SET state = 'claimed', attempts = attempts + 1, worker = %s, "
+        "claimed_at = now() WHERE id = %s AND state = 'ready' "
+        "RETURNING attempts, max_attempts, claimed_at",
+        [worker, job_id],
+    )
+    if row is None:
+        row = workerdb.fetchone(
             """
-            INSERT INTO jobs_job AS j (id, class_name, queue, priority, args, kwargs, state,
+            INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state,
                 scheduled_at, attempts, max_attempts, worker, concurrency_key, created_at,
                 published_at, claimed_at, error_class, error_message, error_traceback)
             VALUES (%s, %s, %s, %s, %s, %s, 'claimed', now(), 1, %s, %s, '', now(), now(),
                 now(), '', '', '')
-            ON CONFLICT (id) DO UPDATE
-                SET state = 'claimed', attempts = j.attempts + 1, worker = EXCLUDED.worker,
-                    claimed_at = now()
-                WHERE j.state = 'ready'
-            RETURNING j.attempts, j.max_attempts, j.claimed_at
+            ON CONFLICT (id) DO NOTHING
+            RETURNING attempts, max_attempts, claimed_at
             """,
             [job_id, class_name, queue, priority, json.dumps(args), json.dumps(kwargs),
              max_attempts, worker],
-    )  # fmt: skip
+        )  # fmt: skip
     return Claim(*row) if row else None
 
 
-def finish(*, job_id: str, attempt: int, result: dict) -> bool:
-    """claimed → finished, and the TaskResult row, in one statement."""
-    return _conclude(job_id=job_id, attempt=attempt, state=State.FINISHED, result=result)
-
-
-def fail(*, job_id: str, attempt: int, error: tuple[str, str, str], result: dict) -> bool:
-    return _conclude(job_id=job_id, attempt=attempt, state=State.FAILED, error=error, result=result)
-
-
-def discard(*, job_id: str, attempt: int, error: tuple[str, str, str], result: dict) -> bool:
-    return _conclude(
-        job_id=job_id, attempt=attempt, state=State.DISCARDED, error=error, result=result
-    )
-
-
-def schedule_retry(
-    *, job_id: str, attempt: int, at: datetime, error: tuple[str, str, str], result: dict
-) -> bool:
-    """claimed → scheduled at `at`: the dispatcher publishes it when due (no ETA in Redis)."""
-    return _conclude(
-        job_id=job_id,
-        attempt=attempt,
-        state=State.SCHEDULED,
-        error=error,
-        result=result,
-        scheduled_at=at,
-    )
-
-
-def _conclude(
-    *,
-    job_id: str,
-    attempt: int,
-    state: State,
-    result: dict,
-    error: tuple[str, str, str] = ("", "", ""),
-    scheduled_at: datetime | None = None,
-) -> bool:
-    """End a run: update the ledger row if this run still owns it, and upsert its TaskResult.
-
-    `result` holds the TaskResult columns (see jobs.execution.task_result). Nothing is
-    written when another run has taken the job over (orphan recovery, operator action).
-    """
-    finished = state in (State.FINISHED, State.FAILED, State.DISCARDED)
-    row = workerdb.fetchone(
-            f"""
-            WITH done AS (
-                UPDATE jobs_job SET state = %s, error_class = %s, error_message = %s,
-                    error_traceback = %s, finished_at = CASE WHEN %s THEN now() END,
-                    scheduled_at = coalesce(%s, scheduled_at),
-                    published_at = CASE WHEN %s THEN published_at END
-                WHERE id = %s AND state = 'claimed' AND attempts = %s
-                RETURNING id, created_at, claimed_at
-            )
-            INSERT INTO django_celery_results_taskresult ({TASKRESULT_COLUMNS})
-            SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, done.created_at, done.claimed_at,
-                now(), %s, %s, %s FROM done
-            ON CONFLICT (task_id) DO UPDATE SET
-                status = EXCLUDED.status, result = EXCLUDED.result, worker = EXCLUDED.worker,
-                date_started = EXCLUDED.date_started, date_done = EXCLUDED.date_done,
-                traceback = EXCLUDED.traceback, meta = EXCLUDED.meta
-            RETURNING 1
-            """,
-            [
-                state, *error, finished, scheduled_at, finished, job_id, attempt,
-                job_id, result["task_name"], result["task_args"], result["task_kwargs"],
-                result["status"], result["worker"], result["content_type"],
-                result["content_encoding"], result["result"], result["traceback"],
-                result["meta"], result["periodic_task_name"],
-            ],
-    )  # fmt: skip
-    return row is not None
+def _outcome_columns(outcomes: Sequence[Outcome]) -> list[list]:
+    return [
+        [uuid.UUID(o.job_id) for o in outcomes],
+        [o.attempt for o in outcomes],
+        [str(o.state) for o in outcomes],
+        *([o.error[i] for o in outcomes] for i in range(3)),
+        [o.retry_at for o in outcomes],
+        *([o.result[field] for o in outcomes] for field in OUTCOME_FIELDS),
+    ]
 
 
 def promote_due(*, limit: int = 500) -> list[Job]:
