@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 
 from django.db import close_old_connections, transaction
 
@@ -24,9 +25,12 @@ UNPUBLISHED_GRACE_SECONDS = 5.0
 
 
 class Dispatcher:
-    def __init__(self, *, interval: float = 0.5, batch_size: int = 500) -> None:
+    def __init__(
+        self, *, interval: float = 0.5, batch_size: int = 500, heartbeat_file: Path | None = None
+    ) -> None:
         self.interval = interval
         self.batch_size = batch_size
+        self.heartbeat_file = heartbeat_file
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -36,6 +40,8 @@ class Dispatcher:
         logger.info("dispatcher.start interval=%.2fs batch=%d", self.interval, self.batch_size)
         failures = 0
         while not self.stopping.is_set():
+            if self.heartbeat_file:
+                self.heartbeat_file.touch()  # for container health checks
             close_old_connections()  # reconnect after a PostgreSQL restart
             try:
                 moved = self.tick()

@@ -15,7 +15,7 @@ import yaml
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = ["web", "worker", "reports_worker", "beat", "flower"]
+APP_SERVICES = ["web", "worker", "reports_worker", "beat", "dispatcher", "flower"]
 ALL_SERVICES = ["postgres", "redis", "mailpit", *APP_SERVICES]
 
 

@@ -37,3 +37,11 @@ def test_job_whose_publish_failed_runs_once_redis_is_back(processes, private_red
     private_redis.start()
     wait_for_state(result.id, State.FINISHED, timeout=60)
     assert runs(key) == 1
+
+
+def test_dispatcher_heartbeat_file_shows_its_loop_is_alive(processes, tmp_path):
+    alive = tmp_path / "dispatcher.alive"
+    processes.start(["manage.py", "jobs", "dispatcher", "--heartbeat-file", str(alive)])
+    wait_for(alive.exists, message="the heartbeat file")
+    first = alive.stat().st_mtime
+    wait_for(lambda: alive.stat().st_mtime > first, message="a fresh heartbeat")

@@ -55,6 +55,9 @@ class Command(BaseCommand):
         dispatcher = sub.add_parser("dispatcher", help="run the dispatcher (foreground)")
         dispatcher.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
         dispatcher.add_argument("--batch-size", type=int, default=500)
+        dispatcher.add_argument(
+            "--heartbeat-file", type=Path, help="touched on every pass (for health checks)"
+        )
 
         worker = sub.add_parser("worker", help="start or stop a Celery worker")
         worker_sub = worker.add_subparsers(
@@ -177,7 +180,11 @@ class Command(BaseCommand):
         )
 
     def do_dispatcher(self, options: dict) -> None:
-        Dispatcher(interval=options["interval"], batch_size=options["batch_size"]).run()
+        Dispatcher(
+            interval=options["interval"],
+            batch_size=options["batch_size"],
+            heartbeat_file=options["heartbeat_file"],
+        ).run()
 
     def do_worker_start(self, options: dict) -> None:
         unknown = set(options["queues"].split(",")) - set(settings.JOB_QUEUES)
