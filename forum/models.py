@@ -5,6 +5,9 @@ and are only ever changed by `forum.services`, inside the same transaction as th
 count. They count what a non-staff reader can see: hidden content is not counted.
 """
 
+from functools import cache
+from urllib.parse import quote
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -30,7 +33,14 @@ class User(AbstractUser):
         return self.display_name or self.username
 
     def get_absolute_url(self) -> str:
-        return reverse("forum:profile", args=[self.username])
+        return url_template("forum:profile", "placeholder-name").format(quote(self.username))
+
+
+@cache
+def url_template(view_name: str, placeholder: str | int) -> str:
+    """The URL of a one-argument view with `{}` for the argument: list pages link dozens of
+    posts and authors, and one reverse() each costs a tenth of their render time."""
+    return reverse(view_name, args=[placeholder]).replace(str(placeholder), "{}")
 
 
 class Section(models.Model):
@@ -61,7 +71,7 @@ class Board(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("forum:board", args=[self.slug])
+        return url_template("forum:board", "placeholder-slug").format(self.slug)
 
 
 class Post(models.Model):
@@ -97,7 +107,7 @@ class Post(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("forum:post", args=[self.pk])
+        return url_template("forum:post", 987654321).format(self.pk)
 
 
 class Comment(models.Model):

@@ -1,0 +1,17 @@
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """A post or comment time in the site's zone, e.g. "28 Nov 2026, 21:05".
+
+    strftime rather than the `date` filter: a post page shows ~30 of these and Django's
+    localised formatting costs ~20 µs each, a tenth of the page's render time."""
+    if value is None:
+        return ""
+    return timezone.localtime(value).strftime("%-d %b %Y, %H:%M")
