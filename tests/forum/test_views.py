@@ -24,8 +24,10 @@ def test_index_lists_boards_by_section(client):
 
 def test_board_page_shows_newest_activity_first_and_paginates(client, board, settings):
     settings.FORUM_POSTS_PER_PAGE = 2
+    author = UserFactory()
     old, mid, new = (
-        PostFactory(board=board, title=t) for t in ("Old thread", "Mid thread", "Fresh thread")
+        services.post_create(author=author, board=board, title=t, body="b")
+        for t in ("Old thread", "Mid thread", "Fresh thread")
     )
     services.comment_create(post=old, author=UserFactory(), body="bump")  # old is now the freshest
     page1 = client.get(board.get_absolute_url()).content.decode()
