@@ -66,8 +66,10 @@ def embedded_postgres() -> Iterator[str]:
     try:
         yield f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
     finally:
-        log("stopping embedded PostgreSQL")
-        server.stop()
+        # Ctrl-C reaches the postmaster too (same process group) and stops it by itself.
+        if (pgdata / "postmaster.pid").exists():
+            log("stopping embedded PostgreSQL")
+            server.stop()
 
 
 @contextlib.contextmanager
