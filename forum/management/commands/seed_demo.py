@@ -168,6 +168,7 @@ class Command(BaseCommand):
                 f"INSERT INTO forum_comment ({columns}) SELECT {columns} FROM seed_comment s "
                 "WHERE EXISTS (SELECT 1 FROM forum_post p WHERE p.id = s.post_id)"
             )
+            cursor.execute("DROP TABLE seed_comment")  # also when called inside a transaction
 
     def seed_likes(self, target: int, user_ids: list[int]) -> None:
         missing = max(0, target - PostLike.objects.count())
@@ -200,26 +201,27 @@ class Command(BaseCommand):
                 """,
                 [missing],
             )
+            cursor.execute("DROP TABLE seed_like")
 
     def recount(self) -> None:
         """Make every counter match the rows, in set-based SQL."""
         self.stdout.write("Recomputing counters…")
         with transaction.atomic(), connection.cursor() as cursor:
+            # One pass over the posts: each updated row is rewritten once, not once per counter.
             cursor.execute(
                 """
-                UPDATE forum_post p SET comment_count = c.n,
+                UPDATE forum_post p SET comment_count = coalesce(c.n, 0),
+                       like_count = coalesce(l.n, 0),
                        last_activity_at = greatest(p.created_at, c.last)
-                FROM (SELECT post_id, count(*) AS n, max(created_at) AS last
-                      FROM forum_comment WHERE NOT is_hidden GROUP BY post_id) c
-                WHERE p.id = c.post_id AND (p.comment_count <> c.n
-                      OR p.last_activity_at < c.last)
-                """
-            )
-            cursor.execute(
-                """
-                UPDATE forum_post p SET like_count = l.n
-                FROM (SELECT post_id, count(*) AS n FROM forum_postlike GROUP BY post_id) l
-                WHERE p.id = l.post_id AND p.like_count <> l.n
+                FROM forum_post p2
+                LEFT JOIN (SELECT post_id, count(*) AS n, max(created_at) AS last
+                           FROM forum_comment WHERE NOT is_hidden GROUP BY post_id) c
+                  ON c.post_id = p2.id
+                LEFT JOIN (SELECT post_id, count(*) AS n FROM forum_postlike GROUP BY post_id) l
+                  ON l.post_id = p2.id
+                WHERE p.id = p2.id AND (p.comment_count <> coalesce(c.n, 0)
+                      OR p.like_count <> coalesce(l.n, 0)
+                      OR p.last_activity_at <> greatest(p.created_at, c.last))
                 """
             )
             cursor.execute(
