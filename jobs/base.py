@@ -178,6 +178,8 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
     """Send ready jobs to Redis in one pipeline. Raises when Redis is unreachable.
 
     By task name: the dispatcher publishes jobs whose classes it need not import."""
+    options = dict(options or {})
+    options.pop("producer", None)  # beat passes its own; ours batches the whole publish
     with app.producer_or_acquire() as producer, producer.batch():
         for job in jobs:
             app.send_task(
@@ -189,7 +191,7 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
                 priority=job.priority,
                 producer=producer,
                 retry=False,
-                **(options or {}),
+                **options,
             )
 
 

@@ -110,3 +110,28 @@ def test_retry_delay_grows_exponentially_with_bounded_jitter():
 def test_calling_the_job_runs_it_inline_without_the_ledger():
     assert RecordJob("inline")["key"] == "inline"
     assert not Job.objects.exists()
+
+
+def test_beat_entries_go_through_the_ledger():
+    from celery.beat import ScheduleEntry, Scheduler
+
+    import jobs.tasks  # noqa: F401 (beat imports every app's tasks at start)
+    from config.celery import app
+
+    entry = ScheduleEntry(
+        name="prune",
+        task="PruneJobsJob",
+        kwargs={"older_than_days": 7},
+        options={"headers": {"periodic_task_name": "prune"}},
+        app=app,
+    )
+    scheduler = Scheduler(app=app, lazy=True)
+    with app.producer_or_acquire() as producer:
+        result = scheduler.apply_async(entry, producer=producer, advance=False)
+    job = Job.objects.get(pk=result.id)
+    assert (job.class_name, job.kwargs, job.state) == (
+        "PruneJobsJob",
+        {"older_than_days": 7},
+        State.READY,
+    )
+    assert queued_messages() == 1
