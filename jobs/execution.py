@@ -25,6 +25,7 @@ import traceback
 from datetime import timedelta
 
 from celery import signals, states
+from django.db import close_old_connections
 from django.utils import timezone
 
 from jobs import ledger
@@ -91,6 +92,9 @@ def run_job(task, args: tuple, kwargs: dict):
         )  # fmt: skip
         return None
     log["attempt"] = claim.attempt
+    # Workers keep Django's connection across jobs (CELERY_DB_REUSE_MAX); drop it here if it
+    # broke (PostgreSQL restarted) so the job gets a working one, as a request would.
+    close_old_connections()
     # One INFO line per run (at its end) keeps logging off the hot path; starts are DEBUG.
     logger.debug("job.start class=%s id=%s attempt=%d", task.name, job_id, claim.attempt, extra=log)
     started = time.monotonic()

@@ -149,29 +149,28 @@ def claim(
 ) -> Claim | None:
     """ready → claimed, counting the attempt; None when the job is not ready.
 
-    A message with no ledger row (sent by beat, `celery call` or Flower) is adopted: the row
-    is created already claimed. The common case is one plain UPDATE.
+    One INSERT … ON CONFLICT DO UPDATE, for two reasons. A message with no ledger row (sent by
+    beat, `celery call` or Flower) is adopted: the row is created already claimed. And unlike
+    a plain UPDATE, which skips a row whose committed version is not `ready`, ON CONFLICT
+    waits for a transaction still holding the row (the dispatcher publishes before it
+    commits) and then checks the new version: a message that outruns that commit still runs.
     """
     row = workerdb.fetchone(
-        "UPDATE jobs_job SET state = 'claimed', attempts = attempts + 1, worker = %s, "
-        "claimed_at = now() WHERE id = %s AND state = 'ready' "
-        "RETURNING attempts, max_attempts, claimed_at",
-        [worker, job_id],
-    )
-    if row is None:
-        row = workerdb.fetchone(
-            """
-            INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state,
-                scheduled_at, attempts, max_attempts, worker, concurrency_key, created_at,
-                published_at, claimed_at, error_class, error_message, error_traceback)
-            VALUES (%s, %s, %s, %s, %s, %s, 'claimed', now(), 1, %s, %s, '', now(), now(),
-                now(), '', '', '')
-            ON CONFLICT (id) DO NOTHING
-            RETURNING attempts, max_attempts, claimed_at
-            """,
-            [job_id, class_name, queue, priority, json.dumps(args), json.dumps(kwargs),
-             max_attempts, worker],
-        )  # fmt: skip
+        """
+        INSERT INTO jobs_job AS j (id, class_name, queue, priority, args, kwargs, state,
+            scheduled_at, attempts, max_attempts, worker, concurrency_key, created_at,
+            published_at, claimed_at, error_class, error_message, error_traceback)
+        VALUES (%s, %s, %s, %s, %s, %s, 'claimed', now(), 1, %s, %s, '', now(), now(), now(),
+            '', '', '')
+        ON CONFLICT (id) DO UPDATE
+            SET state = 'claimed', attempts = j.attempts + 1, worker = EXCLUDED.worker,
+                claimed_at = now()
+            WHERE j.state = 'ready'
+        RETURNING j.attempts, j.max_attempts, j.claimed_at
+        """,
+        [job_id, class_name, queue, priority, json.dumps(args), json.dumps(kwargs),
+         max_attempts, worker],
+    )  # fmt: skip
     return Claim(*row) if row else None
 
 

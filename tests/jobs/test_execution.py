@@ -109,3 +109,19 @@ def test_messages_without_a_ledger_row_are_adopted(celery_worker):
     job = wait_for_state(sent.id, State.FINISHED)
     assert (job.class_name, job.args, job.attempts) == ("RecordJob", [key], 1)
     assert runs(key) == 1
+
+
+def test_jobs_survive_their_database_connections_being_cut(celery_worker):
+    from django.db import connection
+
+    user = UserFactory(username="before-the-cut")
+    assert wait_for_state(UserNameJob.delay(user.pk).id, State.FINISHED)
+    with connection.cursor() as cursor:  # as a PostgreSQL restart would: every other backend
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    result = UserNameJob.delay(user.pk)
+    job = wait_for_state(result.id, State.FINISHED, State.FAILED)
+    assert (job.state, job.error_message) == (State.FINISHED, "")
+    assert result.get(timeout=10) == "before-the-cut"
