@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -70,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env, ALLOWED_HOSTS=f"{HOST},testserver")
         sys.path.insert(0, str(ROOT))
         import django
+
+        from devtools.embedded import free_port
 
         django.setup()
         posts_seeded, board_url, post_url = pick_pages()
@@ -249,12 +250,6 @@ def _load(port: int, url: str, clients: int, duration: float) -> Run:
 def percentile(values: list[float], pct: int) -> float:
     ok = len(values) >= 2  # quantiles() needs two samples
     return statistics.quantiles(values, n=100, method="inclusive")[pct - 1] if ok else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def figure(name: str, value: float, unit: str) -> None:

@@ -116,31 +116,32 @@ def run_job(task, args: tuple, kwargs: dict):
 def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict) -> State:
     """Record a run that raised, at once; returns the job's new state."""
     error = (type(exc).__name__, str(exc), traceback.format_exc())
-    job_id, attempt = request.id, claim.attempt
+    job_id, attempt, retry_at = request.id, claim.attempt, None
     if isinstance(exc, task.discard_on) and not isinstance(exc, task.retry_on):
-        result = task_result(task, request, args, kwargs, states.REJECTED, exc, error[2])
-        ledger.conclude([ledger.Outcome(job_id, attempt, State.DISCARDED, result, error)])
+        state, status = State.DISCARDED, states.REJECTED
+    elif isinstance(exc, task.retry_on) and attempt < claim.max_attempts:
+        state, status = State.SCHEDULED, states.RETRY
+        delay = task.retry_delay(attempt, rand=random.random())
+        retry_at = timezone.now() + timedelta(seconds=delay)
+    else:
+        state, status = State.FAILED, states.FAILURE
+    result = task_result(task, request, args, kwargs, status, exc, error[2])
+    ledger.conclude([ledger.Outcome(job_id, attempt, state, result, error, retry_at)])
+    if state == State.DISCARDED:
         logger.warning(
             "job.discard class=%s id=%s reason=%s: %s", task.name, job_id, error[0], exc, extra=log
         )
-        return State.DISCARDED
-    if isinstance(exc, task.retry_on) and attempt < claim.max_attempts:
-        delay = task.retry_delay(attempt, rand=random.random())
-        at = timezone.now() + timedelta(seconds=delay)
-        result = task_result(task, request, args, kwargs, states.RETRY, exc, error[2])
-        ledger.conclude([ledger.Outcome(job_id, attempt, State.SCHEDULED, result, error, at)])
+    elif state == State.SCHEDULED:
         logger.warning(
             "job.retry class=%s id=%s attempt=%d/%d in=%.1fs error=%s: %s",
             task.name, job_id, attempt, claim.max_attempts, delay, error[0], exc, extra=log,
         )  # fmt: skip
-        return State.SCHEDULED
-    result = task_result(task, request, args, kwargs, states.FAILURE, exc, error[2])
-    ledger.conclude([ledger.Outcome(job_id, attempt, State.FAILED, result, error)])
-    logger.error(
-        "job.fail class=%s id=%s attempt=%d/%d error=%s: %s",
-        task.name, job_id, attempt, claim.max_attempts, error[0], exc, extra=log,
-    )  # fmt: skip
-    return State.FAILED
+    else:
+        logger.error(
+            "job.fail class=%s id=%s attempt=%d/%d error=%s: %s",
+            task.name, job_id, attempt, claim.max_attempts, error[0], exc, extra=log,
+        )  # fmt: skip
+    return state
 
 
 def task_result(task, request, args, kwargs, status: str, value, tb: str | None = None) -> dict:

@@ -2,8 +2,8 @@
 
 Workers, the dispatcher, the enqueue path and operator actions all change `jobs_job` here
 and nowhere else. Statements are few and set-based: a worker's claim is one round trip, and
-its outcome (ledger row + django-celery-results row) is one more, both on the worker's own
-prepared-statement connection (jobs.workerdb).
+outcomes (ledger row + django-celery-results row) take one statement per batch, both on the
+worker's own prepared-statement connection (jobs.workerdb).
 """
 
 from __future__ import annotations

@@ -105,11 +105,17 @@ class Command(BaseCommand):
         self.stdout.write("\nQueues")
         self.stdout.write(f"  {'queue':<16}{'ready':>10}{'latency':>12}")
         now = timezone.now()
+        ready = {
+            queue: (count, oldest)
+            for queue, count, oldest in Job.objects.ready()
+            .order_by()
+            .values_list("queue")
+            .annotate(Count("id"), Min("created_at"))
+        }
         for queue in settings.JOB_QUEUES:
-            ready = Job.objects.ready().filter(queue=queue)
-            oldest = ready.aggregate(oldest=Min("created_at"))["oldest"]
+            count, oldest = ready.get(queue, (0, None))
             latency = f"{(now - oldest).total_seconds():.1f}s" if oldest else "-"
-            self.stdout.write(f"  {queue:<16}{ready.count():>10,}{latency:>12}")
+            self.stdout.write(f"  {queue:<16}{count:>10,}{latency:>12}")
 
     def do_failed(self, options: dict) -> None:
         jobs = Job.objects.failed().order_by("-finished_at")
