@@ -28,7 +28,7 @@ from celery import signals, states
 from django.db import close_old_connections
 from django.utils import timezone
 
-from jobs import ledger
+from jobs import ledger, processes, queues
 from jobs.models import State
 
 logger = logging.getLogger("jobs")
@@ -74,14 +74,20 @@ def run_job(task, args: tuple, kwargs: dict):
     request = task.request
     job_id = request.id
     delivery = request.delivery_info or {}
+    queue = delivery.get("routing_key") or task.queue
+    if queues.is_paused(queue):
+        queues.hand_back(job_id)
+        logger.info("job.paused class=%s id=%s queue=%s: handed back", task.name, job_id, queue)
+        return None
     claim = ledger.claim(
         job_id=job_id,
         class_name=task.name,
-        queue=delivery.get("routing_key") or task.queue,
+        queue=queue,
         priority=delivery.get("priority") or 0,
         args=list(args),
         kwargs=kwargs,
         worker=request.hostname or "",
+        process_id=processes.current_id(),
         max_attempts=task.max_attempts,
     )
     log = {"job_class": task.name, "job_id": job_id}

@@ -79,7 +79,16 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="runs started so far")
     max_attempts = models.PositiveSmallIntegerField(default=1)
     worker = models.CharField(max_length=255, blank=True)
+    # The jobs.Process that claimed it; no foreign key, so that a process row can be deleted
+    # (it died) while its jobs wait for recovery.
+    process_id = models.BigIntegerField(null=True, blank=True)
     concurrency_key = models.CharField(max_length=255, blank=True)
+    concurrency_limit = models.PositiveSmallIntegerField(
+        default=0, help_text="at most this many ready or claimed jobs per key; 0 = no limit"
+    )
+    concurrency_duration = models.PositiveIntegerField(
+        default=0, help_text="seconds a ready or claimed job holds its slot, at most"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -111,6 +120,16 @@ class Job(models.Model):
                 fields=["claimed_at"], name="job_claimed_idx", condition=models.Q(state="claimed")
             ),
             models.Index(
+                fields=["concurrency_key", "priority", "created_at"],
+                name="job_blocked_idx",
+                condition=models.Q(state="blocked"),
+            ),
+            models.Index(
+                fields=["concurrency_key"],
+                name="job_holding_idx",
+                condition=models.Q(state__in=["ready", "claimed"]) & ~models.Q(concurrency_key=""),
+            ),
+            models.Index(
                 fields=["class_name", "finished_at"],
                 name="job_failed_idx",
                 condition=models.Q(state="failed"),
@@ -130,3 +149,44 @@ class Job(models.Model):
 
     def discard(self, *, reason: str = "discarded by an operator") -> bool:
         return Job.objects.filter(pk=self.pk).discard(reason=reason) == 1
+
+
+class Process(models.Model):
+    """A live worker, worker pool process, dispatcher or beat, heartbeating (jobs.processes).
+
+    A claimed job whose process row is gone or stale is re-enqueued by the dispatcher.
+    """
+
+    class Kind(models.TextChoices):
+        WORKER = "worker"  # a celery worker's main process (consumes, supervises its pool)
+        FORK = "fork"  # a prefork pool process: runs the jobs
+        DISPATCHER = "dispatcher"
+        BEAT = "beat"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=255, help_text="celery node name or process label")
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    supervisor_pid = models.PositiveIntegerField(null=True, blank=True)
+    queues = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "processes"
+        constraints = [
+            models.UniqueConstraint(fields=["hostname", "pid"], name="process_host_pid_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} pid {self.pid}"
+
+
+class QueuePause(models.Model):
+    """A paused queue: workers stop taking its jobs, which stay ready (jobs.queues)."""
+
+    queue = models.CharField(max_length=100, primary_key=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.queue} paused"
