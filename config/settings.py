@@ -140,7 +140,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler (schedules editable in admin) behind a lock: one beat sends at a time.
+CELERY_BEAT_SCHEDULER = "jobs.scheduler:LockedDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task events cost a Redis publish per job state change: off by default. Flower switches them
 # on in the workers while it runs (its --enable_events, the default), so it still sees tasks.
@@ -191,11 +192,25 @@ FORUM_COMMENT_BODY_MAX_LENGTH = 10_000
 FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
 
+# --- Operations -----------------------------------------------------------------------------
+# /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+# One JSON object per line in production (job lines carry job_id, job_class, queue, attempt,
+# duration_ms as fields); readable lines while developing. LOG_FORMAT overrides.
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -9,5 +9,7 @@ urlpatterns = [
     path("accounts/signup/", forum_views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
+    path("readyz", jobs_views.readyz, name="readyz"),
+    path("metrics", jobs_views.metrics, name="metrics"),
     path("", include("forum.urls")),
 ]

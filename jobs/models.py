@@ -190,3 +190,26 @@ class QueuePause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} paused"
+
+
+class JobMetric(models.Model):
+    """Monotonic counters behind /metrics, kept by a trigger on jobs_job (migration 0004):
+    every transition to finished, failed, discarded, scheduled-again (a retry) or ready-again
+    (an orphan recovered), and each finished run's duration bucket. Pruning ledger rows never
+    lowers them; `pruned` counts deleted rows so that `enqueued` = rows + pruned."""
+
+    name = models.CharField(max_length=40)
+    class_name = models.CharField(max_length=200)
+    queue = models.CharField(max_length=100)
+    le = models.CharField(max_length=16, blank=True, help_text="histogram bucket bound")
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "class_name", "queue", "le"], name="jobmetric_series_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.class_name},{self.queue},{self.le}}} = {self.value}"

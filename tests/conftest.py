@@ -157,6 +157,9 @@ class Processes:
 
 @pytest.fixture
 def processes(transactional_db, tmp_path):
+    from config.celery import app
+
+    app.control.purge()  # a message an earlier test left (a harmless duplicate) stays there
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()
