@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Min
+from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -101,13 +101,7 @@ class JobsCollector:
             "naija_jobs_queue_latency_seconds", "Age of the oldest ready job", labels=["queue"]
         )
         paused = GaugeMetricFamily("naija_jobs_queue_paused", "1 if paused", labels=["queue"])
-        ready = {
-            queue: (n, oldest)
-            for queue, n, oldest in Job.objects.ready()
-            .order_by()
-            .values_list("queue")
-            .annotate(Count("id"), Min("created_at"))
-        }
+        ready = Job.objects.ready_by_queue()
         pauses = set(QueuePause.objects.values_list("queue", flat=True))
         for queue in settings.JOB_QUEUES:
             n, oldest = ready.get(queue, (0, None))

@@ -55,6 +55,16 @@ class JobQuerySet(models.QuerySet):
         rows = self.order_by().values_list("state").annotate(n=models.Count("id"))
         return dict(rows)
 
+    def ready_by_queue(self) -> dict[str, tuple[int, object]]:
+        """{queue: (ready jobs, when the longest-waiting one became due)}: depth and latency."""
+        rows = (
+            self.ready()
+            .order_by()
+            .values_list("queue")
+            .annotate(models.Count("id"), models.Min("scheduled_at"))
+        )
+        return {queue: (count, oldest) for queue, count, oldest in rows}
+
     def retry(self) -> int:
         """Re-enqueue failed or discarded jobs with their original arguments."""
         from jobs import ledger
