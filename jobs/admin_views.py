@@ -26,12 +26,17 @@ class JobsDashboard:
         if "counts" in extra:  # the overview has them already
             counts = dict(extra["counts"])
         else:
-            counts = dashboard.Job.objects.counts_by_state()
+            counts = {
+                state: dashboard.count_label(n)
+                for state, n in dashboard.Job.objects.capped_counts_by_state(
+                    cap=dashboard.COUNT_CAP
+                ).items()
+            }
         return {
             **self.model_admin.admin_site.each_context(request),
             "title": title,
             "tab": tab,
-            "tabs": [(state, counts.get(state, 0)) for state in dashboard.LIST_STATES],
+            "tabs": [(state, counts.get(state, "0")) for state in dashboard.LIST_STATES],
             "opts": self.model_admin.model._meta,
             **extra,
         }

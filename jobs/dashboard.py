@@ -24,6 +24,7 @@ WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta
 SECRET_WORDS = ("password", "token", "secret")
 MASK = "••••••"
 PAGE_SIZE = 50
+COUNT_CAP = 100_000  # tab counts above it show as "100,000+"
 # Order of each tab: what an operator looks at first.
 ORDERING = {
     "failed": "-finished_at",
@@ -76,7 +77,7 @@ class JobFilter:
 
 def overview() -> dict:
     now = timezone.now()
-    counts = Job.objects.counts_by_state()
+    counts = Job.objects.capped_counts_by_state(cap=COUNT_CAP)
     ready = Job.objects.ready_by_queue()
     paused = set(QueuePause.objects.values_list("queue", flat=True))
     queues = []
@@ -91,12 +92,16 @@ def overview() -> dict:
             }
         )
     return {
-        "counts": [(state.value, counts.get(state.value, 0)) for state in State],
+        "counts": [(state.value, count_label(counts[state.value])) for state in State],
         "queues": queues,
         "chart": throughput_chart(hours=3),
         "durations": duration_percentiles(),
         "live_workers": Process.objects.filter(kind=Process.Kind.WORKER).count(),
     }
+
+
+def count_label(count: int) -> str:
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
 
 
 def page(job_filter: JobFilter, *, number: int) -> tuple[list[Job], bool]:
