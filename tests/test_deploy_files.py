@@ -195,6 +195,7 @@ def test_production_settings_pass_the_deploy_check():
     import secrets
 
     env = {**os.environ, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60)}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests only
     check = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True,
@@ -208,3 +209,6 @@ def test_security_headers_on_every_page(client, db):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Frame-Options"] == "DENY"
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
