@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/signup/", forum_views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
+    path("search/", include("search.urls")),
     path("", include("forum.urls")),
 ]
