@@ -8,17 +8,20 @@ terms and by walking the created_at index for common ones), and highlights only 
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import quote
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from forum.models import Board, User, url_template
+
+logger = logging.getLogger("search")
 
 MAX_QUERY_CHARS = 200
 CANDIDATES = 500  # matches ranked per search; deeper pages need a narrower query
@@ -33,6 +36,10 @@ _SNIPPET_OPTIONS = _HEADLINE_OPTIONS + ", MaxFragments=2, MinWords=12, MaxWords=
 _SNIPPET_CHARS = 2_500  # ts_headline's cost grows with the text: highlight the start only
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000\ue001]")
 _NEGATED = re.compile(r'(?:^|(?<=\s))-(?:"[^"]*"?|\S+)')
+# A "-" negates only a word or a phrase; a run of bare ones overflows PostgreSQL's tsquery
+# parser ("tsquery stack too small" past 32), so runs collapse and bare ones go.
+_DASHES = re.compile(r"-{2,}")
+_BARE_DASH = re.compile(r'-(?![\w"])')
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,8 @@ class SearchResults:
 def clean_query(raw: str) -> CleanQuery:
     """Drop control characters (PostgreSQL refuses NUL), collapse whitespace, and keep at
     most MAX_QUERY_CHARS characters."""
-    text = " ".join(_CONTROL_CHARS.sub(" ", raw or "").split())
+    text = _CONTROL_CHARS.sub(" ", raw or "")
+    text = " ".join(_BARE_DASH.sub(" ", _DASHES.sub("-", text)).split())
     if len(text) <= MAX_QUERY_CHARS:
         return CleanQuery(text, False)
     return CleanQuery(text[:MAX_QUERY_CHARS].rstrip(), True)
@@ -166,14 +174,19 @@ def _plan_query(text: str) -> tuple[str | None, str]:
     `simple`, which indexes every word. Ranking uses the positive terms only: a negated
     term makes ts_rank return ~0 for every row."""
     positive = _NEGATED.sub(" ", text)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT numnode(websearch_to_tsquery('english', %s)), "
-            "numnode(websearch_to_tsquery('simple', %s)), "
-            "numnode(websearch_to_tsquery('english', %s))",
-            [text, text, positive],
-        )
-        english, simple, positive_english = cursor.fetchone()
+    try:
+        # A savepoint: a query PostgreSQL can't parse must not break the caller's transaction.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT numnode(websearch_to_tsquery('english', %s)), "
+                "numnode(websearch_to_tsquery('simple', %s)), "
+                "numnode(websearch_to_tsquery('english', %s))",
+                [text, text, positive],
+            )
+            english, simple, positive_english = cursor.fetchone()
+    except DatabaseError:
+        logger.warning("search.unparsable_query query=%r", text)
+        return None, ""
     if english:
         return "english", positive if positive_english else text
     if simple:

@@ -33,17 +33,16 @@ COMMENTS_PER_THREAD = 200  # the first N visible comments feed the thread's vect
 COMMENT_CHARS = 20_000  # ...up to this many characters in all
 SWEEP_BATCH = 2_000
 
-# The weighted vector of thread `p` (board `b`, comment text `c.text`). `english` stems;
-# `simple` keeps every word as written, so names and Pidgin/Yoruba/Igbo/Hausa words that are
-# English stop words ("no", "don", "be") still match through the simple fallback query.
+# The weighted vector of thread `p` (board `b`, comment text `c.text`), stemmed by `english`.
+# The title also goes in as `simple` (every word as written): a query of English stop words
+# only, such as Pidgin "no be so", falls back to `simple` and still finds titles. Titles
+# only, because a second pass over bodies and comments costs 40% of the indexing time.
 _VECTOR_SQL = f"""
 CASE WHEN p.is_hidden THEN NULL ELSE
     setweight(to_tsvector('english', p.title) || to_tsvector('simple', p.title), 'A')
  || setweight(to_tsvector('english', b.name), 'B')
- || setweight(to_tsvector('english', left(p.body, {BODY_CHARS}))
-              || to_tsvector('simple', left(p.body, {BODY_CHARS})), 'C')
- || setweight(to_tsvector('english', coalesce(c.text, ''))
-              || to_tsvector('simple', coalesce(c.text, '')), 'D')
+ || setweight(to_tsvector('english', left(p.body, {BODY_CHARS})), 'C')
+ || setweight(to_tsvector('english', coalesce(c.text, '')), 'D')
 END
 """
 _SOURCES_SQL = f"""
@@ -170,12 +169,11 @@ def reindex(
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT max(id), count(*) FROM (SELECT id FROM forum_post p WHERE id > %s "
-                f"{board_sql} ORDER BY id LIMIT %s) batch",
+                f"SELECT id FROM forum_post p WHERE id > %s {board_sql} ORDER BY id LIMIT %s",
                 [last, *board_args, batch_size],
             )
-            upper, count = cursor.fetchone()
-            if not count:
+            post_ids = [row[0] for row in cursor.fetchall()]
+            if not post_ids:
                 break
             # A row an edit marked dirty meanwhile stays dirty: its own job reindexes it.
             cursor.execute(
@@ -185,19 +183,19 @@ def reindex(
                 SELECT p.id, p.board_id, p.author_id, p.created_at, {_VECTOR_SQL},
                        false, %s, now()
                 FROM {_SOURCES_SQL}
-                WHERE p.id > %s AND p.id <= %s {board_sql}
+                WHERE p.id = ANY(%s)
                 ON CONFLICT (post_id) DO UPDATE SET
                     board_id = EXCLUDED.board_id, author_id = EXCLUDED.author_id,
                     created_at = EXCLUDED.created_at, vector = EXCLUDED.vector,
                     version = EXCLUDED.version, indexed_at = EXCLUDED.indexed_at
                 """,
-                [INDEX_VERSION, last, upper, *board_args],
+                [INDEX_VERSION, post_ids],
             )
+            last = post_ids[-1]
             ReindexCheckpoint.objects.filter(scope=scope).update(
-                last_post_id=upper, updated_at=timezone.now()
+                last_post_id=last, updated_at=timezone.now()
             )
-        last = upper
-        yield count
+        yield len(post_ids)
     ReindexCheckpoint.objects.filter(scope=scope).delete()
 
 
