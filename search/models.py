@@ -33,8 +33,8 @@ class PostSearchIndex(models.Model):
         indexes = [
             GinIndex(fields=["vector"], name="search_vector_gin"),
             models.Index(models.F("created_at").desc(), name="search_created_idx"),
-            models.Index("board_id", models.F("created_at").desc(), name="search_board_idx"),
-            models.Index("author_id", models.F("created_at").desc(), name="search_author_idx"),
+            models.Index("board_id", "post", name="search_board_idx"),
+            models.Index("author_id", "post", name="search_author_idx"),
             models.Index("version", name="search_version_idx"),
             models.Index("post", name="search_dirty_idx", condition=models.Q(dirty=True)),
         ]

@@ -2,8 +2,9 @@
 
 Speed at a million posts: ranking costs one vector read per match, so a common term would
 rank hundreds of thousands of rows. Each search therefore ranks a bounded candidate set,
-the newest CANDIDATES matches (the planner reaches them through the GIN index for rare
-terms and by walking the created_at index for common ones), and highlights only the page.
+the newest CANDIDATES matches by post id. The planner reaches them through the GIN index
+for rare terms and by walking the primary key backwards for common ones, where new rows sit
+together on disk. Only the page shown gets ts_headline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import quote
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -26,6 +27,7 @@ logger = logging.getLogger("search")
 MAX_QUERY_CHARS = 200
 CANDIDATES = 500  # matches ranked per search; deeper pages need a narrower query
 PER_PAGE = 20
+SEARCH_TIMEOUT_MS = 3_000
 SORTS = ("relevance", "newest")
 
 # ts_headline wraps matches in these private-use characters, removed from the text first;
@@ -70,6 +72,7 @@ class SearchResults:
     per_page: int = PER_PAGE
     total: int = 0  # matches ranked: at most CANDIDATES
     searchable: bool = True  # False: the query had no word to look for ("!!!", "-")
+    timed_out: bool = False
 
     @property
     def capped(self) -> bool:
@@ -135,26 +138,15 @@ def search_posts(
     if date_to is not None:
         filters.append("AND i.created_at < %(to)s")
         args["to"] = _start_of(date_to + timedelta(days=1))
-    order = "rank DESC, c.created_at DESC" if sort == "relevance" else "c.created_at DESC"
+    order = "rank DESC" if sort == "relevance" else "c.created_at DESC"
     offset = (results.page - 1) * per_page
-    with connection.cursor() as cursor:
-        # The config is one of two literals chosen above, never user input.
-        cursor.execute(
-            f"""
-            SELECT c.post_id, count(*) OVER () AS total,
-                   ts_rank(c.vector, websearch_to_tsquery('{config}', %(rq)s)) AS rank
-            FROM (
-                SELECT i.post_id, i.vector, i.created_at FROM search_postsearchindex i
-                WHERE i.vector @@ websearch_to_tsquery('{config}', %(q)s) {" ".join(filters)}
-                ORDER BY i.created_at DESC LIMIT %(cap)s
-            ) c
-            JOIN forum_post p ON p.id = c.post_id AND NOT p.is_hidden
-            ORDER BY {order}, c.post_id DESC
-            LIMIT %(limit)s OFFSET %(offset)s
-            """,
-            {**args, "limit": per_page, "offset": offset},
-        )
-        rows = cursor.fetchall()
+    try:
+        page_args = {**args, "limit": per_page, "offset": offset}
+        rows = _ranked_page(config, " ".join(filters), order, page_args)
+    except OperationalError:  # statement_timeout: a pathological query must not tie up the site
+        logger.warning("search.timeout query=%r", clean.text)
+        results.timed_out = True
+        return results
     if not rows:
         if offset:  # past the last page: report the total all the same
             results.total = search_posts(
@@ -165,6 +157,30 @@ def search_posts(
     results.total = rows[0][1]
     results.hits = _hits([row[0] for row in rows], config=config, highlight=rank_text)
     return results
+
+
+def _ranked_page(config: str, filters: str, order: str, args: dict) -> list[tuple]:
+    """Rank the newest CANDIDATES matches and return one page of (post_id, total, rank)."""
+    # A savepoint, so a timeout leaves the caller's transaction usable.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = %s", [SEARCH_TIMEOUT_MS])
+        # The config is one of two literals chosen by _plan_query, never user input.
+        cursor.execute(
+            f"""
+            SELECT c.post_id, count(*) OVER () AS total,
+                   ts_rank(c.vector, websearch_to_tsquery('{config}', %(rq)s)) AS rank
+            FROM (
+                SELECT i.post_id, i.vector, i.created_at FROM search_postsearchindex i
+                WHERE i.vector @@ websearch_to_tsquery('{config}', %(q)s) {filters}
+                ORDER BY i.post_id DESC LIMIT %(cap)s
+            ) c
+            JOIN forum_post p ON p.id = c.post_id AND NOT p.is_hidden
+            ORDER BY {order}, c.post_id DESC
+            LIMIT %(limit)s OFFSET %(offset)s
+            """,
+            args,
+        )
+        return cursor.fetchall()
 
 
 def _plan_query(text: str) -> tuple[str | None, str]:

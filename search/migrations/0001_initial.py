@@ -26,8 +26,8 @@ class Migration(migrations.Migration):
                 "indexes": [
                     django.contrib.postgres.indexes.GinIndex(fields=["vector"], name="search_vector_gin"),
                     models.Index(models.F("created_at").desc(), name="search_created_idx"),
-                    models.Index("board_id", models.F("created_at").desc(), name="search_board_idx"),
-                    models.Index("author_id", models.F("created_at").desc(), name="search_author_idx"),
+                    models.Index("board_id", "post", name="search_board_idx"),
+                    models.Index("author_id", "post", name="search_author_idx"),
                     models.Index("version", name="search_version_idx"),
                     models.Index("post", condition=models.Q(("dirty", True)), name="search_dirty_idx"),
                 ],
