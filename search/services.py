@@ -33,21 +33,22 @@ COMMENTS_PER_THREAD = 200  # the first N visible comments feed the thread's vect
 COMMENT_CHARS = 20_000  # ...up to this many characters in all
 SWEEP_BATCH = 2_000
 
-# The weighted vector of thread `p` (board `b`, comment text `c.text`), stemmed by `english`.
+# The weighted vector of thread `p` (board vector `b`, comment text `c.text`), stemmed by `english`.
 # The title also goes in as `simple` (every word as written): a query of English stop words
 # only, such as Pidgin "no be so", falls back to `simple` and still finds titles. Titles
 # only, because a second pass over bodies and comments costs 40% of the indexing time.
 _VECTOR_SQL = f"""
 CASE WHEN p.is_hidden THEN NULL ELSE
     setweight(to_tsvector('english', p.title) || to_tsvector('simple', p.title), 'A')
- || setweight(to_tsvector('english', b.name), 'B')
+ || b.vector
  || setweight(to_tsvector('english', left(p.body, {BODY_CHARS})), 'C')
  || setweight(to_tsvector('english', coalesce(c.text, '')), 'D')
 END
 """
 _SOURCES_SQL = f"""
 forum_post p
-JOIN forum_board b ON b.id = p.board_id
+JOIN (SELECT id, setweight(to_tsvector('english', name), 'B') AS vector FROM forum_board) b
+  ON b.id = p.board_id
 LEFT JOIN LATERAL (
     SELECT left(string_agg(x.body, ' '), {COMMENT_CHARS}) AS text FROM (
         SELECT body FROM forum_comment
