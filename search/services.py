@@ -17,7 +17,9 @@ Freshness without lost updates (Saleor's dirty flag, made race-free):
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -150,13 +152,19 @@ def reindex_plan(*, board: Board | None = None, restart: bool = False) -> Reinde
 
 
 def reindex(
-    *, board: Board | None = None, batch_size: int = 2_000, resume_after: int = 0
+    *,
+    board: Board | None = None,
+    batch_size: int = 2_000,
+    resume_after: int = 0,
+    workers: int = 1,
 ) -> Iterator[int]:
     """Rebuild the vectors of every post (of `board`) in id order, one bulk statement per
-    batch; yields the number of posts done per batch. Each batch commits with a checkpoint,
-    so an interrupted run resumes after the last batch it finished."""
-    if batch_size < 1:
-        raise ValueError("The batch size must be at least 1.")
+    batch, on `workers` database connections; yields the number of posts done per batch.
+
+    The checkpoint moves past a batch only once it and every batch before it committed, so
+    an interrupted run resumes without gaps (at worst redoing a batch or two)."""
+    if batch_size < 1 or workers < 1:
+        raise ValueError("The batch size and the number of workers must be at least 1.")
     scope = board.slug if board else ""
     now = timezone.now()
     ReindexCheckpoint.objects.update_or_create(
@@ -164,40 +172,81 @@ def reindex(
         defaults={"last_post_id": resume_after, "updated_at": now},
         create_defaults={"last_post_id": resume_after, "started_at": now, "updated_at": now},
     )
-    board_sql = "AND p.board_id = %s" if board else ""
+    batches = _id_batches(board=board, batch_size=batch_size, after=resume_after)
+    if workers == 1:
+        for post_ids in batches:
+            with transaction.atomic():
+                _rebuild(post_ids=post_ids)
+                _checkpoint(scope, post_ids[-1])
+            yield len(post_ids)
+    else:
+        # Building vectors is CPU work inside PostgreSQL: one connection per core multiplies
+        # the throughput. Each thread gets its own Django connection.
+        in_flight: deque[tuple[list[int], Future]] = deque()
+        with ThreadPoolExecutor(workers, thread_name_prefix="reindex") as pool:
+            for post_ids in batches:
+                in_flight.append((post_ids, pool.submit(_rebuild_in_thread, post_ids)))
+                while in_flight and (len(in_flight) > workers or in_flight[0][1].done()):
+                    yield _finish(scope, *in_flight.popleft())
+            while in_flight:
+                yield _finish(scope, *in_flight.popleft())
+    ReindexCheckpoint.objects.filter(scope=scope).delete()
+
+
+def _id_batches(*, board: Board | None, batch_size: int, after: int) -> Iterator[list[int]]:
+    board_sql = "AND board_id = %s" if board else ""
     board_args = [board.pk] if board else []
-    last = resume_after
     while True:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id FROM forum_post p WHERE id > %s {board_sql} ORDER BY id LIMIT %s",
-                [last, *board_args, batch_size],
+                f"SELECT id FROM forum_post WHERE id > %s {board_sql} ORDER BY id LIMIT %s",
+                [after, *board_args, batch_size],
             )
             post_ids = [row[0] for row in cursor.fetchall()]
-            if not post_ids:
-                break
-            # A row an edit marked dirty meanwhile stays dirty: its own job reindexes it.
-            cursor.execute(
-                f"""
-                INSERT INTO search_postsearchindex
-                    (post_id, board_id, author_id, created_at, vector, dirty, version, indexed_at)
-                SELECT p.id, p.board_id, p.author_id, p.created_at, {_VECTOR_SQL},
-                       false, %s, now()
-                FROM {_SOURCES_SQL}
-                WHERE p.id = ANY(%s)
-                ON CONFLICT (post_id) DO UPDATE SET
-                    board_id = EXCLUDED.board_id, author_id = EXCLUDED.author_id,
-                    created_at = EXCLUDED.created_at, vector = EXCLUDED.vector,
-                    version = EXCLUDED.version, indexed_at = EXCLUDED.indexed_at
-                """,
-                [INDEX_VERSION, post_ids],
-            )
-            last = post_ids[-1]
-            ReindexCheckpoint.objects.filter(scope=scope).update(
-                last_post_id=last, updated_at=timezone.now()
-            )
-        yield len(post_ids)
-    ReindexCheckpoint.objects.filter(scope=scope).delete()
+        if not post_ids:
+            return
+        yield post_ids
+        after = post_ids[-1]
+
+
+def _rebuild(*, post_ids: list[int]) -> None:
+    # A row an edit marked dirty meanwhile stays dirty: its own job reindexes it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO search_postsearchindex
+                (post_id, board_id, author_id, created_at, vector, dirty, version, indexed_at)
+            SELECT p.id, p.board_id, p.author_id, p.created_at, {_VECTOR_SQL},
+                   false, %s, now()
+            FROM {_SOURCES_SQL}
+            WHERE p.id = ANY(%s)
+            ON CONFLICT (post_id) DO UPDATE SET
+                board_id = EXCLUDED.board_id, author_id = EXCLUDED.author_id,
+                created_at = EXCLUDED.created_at, vector = EXCLUDED.vector,
+                version = EXCLUDED.version, indexed_at = EXCLUDED.indexed_at
+            """,
+            [INDEX_VERSION, post_ids],
+        )
+
+
+def _rebuild_in_thread(post_ids: list[int]) -> None:
+    try:
+        with transaction.atomic():
+            _rebuild(post_ids=post_ids)
+    finally:
+        connection.close()  # this thread's connection: threads are not reused for requests
+
+
+def _finish(scope: str, post_ids: list[int], future: Future) -> int:
+    future.result()  # re-raises a failed batch: the checkpoint stays before it
+    _checkpoint(scope, post_ids[-1])
+    return len(post_ids)
+
+
+def _checkpoint(scope: str, last_post_id: int) -> None:
+    ReindexCheckpoint.objects.filter(scope=scope).update(
+        last_post_id=last_post_id, updated_at=timezone.now()
+    )
 
 
 def _mark_dirty(*, post_id: int) -> None:

@@ -5,7 +5,7 @@ from search.models import ReindexCheckpoint
 from tests.forum.factories import PostFactory
 from tests.search.helpers import found
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # reindex threads commit
 
 
 def test_reindex_makes_every_post_searchable(board, capsys):
@@ -41,8 +41,18 @@ def test_reindex_resumes_an_interrupted_run_unless_told_to_restart(board, capsys
     [
         (["--board", "no-such-board"], "No board with slug 'no-such-board'"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--workers", "0"], "--workers must be at least 1"),
     ],
 )
 def test_reindex_explains_bad_arguments(board, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("search", "reindex", *args)
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_reindex_gives_the_same_index_with_any_number_of_workers(board, capsys, workers):
+    posts = PostFactory.create_batch(7, board=board, title="Zobo drink")
+    call_command("search", "reindex", "--batch-size", "2", "--workers", workers)
+    assert "Reindexed 7 posts" in capsys.readouterr().out
+    assert set(found("zobo")) == {p.pk for p in posts}
+    assert not ReindexCheckpoint.objects.exists()

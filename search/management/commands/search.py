@@ -1,4 +1,4 @@
-"""`python manage.py search reindex [--board SLUG] [--batch-size N] [--restart]`."""
+"""`python manage.py search reindex [--board SLUG] [--batch-size N] [--workers N] [--restart]`."""
 
 from __future__ import annotations
 
@@ -23,11 +23,15 @@ class Command(BaseCommand):
         )
         reindex.add_argument("--board", metavar="SLUG", help="only this board's posts")
         reindex.add_argument("--batch-size", type=int, default=2_000, metavar="N")
+        reindex.add_argument(
+            "--workers", type=int, default=2, metavar="N", help="database connections (2)"
+        )
         reindex.add_argument("--restart", action="store_true", help="ignore a saved position")
 
     def handle(self, *args, **opts) -> None:
-        if opts["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
+        for name in ("batch_size", "workers"):
+            if opts[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be at least 1.")
         board = None
         if opts["board"]:
             board = Board.objects.filter(slug=opts["board"]).first()
@@ -43,7 +47,10 @@ class Command(BaseCommand):
         started = time.monotonic()
         done = 0
         batches = services.reindex(
-            board=board, batch_size=opts["batch_size"], resume_after=plan.resume_after
+            board=board,
+            batch_size=opts["batch_size"],
+            resume_after=plan.resume_after,
+            workers=opts["workers"],
         )
         with tqdm(total=plan.total, unit=" posts") as bar:
             for count in batches:
