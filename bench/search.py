@@ -21,21 +21,19 @@ figure could not be measured.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 
-from bench.jobs import log, ms, pct, private_redis  # noqa: E402 -- after the path is set
+from bench.jobs import log, ms, pct, private_redis, process  # noqa: E402 -- after the path is set
 
 # Marker words and the share of posts that get them (every Nth post by id).
 PLANTED = {"rare": ("zuzutu", 20_000), "uncommon": ("kpekere", 200)}
@@ -230,23 +228,6 @@ def wait_for_worker() -> None:
     while not app.control.ping(timeout=0.5):
         if time.monotonic() > deadline:
             raise SystemExit("the celery worker did not start")
-
-
-@contextlib.contextmanager
-def process(command: list[str], log_path: Path) -> Iterator[None]:
-    with open(log_path, "w") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield
-    except BaseException:
-        log(log_path.read_text()[-3000:])
-        raise
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 if __name__ == "__main__":
