@@ -100,8 +100,9 @@ def index_post(*, post_id: int) -> IndexOutcome:
 
 
 def sweep(*, batch_size: int = SWEEP_BATCH, time_budget: float = 50.0) -> int:
-    """Index rows left dirty (a lost message) or built by an older INDEX_VERSION, in batches,
-    until none are left or the time budget is spent. Returns the number of threads indexed.
+    """Index rows left dirty (a lost message) or built by an older INDEX_VERSION, and posts
+    newer than any indexed one (bulk-loaded, e.g. by seed_demo), in batches, until none are
+    left or the time budget is spent. Returns the number of threads indexed.
 
     SKIP LOCKED: sweeps running side by side (a slow one overlapping the next beat) share the
     work instead of waiting for each other."""
@@ -109,6 +110,18 @@ def sweep(*, batch_size: int = SWEEP_BATCH, time_budget: float = 50.0) -> int:
     done = 0
     while time.monotonic() < deadline:
         with transaction.atomic(), connection.cursor() as cursor:
+            # Posts written through forum.services get their row in the same transaction, so
+            # a post above the highest indexed id was loaded around them: give it a row.
+            cursor.execute(
+                """
+                INSERT INTO search_postsearchindex (post_id, dirty, version)
+                SELECT id, true, 0 FROM forum_post
+                WHERE id > (SELECT coalesce(max(post_id), 0) FROM search_postsearchindex)
+                ORDER BY id LIMIT %s
+                ON CONFLICT (post_id) DO NOTHING
+                """,
+                [batch_size],
+            )
             cursor.execute(
                 """
                 UPDATE search_postsearchindex SET dirty = false WHERE post_id IN (

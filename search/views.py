@@ -14,7 +14,10 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     form.is_valid()  # invalid fields are dropped from cleaned_data and shown as errors
     data = form.cleaned_data
-    notices = [f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()]
+    notices = [
+        f"{form.fields[field].label or field.capitalize()}: {' '.join(errors)} (ignored)"
+        for field, errors in form.errors.items()
+    ]
     board = author = None
     if data.get("board"):
         board = Board.objects.filter(slug=data["board"]).first()

@@ -56,6 +56,13 @@ def test_the_sweep_indexes_what_a_lost_message_left_dirty(user, board):
     assert services.sweep() == 0
 
 
+def test_the_sweep_indexes_bulk_loaded_posts(board):
+    posts = PostFactory.create_batch(5, board=board, title="Seeded akara")  # no index rows
+    assert found("akara") == []
+    assert services.sweep(batch_size=2) == 5
+    assert set(found("akara")) == {post.pk for post in posts}
+
+
 def test_an_old_index_version_is_rebuilt_by_the_sweep(user, board):
     posts = [make_post(author=user, board=board, title=f"Harmattan {n}") for n in range(5)]
     index_pending()
