@@ -1,5 +1,4 @@
 import pytest
-from django.db import connection
 
 from forum import services as forum
 from jobs.models import Job
@@ -97,12 +96,3 @@ def test_reindex_leaves_a_pending_edit_dirty_for_its_own_job(user, board):
     post = make_post(author=user, board=board, title="Pending")
     sum(services.reindex())
     assert PostSearchIndex.objects.get(post=post).dirty
-
-
-def test_hiding_reindexes_in_the_same_transaction(user, board, staff):
-    post = make_post(author=user, board=board, title="Scam alert")
-    index_pending()
-    forum.post_set_hidden(post=post, moderator=staff, hidden=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT vector FROM search_postsearchindex WHERE post_id = %s", [post.pk])
-        assert cursor.fetchone() == (None,)
