@@ -1,3 +1,4 @@
+import random
 from datetime import timedelta
 
 import pytest
@@ -152,3 +153,15 @@ def test_a_query_without_words_says_so(user, board):
     index_pending()
     results = search_posts(query="!!! & |")
     assert not results.searchable and results.hits == []
+
+
+def test_random_operator_soup_never_raises(user, board, caplog):
+    make_post(author=user, board=board, title="Naira or dollar", body="Black market rate")
+    index_pending()
+    rng = random.Random(2005)
+    pieces = ["-", '"', "!", "(", ")", "&", "|", ":", "*", "<", ">", " ", " or ", "naira", "\\"]
+    for _ in range(300):
+        query = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 120)))
+        results = search_posts(query=query)  # raises on any database error
+        assert results.hits == [] or results.hits[0].title_html
+    assert "unparsable" not in caplog.text  # cleaning left PostgreSQL nothing to choke on
