@@ -239,20 +239,27 @@ class Bench:
 
     @contextlib.contextmanager
     def process(self, command: list[str], name: str) -> Iterator[None]:
-        log_path = self.tmp / f"{name}.log"
-        with open(log_path, "w") as out:
-            proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        try:
+        with process(command, self.tmp / f"{name}.log"):
             yield
-        except BaseException:
-            log(log_path.read_text()[-3000:])
-            raise
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+
+
+@contextlib.contextmanager
+def process(command: list[str], log_path: Path) -> Iterator[None]:
+    """Run `command` in the repository for the duration of the block, its output in
+    `log_path`; the end of that log goes to stderr when the block fails."""
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    except BaseException:
+        log(log_path.read_text()[-3000:])
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @contextlib.contextmanager

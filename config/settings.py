@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "csp",
     "forum",
     "jobs",
+    "search",
 ]
 
 MIDDLEWARE = [
