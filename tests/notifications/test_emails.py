@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.utils import timezone
 
 from forum import services as forum
 from jobs.models import Job
@@ -204,17 +203,3 @@ def test_password_reset_email_comes_from_the_job_with_a_working_link(client, use
     user.refresh_from_db()
     assert user.check_password("reset-pass-2026")
     assert email_jobs("security_alert"), "a reset is a password change: the member is told"
-
-
-def test_old_deliveries_and_read_notifications_are_pruned(user, other_user):
-    forum.comment_create(post=PostFactory(author=user), author=other_user, body="Old news")
-    forum.comment_create(post=PostFactory(author=user), author=other_user, body="Unread")
-    run_email_jobs()
-    first = Notification.objects.order_by("pk").first()
-    services.notification_mark_read(user=user, notification_id=first.pk)
-    long_ago = timezone.now() - timedelta(days=31)
-    Notification.objects.filter(pk=first.pk).update(read_at=long_ago)
-    EmailDelivery.objects.filter(notification=first).update(created_at=long_ago)
-    pruned = services.notifications_prune(older_than=timedelta(days=30))
-    assert pruned == {"email_deliveries": 1, "notifications": 1}
-    assert list(Notification.objects.values_list("comment__body", flat=True)) == ["Unread"]
