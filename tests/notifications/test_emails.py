@@ -93,7 +93,7 @@ def test_welcome_now_and_a_reminder_an_hour_later_unless_the_member_posted(board
 
 
 def test_reminder_is_sent_to_a_member_who_has_not_posted(user):
-    send_notification_email(user=user, notification_type="reminder")
+    send_notification_email(user_id=user.pk, notification_type="reminder")
     assert mail.outbox[0].subject == "Your first post on Naija-Forum is waiting"
 
 
@@ -101,7 +101,7 @@ def test_the_same_email_is_sent_once_however_often_the_job_runs(user, other_user
     comment = forum.comment_create(post=PostFactory(author=user), author=other_user, body="Hi")
     for job_id in ("job-1", "job-1", "job-2"):  # a retry, a redelivery, a duplicate enqueue
         send_notification_email(
-            user=user, notification_type="new_comment", content_id=comment.pk, job_id=job_id
+            user_id=user.pk, notification_type="new_comment", content_id=comment.pk, job_id=job_id
         )
     assert len(mail.outbox) == 1
     assert EmailDelivery.objects.get().attempts == 1
