@@ -1,6 +1,7 @@
 """Email deliveries and notifications in Django admin."""
 
 import pytest
+from django.utils.html import escape
 
 from forum import services as forum
 from notifications import services
@@ -17,4 +18,4 @@ def test_operators_find_why_an_email_was_not_sent(admin_client, user, other_user
     page = admin_client.get("/admin/notifications/emaildelivery/?status=skipped").content.decode()
     assert user.email in page and "preference_off: the member turned this email off" in page
     page = admin_client.get("/admin/notifications/notification/").content.decode()
-    assert "Someone comments on your post" in page and user.username in page
+    assert "Someone comments on your post" in page and escape(user.name) in page
