@@ -39,6 +39,7 @@ from bench.jobs import Bench, log, ms, pct, private_redis  # noqa: E402
 from devtools.mailsink import MailSink  # noqa: E402
 
 BATCH = 500
+WARM_UP = 20
 COMMENT_ID = re.compile(rb"#comment-(\d+)")
 
 
@@ -85,18 +86,19 @@ class EmailBench(Bench):
         self.sink = sink
 
     def run(self, args) -> list[tuple[str, str, str]]:
-        comments = self.seed(args.emails + args.paced + 1)
-        warm_up, burst, paced = comments[:1], comments[1 : args.emails + 1], comments[-args.paced :]
+        comments = self.seed(WARM_UP + args.emails + args.paced)
+        warm_up, paced = comments[:WARM_UP], comments[-args.paced :]
+        burst = comments[WARM_UP : WARM_UP + args.emails]
         with self.workers("ours"):
-            self.send(warm_up, rate=None)
-            self.wait_delivered(1, timeout=60)
+            self.send(warm_up, rate=None)  # each process opens its SMTP connection
+            self.wait_delivered(WARM_UP, timeout=60)
             self.sink.received.clear()
             started = time.time()
             committed = self.send(burst, rate=None)
             arrivals = self.wait_delivered(len(burst), timeout=max(120, len(burst) / 20))
             rate = len(burst) / (max(arrivals.values()) - started)
             burst_latency = [arrivals[c] - committed[c] for c in burst]
-            log(f"burst: {len(burst):,} emails at {rate:.0f}/s")
+            log(f"burst: {len(burst):,} emails at {rate:.0f}/s; per tenth: {tenths(arrivals)}")
             self.sink.received.clear()
             committed = self.send(paced, rate=100)
             arrivals = self.wait_delivered(len(paced), timeout=60 + len(paced) / 50)
@@ -149,6 +151,11 @@ class EmailBench(Bench):
                              email_pending=True)
                 for c in comments
             )  # fmt: skip
+        with connection.cursor() as cursor:  # fresh statistics, or the planner guesses
+            cursor.execute(
+                "VACUUM (ANALYZE) forum_user, forum_post, forum_comment, "
+                "notifications_notification, notifications_emaildelivery, jobs_job"
+            )
         self.recipient = {c.pk: c.post.author_id for c in comments}
         return [c.pk for c in comments]
 
@@ -186,6 +193,15 @@ class EmailBench(Bench):
         if len(self.sink.received) != n or len(arrivals) != n:
             raise SystemExit(f"{len(self.sink.received)} emails for {len(arrivals)} comments")
         return arrivals
+
+
+def tenths(arrivals: dict[int, float]) -> str:
+    """Emails/s in each tenth of the burst, by arrival: shows whether the rate holds up."""
+    times = sorted(arrivals.values())
+    step = len(times) // 10
+    return " ".join(
+        f"{step / (times[i + step - 1] - times[i]):.0f}" for i in range(0, step * 10, step)
+    )
 
 
 if __name__ == "__main__":
