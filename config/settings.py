@@ -144,23 +144,45 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler (schedules editable in admin) behind a lock: one beat sends at a time.
+CELERY_BEAT_SCHEDULER = "jobs.scheduler:LockedDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task events cost a Redis publish per job state change: off by default. Flower switches them
 # on in the workers while it runs (its --enable_events, the default), so it still sees tasks.
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False
-# The queues of DESIGN.md, most urgent first.
+# The queues of DESIGN.md, most urgent first: with the "priority" order strategy a worker
+# takes from high_priority whenever it has work (kombu's Redis default is round-robin).
 JOB_QUEUES = ["high_priority", "default", "search", "reports"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in JOB_QUEUES]
+# Time limits per queue, (soft, hard) seconds: the soft one raises SoftTimeLimitExceeded in
+# the job, the hard one kills its pool process. Emails are short, reports long.
+JOB_TIME_LIMITS = {
+    "high_priority": (60, 90),
+    "default": (120, 180),
+    "search": (300, 360),
+    "reports": (1800, 1900),
+}
+# Redis hands an unacknowledged message to another worker after the visibility timeout: it
+# must exceed the longest hard limit, or a long job still running would be delivered twice.
+_VISIBILITY_TIMEOUT = max(hard for _, hard in JOB_TIME_LIMITS.values()) + 600
 # A request must never hang on a dead Redis: fail fast, the job layer republishes later.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
     "socket_connect_timeout": 2,
-    "visibility_timeout": 3600,
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    "queue_order_strategy": "priority",
+    # One Redis list per priority 0-9 (kombu's default has 4 steps): 0 is served first.
+    "priority_steps": list(range(10)),
 }
+# Processes heartbeat every interval; a claimed job whose process was silent for longer than
+# the threshold is re-enqueued (attempt counted). A ready job published longer ago than
+# JOBS_REPUBLISH_AFTER whose queue is empty in Redis lost its message and is republished.
+JOBS_HEARTBEAT_INTERVAL = env.float("JOBS_HEARTBEAT_INTERVAL", default=5.0)
+JOBS_PROCESS_ALIVE_THRESHOLD = env.float("JOBS_PROCESS_ALIVE_THRESHOLD", default=30.0)
+JOBS_REPUBLISH_AFTER = env.float("JOBS_REPUBLISH_AFTER", default=10.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connection around every task unless this is set:
 # a new connection per job would cost more than the job layer's own writes. Jobs reconnect
@@ -174,11 +196,25 @@ FORUM_COMMENT_BODY_MAX_LENGTH = 10_000
 FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
 
+# --- Operations -----------------------------------------------------------------------------
+# /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+# One JSON object per line in production (job lines carry job_id, job_class, queue, attempt,
+# duration_ms as fields); readable lines while developing. LOG_FORMAT overrides.
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

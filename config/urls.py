@@ -25,5 +25,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("notifications/", include("notifications.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
+    path("readyz", jobs_views.readyz, name="readyz"),
+    path("metrics", jobs_views.metrics, name="metrics"),
     path("", include("forum.urls")),
 ]

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 
-from jobs.models import Job
+from jobs import queues
+from jobs.admin_views import JobsDashboard
+from jobs.models import Job, Process, QueuePause
 
 
 @admin.register(Job)
@@ -25,9 +27,16 @@ class JobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in Job._meta.fields]
     actions = ["retry_jobs", "discard_jobs"]
+    change_list_template = "admin/jobs/job/change_list.html"
+
+    def get_urls(self):
+        return JobsDashboard(self).urls(self.admin_site.admin_view) + super().get_urls()
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # jobs end by discard or prune, which keep the counters true
 
     @admin.action(description="Retry selected failed/discarded jobs")
     def retry_jobs(self, request, queryset):
@@ -40,3 +49,36 @@ class JobAdmin(admin.ModelAdmin):
     def discard_jobs(self, request, queryset):
         count = queryset.discard(reason=f"discarded by {request.user.get_username()} in admin")
         self.message_user(request, f"Discarded {count} job(s).", messages.SUCCESS)
+
+
+@admin.register(Process)
+class ProcessAdmin(admin.ModelAdmin):
+    """Live processes (Mission Control's workers page): read-only; rows come and go."""
+
+    list_display = ("kind", "name", "hostname", "pid", "queues", "last_heartbeat_at", "started_at")
+    list_filter = ("kind", "hostname")
+    ordering = ("kind", "hostname", "pid")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(QueuePause)
+class QueuePauseAdmin(admin.ModelAdmin):
+    """Adding a row pauses a queue, deleting it resumes (the same as `jobs pause/resume`)."""
+
+    list_display = ("queue", "paused_at")
+    fields = ("queue",)
+
+    def save_model(self, request, obj, form, change) -> None:
+        queues.pause(obj.queue)
+
+    def delete_model(self, request, obj) -> None:
+        queues.resume(obj.queue)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for pause in queryset:
+            queues.resume(pause.queue)

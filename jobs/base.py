@@ -31,7 +31,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from config.celery import app
-from jobs import ledger
+from jobs import concurrency, ledger
+from jobs.concurrency import ConcurrencyLimit
 from jobs.models import State
 
 logger = logging.getLogger("jobs")
@@ -49,6 +50,7 @@ class ApplicationJob(Task):
     retry_backoff = 3.0  # seconds before the first retry; doubles on each attempt
     retry_backoff_max = 3600.0
     retry_jitter = 0.25  # up to this fraction of the delay is added at random
+    limits_concurrency: ConcurrencyLimit | None = None  # at most N at a time per key
 
     # Delivery: ack after the run, redeliver when the worker process dies (the ledger's
     # compare-and-set claim makes a redelivery of a finished job a no-op).
@@ -116,16 +118,32 @@ class ApplicationJob(Task):
             raise ValueError(
                 f"Unknown queue {queue!r}: use one of {', '.join(settings.JOB_QUEUES)}."
             )
+        priority = self.priority if priority is None else priority
+        if not isinstance(priority, int) or not 0 <= priority <= 9:
+            raise ValueError(
+                f"priority must be an integer from 0 (most urgent) to 9, not {priority!r}."
+            )
+        limit = self.limits_concurrency
+        if limit is not None:
+            limit_fields = {
+                "concurrency_key": limit.key_for(self.name, args, kwargs)[:255],
+                "concurrency_limit": limit.to,
+                "concurrency_duration": int(limit.duration.total_seconds()),
+                "on_conflict": limit.on_conflict,
+            }
+        else:
+            limit_fields = {}
         return ledger.NewJob(
             id=uuid.UUID(task_id) if task_id else uuid.uuid4(),
             class_name=self.name,
             queue=queue,
-            priority=self.priority if priority is None else int(priority),
+            priority=priority,
             args=args,
             kwargs=kwargs,
             state=State.SCHEDULED if scheduled_at > now else State.READY,
             scheduled_at=scheduled_at,
             max_attempts=self.max_attempts,
+            **limit_fields,
         )
 
     def check_arguments(self, args: list, kwargs: dict) -> None:
@@ -178,10 +196,13 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
     """Send ready jobs to Redis in one pipeline. Raises when Redis is unreachable.
 
     By task name: the dispatcher publishes jobs whose classes it need not import."""
+    if not jobs:
+        return
     options = dict(options or {})
     options.pop("producer", None)  # beat passes its own; ours batches the whole publish
     with app.producer_or_acquire() as producer, producer.batch():
         for job in jobs:
+            soft, hard = settings.JOB_TIME_LIMITS[job.queue]
             app.send_task(
                 job.class_name,
                 job.args,
@@ -191,12 +212,19 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
                 priority=job.priority,
                 producer=producer,
                 retry=False,
+                soft_time_limit=soft,
+                time_limit=hard,
                 **options,
             )
 
 
 def _enqueue(jobs: list[ledger.NewJob], options: dict) -> None:
-    ledger.insert(jobs)
+    if any(job.concurrency_key for job in jobs):
+        with transaction.atomic():  # the key locks last until the caller's commit
+            jobs = concurrency.admit(jobs)
+            ledger.insert(jobs)
+    else:
+        ledger.insert(jobs)
     ready = [job for job in jobs if job.state == State.READY]
     if ready:
         transaction.on_commit(partial(_publish_after_commit, ready, options), robust=True)

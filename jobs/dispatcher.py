@@ -1,20 +1,33 @@
-"""The dispatcher: publishes due scheduled jobs, and ready jobs whose publish never happened.
+"""The dispatcher: publishes due scheduled jobs, and every ready job whose message is missing.
 
-Run as `python manage.py jobs dispatcher`, beside the workers and beat. Several can run: rows
-are taken with FOR UPDATE SKIP LOCKED and published before the transaction commits, so no
-job is published by two of them. Redis only ever holds jobs that are due.
+Run as `python manage.py jobs dispatcher`, beside the workers and beat. Each pass:
+- scheduled → ready when due (blocked instead, for a job with a concurrency key);
+- blocked → ready where a concurrency key has a free slot;
+- ready jobs never published (Redis was down at enqueue, or the process died between commit
+  and publish);
+and, every few passes (jobs.recovery):
+- claimed jobs of dead processes → ready again (or failed after their last attempt);
+- Redis restarted empty or flushed → every ready job published again;
+- ready jobs of a queue that is empty in Redis, published long ago → published again.
+
+Several dispatchers can run: rows are taken with FOR UPDATE SKIP LOCKED and published before
+the transaction commits, so no job is published by two of them. Redis only ever holds jobs
+that are due.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
+import time
 from pathlib import Path
 
+from django.conf import settings
 from django.db import close_old_connections, transaction
 
-from jobs import ledger
+from jobs import concurrency, ledger, processes, recovery
 from jobs.base import publish
 
 logger = logging.getLogger("jobs.dispatcher")
@@ -22,6 +35,8 @@ logger = logging.getLogger("jobs.dispatcher")
 # A request publishes right after its commit; only a job still unpublished after this long
 # is taken as lost (Redis was down, or the process died between commit and publish).
 UNPUBLISHED_GRACE_SECONDS = 5.0
+# Seconds between the recovery passes (orphans, lost messages), and between heartbeats.
+RECOVERY_EVERY = 1.0
 
 
 class Dispatcher:
@@ -32,6 +47,8 @@ class Dispatcher:
         self.batch_size = batch_size
         self.heartbeat_file = heartbeat_file
         self.stopping = threading.Event()
+        self.last_recovery = 0.0
+        self.last_heartbeat = 0.0
 
     def run(self) -> None:
         """Loop until SIGTERM/SIGINT; survives Redis and PostgreSQL outages."""
@@ -39,11 +56,16 @@ class Dispatcher:
             signal.signal(sig, lambda *_: self.stopping.set())
         logger.info("dispatcher.start interval=%.2fs batch=%d", self.interval, self.batch_size)
         failures = 0
+        registered = False
         while not self.stopping.is_set():
             if self.heartbeat_file:
                 self.heartbeat_file.touch()  # for container health checks
             close_old_connections()  # reconnect after a PostgreSQL restart
             try:
+                if not registered:
+                    processes.register(kind="dispatcher", name=f"dispatcher@{socket.gethostname()}")
+                    registered = True
+                self.beat()
                 moved = self.tick()
                 failures = 0
             except Exception as error:
@@ -54,20 +76,66 @@ class Dispatcher:
                 )
             if moved < self.batch_size:  # a full batch means more is waiting: no sleep
                 self.stopping.wait(min(self.interval * (1 + failures), 5.0))
+        processes.deregister()
         logger.info("dispatcher.stop")
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if now - self.last_heartbeat >= settings.JOBS_HEARTBEAT_INTERVAL:
+            processes.heartbeat()
+            self.last_heartbeat = now
 
     def tick(self) -> int:
         """One pass; returns how many jobs were published."""
+        published = {}
+        now = time.monotonic()
+        if now - self.last_recovery >= RECOVERY_EVERY:  # first: a lost Redis resets publishes
+            self.last_recovery = now
+            published.update(self.recover())
         with transaction.atomic():
-            due = ledger.promote_due(limit=self.batch_size)
-            if due:
-                publish(due)
+            due = [job for job in ledger.promote_due(limit=self.batch_size) if job.state == "ready"]
+            publish(due)
+        published["due"] = len(due)
+        with transaction.atomic():
+            released = concurrency.release_blocked()
+            publish(released)
+        published["unblocked"] = len(released)
         with transaction.atomic():
             lost = ledger.claim_unpublished(
                 older_than_seconds=UNPUBLISHED_GRACE_SECONDS, limit=self.batch_size
             )
-            if lost:
-                publish(lost)
-        if due or lost:
-            logger.info("dispatcher.published due=%d unpublished=%d", len(due), len(lost))
-        return len(due) + len(lost)
+            publish(lost)
+        published["unpublished"] = len(lost)
+        if any(published.values()):
+            logger.info(
+                "dispatcher.published %s", " ".join(f"{k}={v}" for k, v in published.items())
+            )
+        return sum(published.values())
+
+    def recover(self) -> dict[str, int]:
+        with transaction.atomic():
+            orphans, failed = recovery.recover_orphans(limit=self.batch_size)
+            publish(orphans)
+        if failed:
+            logger.error("dispatcher.orphans_failed count=%d (out of attempts)", failed)
+        from config.celery import app
+        from jobs.queues import paused_queues
+
+        with app.connection_for_write() as conn:
+            channel = conn.default_channel
+            if recovery.check_broker_epoch(channel.client):
+                reset = recovery.mark_all_ready_unpublished()
+                if reset:
+                    logger.warning(
+                        "dispatcher.broker_lost_data: %d ready jobs will be published again", reset
+                    )
+            paused = paused_queues()
+            empty = [
+                queue
+                for queue in settings.JOB_QUEUES
+                if queue not in paused and channel.queue_declare(queue=queue).message_count == 0
+            ]
+        with transaction.atomic():
+            lost = recovery.claim_lost(queues=empty, limit=self.batch_size)
+            publish(lost)
+        return {"orphans": len(orphans), "lost": len(lost)}

@@ -38,6 +38,11 @@ class NewJob:
     state: State
     scheduled_at: datetime
     max_attempts: int
+    concurrency_key: str = ""
+    concurrency_limit: int = 0
+    concurrency_duration: int = 0
+    on_conflict: str = "block"
+    error: str = ""  # why a job was discarded at enqueue
 
 
 @dataclass(frozen=True)
@@ -54,20 +59,23 @@ def insert(jobs: Sequence[NewJob]) -> None:
     failed publish takes the mark back (`mark_unpublished`). That saves a write per job.
     """
     now = timezone.now()
-    row = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '', '', %s, %s, '', '', '')"
+    row = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '', %s, %s, %s, %s, %s, %s, %s, %s, '')"
     params: list = []
     for job in jobs:
         published = now if job.state == State.READY else None
+        discarded = job.state == State.DISCARDED
         params += [
             job.id, job.class_name, job.queue, job.priority, json.dumps(job.args),
-            json.dumps(job.kwargs), job.state, job.scheduled_at, job.max_attempts, now, published,
+            json.dumps(job.kwargs), job.state, job.scheduled_at, job.max_attempts,
+            job.concurrency_key, job.concurrency_limit, job.concurrency_duration, now, published,
+            now if discarded else None, "ConcurrencyLimit" if discarded else "", job.error,
         ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state, "
-            "scheduled_at, max_attempts, attempts, worker, concurrency_key, created_at, "
-            "published_at, error_class, error_message, error_traceback) VALUES "
-            + ", ".join([row] * len(jobs)),
+            "scheduled_at, max_attempts, attempts, worker, concurrency_key, concurrency_limit, "
+            "concurrency_duration, created_at, published_at, finished_at, error_class, "
+            "error_message, error_traceback) VALUES " + ", ".join([row] * len(jobs)),
             params,
         )
 
@@ -145,6 +153,7 @@ def claim(
     args: list,
     kwargs: dict,
     worker: str,
+    process_id: int | None,
     max_attempts: int,
 ) -> Claim | None:
     """ready → claimed, counting the attempt; None when the job is not ready.
@@ -158,18 +167,19 @@ def claim(
     row = workerdb.fetchone(
         """
         INSERT INTO jobs_job AS j (id, class_name, queue, priority, args, kwargs, state,
-            scheduled_at, attempts, max_attempts, worker, concurrency_key, created_at,
-            published_at, claimed_at, error_class, error_message, error_traceback)
-        VALUES (%s, %s, %s, %s, %s, %s, 'claimed', now(), 1, %s, %s, '', now(), now(), now(),
-            '', '', '')
+            scheduled_at, attempts, max_attempts, worker, process_id, concurrency_key,
+            concurrency_limit, concurrency_duration, created_at, published_at, claimed_at,
+            error_class, error_message, error_traceback)
+        VALUES (%s, %s, %s, %s, %s, %s, 'claimed', now(), 1, %s, %s, %s, '', 0, 0, now(),
+            now(), now(), '', '', '')
         ON CONFLICT (id) DO UPDATE
             SET state = 'claimed', attempts = j.attempts + 1, worker = EXCLUDED.worker,
-                claimed_at = now()
+                process_id = EXCLUDED.process_id, claimed_at = now()
             WHERE j.state = 'ready'
         RETURNING j.attempts, j.max_attempts, j.claimed_at
         """,
         [job_id, class_name, queue, priority, json.dumps(args), json.dumps(kwargs),
-         max_attempts, worker],
+         max_attempts, worker, process_id],
     )  # fmt: skip
     return Claim(*row) if row else None
 
@@ -186,15 +196,18 @@ def _outcome_columns(outcomes: Sequence[Outcome]) -> list[list]:
 
 
 def promote_due(*, limit: int = 500) -> list[Job]:
-    """scheduled → ready for due jobs, locked so that concurrent dispatchers skip them.
+    """scheduled → ready for due jobs, locked so that concurrent dispatchers skip them; a job
+    with a concurrency key goes to `blocked` and waits for a slot (jobs.concurrency).
 
-    Call inside a transaction and publish before it commits: a worker receiving the
-    message early waits on the row lock, then sees `ready`.
+    Call inside a transaction and publish the ready ones before it commits: a worker
+    receiving the message early waits on the row lock, then sees `ready`.
     """
     return list(
         Job.objects.raw(
             """
-            UPDATE jobs_job j SET state = 'ready', published_at = now()
+            UPDATE jobs_job j
+            SET state = CASE WHEN j.concurrency_key = '' THEN 'ready' ELSE 'blocked' END,
+                published_at = CASE WHEN j.concurrency_key = '' THEN now() END
             FROM (SELECT id FROM jobs_job WHERE state = 'scheduled' AND scheduled_at <= now()
                   ORDER BY scheduled_at, priority LIMIT %s FOR UPDATE SKIP LOCKED) due
             WHERE j.id = due.id
@@ -214,6 +227,7 @@ def claim_unpublished(*, older_than_seconds: float, limit: int = 500) -> list[Jo
             UPDATE jobs_job j SET published_at = now()
             FROM (SELECT id FROM jobs_job WHERE state = 'ready' AND published_at IS NULL
                     AND created_at < now() - make_interval(secs => %s)
+                    AND queue NOT IN (SELECT queue FROM jobs_queuepause)
                   ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) lost
             WHERE j.id = lost.id
             RETURNING j.*
@@ -260,17 +274,28 @@ def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:
     cutoff = timezone.now() - older_than
     totals = []
     for sql in (
-        "DELETE FROM jobs_job WHERE id IN (SELECT id FROM jobs_job WHERE state IN "
-        "('finished', 'discarded') AND finished_at < %s LIMIT %s)",
-        "DELETE FROM django_celery_results_taskresult WHERE id IN (SELECT id FROM "
-        "django_celery_results_taskresult WHERE date_done < %s AND status <> 'FAILURE' LIMIT %s)",
+        # Deleted jobs are added to the `pruned` counter: enqueued = rows + pruned (/metrics).
+        """WITH gone AS (DELETE FROM jobs_job WHERE id IN (SELECT id FROM jobs_job
+               WHERE state IN ('finished', 'discarded') AND finished_at < %s LIMIT %s)
+               RETURNING class_name, queue),
+           counted AS (INSERT INTO jobs_jobmetric AS m (name, class_name, queue, le, value)
+               SELECT 'pruned', class_name, queue, '', count(*) FROM gone
+               GROUP BY 2, 3 ORDER BY 2, 3
+               ON CONFLICT (name, class_name, queue, le)
+               DO UPDATE SET value = m.value + EXCLUDED.value RETURNING 1)
+           SELECT count(*) FROM gone""",
+        """WITH gone AS (DELETE FROM django_celery_results_taskresult WHERE id IN (SELECT id
+               FROM django_celery_results_taskresult WHERE date_done < %s
+               AND status <> 'FAILURE' LIMIT %s) RETURNING 1)
+           SELECT count(*) FROM gone""",
     ):
         total = 0
         while True:
             with connection.cursor() as cursor:
                 cursor.execute(sql, [cutoff, batch_size])
-                total += cursor.rowcount
-            if cursor.rowcount < batch_size:
+                deleted = cursor.fetchone()[0]
+            total += deleted
+            if deleted < batch_size:
                 break
         totals.append(total)
     return totals[0], totals[1]

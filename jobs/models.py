@@ -55,6 +55,26 @@ class JobQuerySet(models.QuerySet):
         rows = self.order_by().values_list("state").annotate(n=models.Count("id"))
         return dict(rows)
 
+    def capped_counts_by_state(self, *, cap: int) -> dict[str, int]:
+        """Each state counted up to `cap` (Mission Control caps its counts too): one short
+        scan of that state's partial index each, instead of a scan of the whole ledger."""
+        counts = {}
+        for state in State:
+            counts[state.value] = (
+                self.filter(state=state).order_by().values("id")[: cap + 1].count()
+            )
+        return counts
+
+    def ready_by_queue(self) -> dict[str, tuple[int, object]]:
+        """{queue: (ready jobs, when the longest-waiting one became due)}: depth and latency."""
+        rows = (
+            self.ready()
+            .order_by()
+            .values_list("queue")
+            .annotate(models.Count("id"), models.Min("scheduled_at"))
+        )
+        return {queue: (count, oldest) for queue, count, oldest in rows}
+
     def retry(self) -> int:
         """Re-enqueue failed or discarded jobs with their original arguments."""
         from jobs import ledger
@@ -79,7 +99,16 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="runs started so far")
     max_attempts = models.PositiveSmallIntegerField(default=1)
     worker = models.CharField(max_length=255, blank=True)
+    # The jobs.Process that claimed it; no foreign key, so that a process row can be deleted
+    # (it died) while its jobs wait for recovery.
+    process_id = models.BigIntegerField(null=True, blank=True)
     concurrency_key = models.CharField(max_length=255, blank=True)
+    concurrency_limit = models.PositiveSmallIntegerField(
+        default=0, help_text="at most this many ready or claimed jobs per key; 0 = no limit"
+    )
+    concurrency_duration = models.PositiveIntegerField(
+        default=0, help_text="seconds a ready or claimed job holds its slot, at most"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -111,12 +140,22 @@ class Job(models.Model):
                 fields=["claimed_at"], name="job_claimed_idx", condition=models.Q(state="claimed")
             ),
             models.Index(
+                fields=["concurrency_key", "priority", "created_at"],
+                name="job_blocked_idx",
+                condition=models.Q(state="blocked"),
+            ),
+            models.Index(
+                fields=["concurrency_key"],
+                name="job_holding_idx",
+                condition=models.Q(state__in=["ready", "claimed"]) & ~models.Q(concurrency_key=""),
+            ),
+            models.Index(
                 fields=["class_name", "finished_at"],
                 name="job_failed_idx",
                 condition=models.Q(state="failed"),
             ),
             models.Index(
-                fields=["finished_at"],
+                fields=["state", "finished_at"],  # state first: each of the two counts alone
                 name="job_done_idx",
                 condition=models.Q(state__in=["finished", "discarded"]),
             ),
@@ -130,3 +169,67 @@ class Job(models.Model):
 
     def discard(self, *, reason: str = "discarded by an operator") -> bool:
         return Job.objects.filter(pk=self.pk).discard(reason=reason) == 1
+
+
+class Process(models.Model):
+    """A live worker, worker pool process, dispatcher or beat, heartbeating (jobs.processes).
+
+    A claimed job whose process row is gone or stale is re-enqueued by the dispatcher.
+    """
+
+    class Kind(models.TextChoices):
+        WORKER = "worker"  # a celery worker's main process (consumes, supervises its pool)
+        FORK = "fork"  # a prefork pool process: runs the jobs
+        DISPATCHER = "dispatcher"
+        BEAT = "beat"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=255, help_text="celery node name or process label")
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    supervisor_pid = models.PositiveIntegerField(null=True, blank=True)
+    queues = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "processes"
+        constraints = [
+            models.UniqueConstraint(fields=["hostname", "pid"], name="process_host_pid_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} pid {self.pid}"
+
+
+class QueuePause(models.Model):
+    """A paused queue: workers stop taking its jobs, which stay ready (jobs.queues)."""
+
+    queue = models.CharField(max_length=100, primary_key=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.queue} paused"
+
+
+class JobMetric(models.Model):
+    """Monotonic counters behind /metrics, kept by a trigger on jobs_job (migration 0004):
+    every transition to finished, failed, discarded, scheduled-again (a retry) or ready-again
+    (an orphan recovered), and each finished run's duration bucket. Pruning ledger rows never
+    lowers them; `pruned` counts deleted rows so that `enqueued` = rows + pruned."""
+
+    name = models.CharField(max_length=40)
+    class_name = models.CharField(max_length=200)
+    queue = models.CharField(max_length=100)
+    le = models.CharField(max_length=16, blank=True, help_text="histogram bucket bound")
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "class_name", "queue", "le"], name="jobmetric_series_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.class_name},{self.queue},{self.le}}} = {self.value}"

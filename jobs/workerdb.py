@@ -26,12 +26,11 @@ _state: dict = {"conn": None, "pid": None}
 
 def fetchone(sql: str, params: list) -> tuple | None:
     """Run one autocommit statement; returns its first row. Retries once on a lost server."""
-    try:
-        return _fetchone(_connection(), sql, params)
-    except psycopg.OperationalError as error:
-        logger.warning("jobs.workerdb reconnecting after %s: %s", type(error).__name__, error)
-        close()
-        return _fetchone(_connection(), sql, params)
+    return _run(sql, params, psycopg.Cursor.fetchone)
+
+
+def fetchall(sql: str, params: list) -> list[tuple]:
+    return _run(sql, params, psycopg.Cursor.fetchall)
 
 
 def close() -> None:
@@ -41,10 +40,22 @@ def close() -> None:
         conn.close()
 
 
-def _fetchone(conn: psycopg.Connection, sql: str, params: list) -> tuple | None:
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone()
+def _run(sql: str, params: list, fetch):
+    for retry in (True, False):
+        try:
+            with _connection().cursor() as cursor:
+                cursor.execute(sql, params, prepare=True)
+                return fetch(cursor)
+        except psycopg.OperationalError as error:
+            if not retry:
+                raise
+            logger.warning("jobs.workerdb reconnecting after %s: %s", type(error).__name__, error)
+            close()
+
+
+def connection() -> psycopg.Connection:
+    """This process's connection (opened on first use, reopened after a fork or a loss)."""
+    return _connection()
 
 
 def _connection() -> psycopg.Connection:

@@ -63,6 +63,14 @@ def _empty_job_queues():
     app.control.purge()
 
 
+# Heartbeats and recovery in seconds rather than tens of seconds, for the processes tests start.
+FAST_RECOVERY = {
+    "JOBS_HEARTBEAT_INTERVAL": "0.5",
+    "JOBS_PROCESS_ALIVE_THRESHOLD": "3",
+    "JOBS_REPUBLISH_AFTER": "3",
+}
+
+
 class Processes:
     """Long-running processes a test starts (workers, dispatchers), stopped at teardown."""
 
@@ -76,7 +84,12 @@ class Processes:
             proc = subprocess.Popen(
                 [sys.executable, *args],
                 cwd=ROOT,
-                env={**os.environ, "DATABASE_URL": test_database_url(), **(env or {})},
+                env={
+                    **os.environ,
+                    "DATABASE_URL": test_database_url(),
+                    **FAST_RECOVERY,
+                    **(env or {}),
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -144,6 +157,9 @@ class Processes:
 
 @pytest.fixture
 def processes(transactional_db, tmp_path):
+    from config.celery import app
+
+    app.control.purge()  # a message an earlier test left (a harmless duplicate) stays there
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()

@@ -12,7 +12,7 @@ PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport keeps one list per priority
 
 def queued_messages(queue: str = "default", url: str | None = None) -> int:
     client = redis.Redis.from_url(url or settings.REDIS_URL)
-    keys = [queue] + [f"{queue}{PRIORITY_SEP}{step}" for step in (3, 6, 9)]
+    keys = [queue] + [f"{queue}{PRIORITY_SEP}{step}" for step in range(1, 10)]
     return sum(client.llen(key) for key in keys)
 
 

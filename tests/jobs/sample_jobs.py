@@ -3,11 +3,16 @@
 Each records its runs in Redis (INCR), so a test in another process can count executions.
 """
 
+import os
+import signal
+import time
+
 import redis
 from django.conf import settings
 
 from forum.models import User
 from jobs.base import ApplicationJob, register
+from jobs.concurrency import ConcurrencyLimit
 
 
 def runs(key: str) -> int:
@@ -63,3 +68,62 @@ class GatedJob(ApplicationJob):
         if not _redis().get(f"test:allow:{key}"):
             raise ValueError(f"report {key} of size {size} is not allowed yet")
         return size
+
+
+@register
+class SlowJob(ApplicationJob):
+    """Records its start, sleeps, records its finish: a run killed midway never finishes."""
+
+    def run(self, key: str, seconds: float) -> str:
+        _redis().incr(f"test:starts:{key}")
+        time.sleep(seconds)
+        return f"finished {_redis().incr(f'test:runs:{key}')}"
+
+
+@register
+class PoisonJob(ApplicationJob):
+    """Kills the process that runs it, every time."""
+
+    max_attempts = 3
+
+    def run(self, key: str) -> None:
+        _redis().incr(f"test:runs:{key}")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@register
+class OrderJob(ApplicationJob):
+    """Appends its label to a Redis list: the order in which jobs ran."""
+
+    def run(self, label: str) -> None:
+        _redis().rpush("test:order", label)
+
+
+def order() -> list[str]:
+    return [item.decode() for item in _redis().lrange("test:order", 0, -1)]
+
+
+@register
+class OneAtATimeJob(ApplicationJob):
+    """At most one per user: records the most that ever ran at once for a user."""
+
+    limits_concurrency = ConcurrencyLimit(key=lambda user_id, key, seconds=0.3: user_id, to=1)
+
+    def run(self, user_id: int, key: str, seconds: float = 0.3) -> None:
+        running = _redis().incr(f"test:running:{key}:{user_id}")
+        _redis().eval(
+            "if tonumber(redis.call('get', KEYS[2]) or 0) < tonumber(ARGV[1]) then "
+            "redis.call('set', KEYS[2], ARGV[1]) end",
+            2, f"test:running:{key}:{user_id}", f"test:max:{key}:{user_id}", running,
+        )  # fmt: skip
+        time.sleep(seconds)
+        _redis().decr(f"test:running:{key}:{user_id}")
+        _redis().incr(f"test:runs:{key}")
+
+
+def most_at_once(key: str, user_id: int) -> int:
+    return int(_redis().get(f"test:max:{key}:{user_id}") or 0)
+
+
+def starts(key: str) -> int:
+    return int(_redis().get(f"test:starts:{key}") or 0)

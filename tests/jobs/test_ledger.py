@@ -16,7 +16,7 @@ def claim(job_id: str) -> ledger.Claim | None:
     try:
         return ledger.claim(
             job_id=job_id, class_name="RecordJob", queue="default", priority=0,
-            args=["race"], kwargs={}, worker="test", max_attempts=5,
+            args=["race"], kwargs={}, worker="test", process_id=None, max_attempts=5,
         )  # fmt: skip
     finally:
         workerdb.close()

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Count, Min
+from django.db.models import Count
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from jobs import ledger
+from jobs import ledger, queues
 from jobs.dispatcher import Dispatcher
-from jobs.models import Job, State
+from jobs.models import Job, Process, State
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -47,6 +47,12 @@ class Command(BaseCommand):
             action.add_argument("--class", dest="class_name", help="with --all: only this class")
             if name == "discard":
                 action.add_argument("--reason", default="discarded by an operator")
+
+        for name, verb in (("pause", "stop starting"), ("resume", "start running again")):
+            action = sub.add_parser(name, help=f"{verb} a queue's jobs (persisted, all workers)")
+            action.add_argument("queue", help=", ".join(settings.JOB_QUEUES))
+
+        sub.add_parser("processes", help="live workers, pool processes, dispatchers and beat")
 
         prune = sub.add_parser("prune", help="delete finished jobs and results older than …")
         prune.add_argument("--older-than", default="7d", help="e.g. 7d, 12h, 30m (default 7d)")
@@ -103,19 +109,56 @@ class Command(BaseCommand):
                 )
 
         self.stdout.write("\nQueues")
-        self.stdout.write(f"  {'queue':<16}{'ready':>10}{'latency':>12}")
+        self.stdout.write(f"  {'queue':<16}{'ready':>10}{'latency':>12}  state")
+        paused = queues.paused_queues()
         now = timezone.now()
-        ready = {
-            queue: (count, oldest)
-            for queue, count, oldest in Job.objects.ready()
-            .order_by()
-            .values_list("queue")
-            .annotate(Count("id"), Min("created_at"))
-        }
+        ready = Job.objects.ready_by_queue()
         for queue in settings.JOB_QUEUES:
             count, oldest = ready.get(queue, (0, None))
             latency = f"{(now - oldest).total_seconds():.1f}s" if oldest else "-"
-            self.stdout.write(f"  {queue:<16}{count:>10,}{latency:>12}")
+            state = "paused" if queue in paused else "running"
+            self.stdout.write(f"  {queue:<16}{count:>10,}{latency:>12}  {state}")
+        self.stdout.write("")
+        self.do_processes(options)
+
+    def do_processes(self, options: dict) -> None:
+        rows = Process.objects.order_by("kind", "hostname", "pid")
+        if not rows:
+            self.stdout.write("No live processes: start a worker and the dispatcher.")
+            return
+        now = timezone.now()
+        running = dict(
+            Job.objects.claimed().order_by().values_list("process_id").annotate(Count("id"))
+        )
+        self.stdout.write("Processes")
+        self.stdout.write(
+            f"  {'kind':<11}{'name':<34}{'pid':>8}{'heartbeat':>11}{'jobs':>6}  queues"
+        )
+        for row in rows:
+            age = f"{(now - row.last_heartbeat_at).total_seconds():.0f}s ago"
+            self.stdout.write(
+                f"  {row.kind:<11}{row.name[:33]:<34}{row.pid:>8}{age:>11}"
+                f"{running.get(row.id, 0):>6}  {','.join(row.queues) or '-'}"
+            )
+
+    def do_pause(self, options: dict) -> None:
+        try:
+            changed = queues.pause(options["queue"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        note = "" if changed else " (it already was)"
+        self.stdout.write(
+            f"Paused {options['queue']}{note}: its jobs stay ready; `jobs resume "
+            f"{options['queue']}` runs them."
+        )
+
+    def do_resume(self, options: dict) -> None:
+        try:
+            changed = queues.resume(options["queue"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        note = "" if changed else " (it was not paused)"
+        self.stdout.write(f"Resumed {options['queue']}{note}.")
 
     def do_failed(self, options: dict) -> None:
         jobs = Job.objects.failed().order_by("-finished_at")

@@ -1,0 +1,183 @@
+"""Reliability run: 10,000 jobs while workers are SIGKILLed at random, until all are done.
+
+Two workers (2 pool processes each) and the dispatcher run on a private redis-server and the
+database of DATABASE_URL. Every few seconds one worker is killed with SIGKILL: either one
+pool process (as the OOM killer does) or the whole worker, main process and pool (a lost
+machine); it is restarted at once. Each job counts its completed runs and applies a side
+effect keyed by its id (bench/bench_jobs.py ChaosJob).
+
+Figures (stdout, `name = value unit`): jobs enqueued, finished, failed, lost; jobs whose
+body completed twice (at-least-once: the worker died after the work, before its outcome was
+written — successes are written in batches every 100 ms); jobs whose side effect was applied,
+and how many times one was applied again (0: the job's idempotency key holds); kills; time to
+drain.
+Target: 0 lost, 0 duplicate side effects. Exits non-zero when it could not measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.jobs import log, private_redis  # noqa: E402
+
+PYTHON = sys.executable
+RECOVERY = {"JOBS_HEARTBEAT_INTERVAL": "1", "JOBS_PROCESS_ALIVE_THRESHOLD": "5",
+            "JOBS_REPUBLISH_AFTER": "5"}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--kill-every", type=float, default=3.0, help="mean seconds between kills")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL"):
+        parser.error("DATABASE_URL must be set (or run through `python -m devtools.embedded run`)")
+
+    with (
+        tempfile.TemporaryDirectory(prefix="naija-chaos-") as tmp,
+        private_redis(Path(tmp)) as url,
+    ):
+        os.environ.update(REDIS_URL=url, DEBUG="0", **RECOVERY)
+        os.environ.setdefault("SECRET_KEY", "bench-only")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        figures = Chaos(url, Path(tmp), args).run()
+    for name, value, unit in figures:
+        print(f"{name} = {value} {unit}")
+    return 0
+
+
+class Chaos:
+    def __init__(self, redis_url: str, tmp: Path, args) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(redis_url)
+        self.tmp, self.args = tmp, args
+        self.procs: list[subprocess.Popen] = []
+
+    def run(self) -> list[tuple[str, object, str]]:
+        from django.db import connection, transaction
+
+        from bench.bench_jobs import ChaosJob
+        from jobs.base import enqueue_all
+        from jobs.models import Job
+
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM jobs_job WHERE class_name = 'ChaosJob'")
+            cursor.execute("DELETE FROM jobs_process")
+            cursor.execute("VACUUM (ANALYZE) jobs_job")
+        n = self.args.jobs
+        ids = []
+        for start in range(0, n, 1000):
+            with transaction.atomic():
+                ids += [r.id for r in enqueue_all(
+                    [ChaosJob.s(f"c{i}") for i in range(start, min(n, start + 1000))])]  # fmt: skip
+        log(f"enqueued {n:,} jobs")
+        jobs = Job.objects.filter(class_name="ChaosJob")
+        kills = {"fork": 0, "worker": 0}
+        started = time.monotonic()
+        dispatcher = self.start([PYTHON, "manage.py", "jobs", "dispatcher"], "dispatcher")
+        workers = [self.start_worker(i) for i in range(2)]
+        next_kill = started + random.expovariate(1 / self.args.kill_every)
+        try:
+            while True:
+                done = jobs.filter(state__in=["finished", "failed", "discarded"]).count()
+                if done == n:
+                    break
+                now = time.monotonic()
+                if now - started > self.args.timeout:
+                    raise SystemExit(f"only {done:,} of {n:,} jobs done in {self.args.timeout}s")
+                if now >= next_kill:
+                    victim = random.randrange(len(workers))
+                    kind = self.kill(workers[victim])
+                    kills[kind] += 1
+                    if kind == "worker":
+                        workers[victim] = self.start_worker(victim)
+                    log(f"{now - started:6.1f}s killed a {kind}; {done:,}/{n:,} done")
+                    next_kill = now + random.expovariate(1 / self.args.kill_every)
+                time.sleep(0.2)
+            elapsed = time.monotonic() - started
+        finally:
+            for proc in [*workers, dispatcher]:
+                self.stop(proc)
+        by_state = jobs.counts_by_state()
+        completed = {k.decode(): int(v) for k, v in self.redis.hgetall("chaos:completed").items()}
+        effects = {k.decode(): int(v) for k, v in self.redis.hgetall("chaos:effects").items()}
+        lost = n - by_state.get("finished", 0) - by_state.get("failed", 0)
+        return [
+            ("jobs_enqueued", n, "jobs"),
+            ("jobs_finished", by_state.get("finished", 0), "jobs"),
+            ("jobs_failed", by_state.get("failed", 0), "jobs"),
+            ("jobs_lost", lost, "jobs"),
+            ("jobs_with_side_effect", len(effects), "jobs"),
+            ("jobs_completed_twice", sum(1 for c in completed.values() if c > 1), "jobs"),
+            ("duplicate_side_effects", sum(c - 1 for c in effects.values()), "effects"),
+            ("kills_pool_process", kills["fork"], "kills"),
+            ("kills_whole_worker", kills["worker"], "kills"),
+            ("drain_time", f"{elapsed:.1f}", "s"),
+        ]
+
+    def start_worker(self, index: int) -> subprocess.Popen:
+        return self.start(
+            [PYTHON, "-m", "celery", "-A", "config", "worker", "--queues", "default",
+             "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel",
+             "WARNING", "--include", "bench.bench_jobs",
+             "--hostname", f"chaos{index}-{uuid.uuid4().hex[:6]}@localhost"],
+            f"worker{index}",
+        )  # fmt: skip
+
+    def start(self, command: list[str], name: str) -> subprocess.Popen:
+        out = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115  (kept open for the process)
+        # Its own session: a whole worker (main process and pool) is killed as a group.
+        proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, worker: subprocess.Popen) -> str:
+        forks = _children(worker.pid)
+        if forks and random.random() < 0.5:
+            os.kill(random.choice(forks), signal.SIGKILL)  # the pool replaces it
+            return "fork"
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        return "worker"
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+if __name__ == "__main__":
+    sys.exit(main())

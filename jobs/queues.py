@@ -1,0 +1,116 @@
+"""Pausing a queue: its jobs stay `ready` in the ledger and no worker starts them.
+
+A pause is a jobs.QueuePause row, so it survives restarts and reaches every worker:
+- `pause` also broadcasts `cancel_consumer` so that running workers stop taking messages at
+  once; each worker re-reads the pauses on every heartbeat (and when it starts) and cancels or
+  re-adds its consumers to match, so a missed broadcast is corrected within seconds;
+- a message a worker had already taken before the pause is not run: `run_job` hands the job
+  back (ready, unpublished), and the dispatcher publishes it again after `resume`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import transaction
+
+from jobs import workerdb
+from jobs.models import Process, QueuePause
+
+logger = logging.getLogger("jobs.queues")
+
+_cache: dict = {"at": 0.0, "paused": frozenset()}
+CACHE_SECONDS = 1.0
+
+
+def pause(queue: str) -> bool:
+    """Pause a queue; False if it already was."""
+    _check(queue)
+    _, created = QueuePause.objects.get_or_create(queue=queue)
+    transaction.on_commit(lambda: _broadcast("cancel_consumer", queue))
+    return created
+
+
+def resume(queue: str) -> bool:
+    """Resume a queue; its jobs handed back while it was paused are published again."""
+    _check(queue)
+    deleted, _ = QueuePause.objects.filter(queue=queue).delete()
+    transaction.on_commit(lambda: _broadcast("add_consumer", queue))
+    return bool(deleted)
+
+
+def paused_queues() -> set[str]:
+    return set(QueuePause.objects.values_list("queue", flat=True))
+
+
+def is_paused(queue: str) -> bool:
+    """For the hot path of a worker: the pauses, read at most once a second per process."""
+    now = time.monotonic()
+    if now - _cache["at"] > CACHE_SECONDS:
+        rows = workerdb.fetchall("SELECT queue FROM jobs_queuepause", [])
+        _cache.update(at=now, paused=frozenset(row[0] for row in rows))
+    return queue in _cache["paused"]
+
+
+def hand_back(job_id: str) -> None:
+    """A worker took a message of a paused queue: the job stays ready, unpublished, and its
+    message is acknowledged; `resume` lets the dispatcher publish it again."""
+    workerdb.fetchone(
+        "UPDATE jobs_job SET published_at = NULL WHERE id = %s AND state = 'ready' RETURNING id",
+        [job_id],
+    )
+
+
+class ConsumerPauses:
+    """Keeps one worker's consumers in line with the pauses (run on each heartbeat)."""
+
+    def __init__(self, app, hostname: str, queues: list[str]) -> None:
+        self.app, self.hostname, self.queues = app, hostname, queues
+
+    def __call__(self) -> None:
+        rows = workerdb.fetchall("SELECT queue FROM jobs_queuepause", [])
+        paused = {row[0] for row in rows}
+        active = self._active()
+        if active is None:
+            return
+        for queue in self.queues:
+            if queue in paused and queue in active:
+                self._control("cancel_consumer", queue)
+            elif queue not in paused and queue not in active:
+                self._control("add_consumer", queue)
+
+    def _active(self) -> set[str] | None:
+        replies = self.app.control.inspect(destination=[self.hostname], timeout=1).active_queues()
+        if not replies or self.hostname not in replies:
+            return None
+        return {queue["name"] for queue in replies[self.hostname]}
+
+    def _control(self, command: str, queue: str) -> None:
+        logger.info("queues.%s queue=%s worker=%s", command, queue, self.hostname)
+        getattr(self.app.control, command)(queue, destination=[self.hostname], reply=False)
+
+
+def _check(queue: str) -> None:
+    if queue not in settings.JOB_QUEUES:
+        raise ValueError(f"Unknown queue {queue!r}: use one of {', '.join(settings.JOB_QUEUES)}.")
+
+
+def _broadcast(command: str, queue: str) -> None:
+    """To the workers started with this queue (add_consumer must not widen a worker's -Q)."""
+    from config.celery import app
+
+    workers = [
+        name
+        for name, queues in Process.objects.filter(kind=Process.Kind.WORKER).values_list(
+            "name", "queues"
+        )
+        if queue in queues
+    ]
+    if not workers:
+        return
+    try:
+        getattr(app.control, command)(queue, destination=workers, reply=False)
+    except Exception as error:  # workers also re-read pauses on every heartbeat
+        logger.warning("queues.broadcast %s %s failed: %s", command, queue, error)

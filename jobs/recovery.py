@@ -1,0 +1,115 @@
+"""What the dispatcher recovers: jobs of dead processes, and messages Redis no longer holds.
+
+Solid Queue fails the jobs of a dead worker; Celery on Redis hides them for the visibility
+timeout (an hour here). We re-run them: the compare-and-set claim makes a message that turns
+up twice harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import connection
+
+from jobs.models import Job
+
+logger = logging.getLogger("jobs.recovery")
+
+BROKER_EPOCH_KEY = "jobs:broker-epoch"
+
+
+def recover_orphans(*, limit: int = 500) -> tuple[list[Job], int]:
+    """Claimed jobs whose process is gone or silent beyond the threshold: re-enqueued with the
+    attempt counted, or failed after their last attempt (a poison job must not loop).
+
+    Returns the jobs made ready (publish them before the transaction commits) and how many
+    failed. Dead process rows are deleted once their jobs are taken care of.
+    """
+    threshold = settings.JOBS_PROCESS_ALIVE_THRESHOLD
+    jobs = list(
+        Job.objects.raw(
+            """
+            UPDATE jobs_job j SET
+                state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'ready' END,
+                published_at = now(), process_id = NULL,
+                finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+                error_class = CASE WHEN j.attempts >= j.max_attempts
+                    THEN 'WorkerLostError' ELSE j.error_class END,
+                error_message = CASE WHEN j.attempts >= j.max_attempts
+                    THEN format('worker process died while running it (%%s on %%s), '
+                                'attempt %%s of %%s: out of attempts', j.worker,
+                                coalesce(j.process_id::text, '?'), j.attempts, j.max_attempts)
+                    ELSE j.error_message END
+            FROM (SELECT c.id FROM jobs_job c
+                  WHERE c.state = 'claimed' AND NOT EXISTS (
+                      SELECT 1 FROM jobs_process p WHERE p.id = c.process_id
+                        AND p.last_heartbeat_at > now() - make_interval(secs => %s))
+                  ORDER BY c.claimed_at LIMIT %s FOR UPDATE SKIP LOCKED) orphan
+            WHERE j.id = orphan.id
+            RETURNING j.*
+            """,
+            [threshold, limit],
+        )
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM jobs_process WHERE last_heartbeat_at < now() - make_interval(secs => %s)",
+            [threshold],
+        )
+    ready = [job for job in jobs if job.state == "ready"]
+    failed = len(jobs) - len(ready)
+    for job in jobs:
+        logger.warning(
+            "recovery.orphan class=%s id=%s attempt=%d/%d worker=%s → %s",
+            job.class_name, job.id, job.attempts, job.max_attempts, job.worker, job.state,
+        )  # fmt: skip
+    return ready, failed
+
+
+def check_broker_epoch(client) -> bool:
+    """True when Redis lost its data (restarted empty, flushed, failed over) since the last
+    check: our marker key is gone. Every ready job must then be published again."""
+    return bool(client.set(BROKER_EPOCH_KEY, uuid.uuid4().hex, nx=True))
+
+
+def mark_all_ready_unpublished() -> int:
+    """Redis lost its messages: every ready job goes back to the unpublished sweep."""
+    return (
+        Job.objects.ready()
+        .filter(published_at__isnull=False)
+        .exclude(queue__in=_paused())
+        .update(published_at=None)
+    )
+
+
+def claim_lost(*, queues: list[str], limit: int = 500) -> list[Job]:
+    """Ready jobs of queues that are empty in Redis, published longer ago than
+    JOBS_REPUBLISH_AFTER: their message is gone (a worker took it and died before claiming
+    it, or Redis lost it). Marked published now; the caller publishes before commit.
+
+    A job still waiting in a live worker's prefetch buffer may be republished too: the
+    duplicate message is skipped by the claim.
+    """
+    if not queues:
+        return []
+    return list(
+        Job.objects.raw(
+            """
+            UPDATE jobs_job j SET published_at = now()
+            FROM (SELECT id FROM jobs_job WHERE state = 'ready' AND queue = ANY(%s)
+                    AND published_at < now() - make_interval(secs => %s)
+                  ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) lost
+            WHERE j.id = lost.id
+            RETURNING j.*
+            """,
+            [queues, settings.JOBS_REPUBLISH_AFTER, limit],
+        )
+    )
+
+
+def _paused() -> list[str]:
+    from jobs.queues import paused_queues
+
+    return list(paused_queues())
