@@ -111,15 +111,16 @@ class Email:
         self.headers: dict[str, str] = {}
 
     def prepare(self, content_id: int | None) -> None:
-        """Re-check that the email is still wanted and gather what its templates show."""
+        """Re-check that the email is still wanted and gather what its templates show. The
+        type's own checks run first even when the type is turned off: they find the in-app
+        notification, which must stop collecting likes either way."""
+        getattr(self, f"_prepare_{self.notification_type}")(content_id)
         if (
             not kind_of(self.notification_type).critical
             and self.notification_type in self.user.email_types_off
         ):
             self.skip_reason = SkipReason.PREFERENCE_OFF
-            return
-        getattr(self, f"_prepare_{self.notification_type}")(content_id)
-        if self.skip_reason is None and not self.to:
+        elif self.skip_reason is None and not self.to:
             self.skip_reason = SkipReason.NO_ADDRESS
 
     @property

@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 
 from forum import services as forum
+from forum.models import User
 from jobs.models import Job
 from notifications import services
 from notifications.emails import send_notification_email
@@ -177,6 +178,25 @@ def test_like_notification_read_before_the_email_is_skipped(user, other_user):
     run_email_jobs()
     assert mail.outbox == []
     assert delivery_for(user, "new_like").reason.startswith("already_read")
+
+
+def test_likes_with_the_email_turned_off_still_show_in_the_app(user, other_user, board):
+    services.email_preferences_set(user=user, enabled={"new_like": False})
+    post = PostFactory(author=user, board=board)
+    forum.post_like(post=post, user=other_user)
+    run_email_jobs()
+    assert mail.outbox == []
+    assert delivery_for(user, "new_like").reason.startswith("preference_off")
+    forum.post_like(post=post, user=UserFactory())  # a new window: its own notification and job
+    assert [n.count for n in Notification.objects.order_by("pk")] == [1, 1]
+    assert len(email_jobs("new_like")) == 2
+
+
+def test_member_without_an_address_is_skipped(user):
+    User.objects.filter(pk=user.pk).update(email="")
+    send_notification_email(user_id=user.pk, notification_type="welcome")
+    assert mail.outbox == []
+    assert delivery_for(user, "welcome").reason == "no_address: the member has no email address"
 
 
 def test_unknown_type_is_refused_at_enqueue_naming_the_valid_ones(user):
