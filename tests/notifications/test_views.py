@@ -73,6 +73,12 @@ def test_tampered_unsubscribe_link_is_refused_with_advice(client, user):
     assert not EmailPreference.objects.exists()
 
 
+def test_unsubscribe_link_of_a_deleted_account_says_so(client, user):
+    path = unsubscribe_path(user_id=user.pk, notification_type="new_comment")
+    user.delete()
+    assert "This account no longer exists" in client.post(path).content.decode()
+
+
 def test_staff_see_every_email_with_its_rendered_parts(client, staff, user, other_user):
     forum.comment_create(post=PostFactory(author=user), author=other_user, body="Gist for you")
     run_email_jobs()
