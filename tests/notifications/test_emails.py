@@ -158,7 +158,7 @@ def test_likes_coalesce_into_one_email_an_hour_saying_how_many(user, board):
     assert notification.count == 2
     run_email_jobs()
     [message] = mail.outbox
-    assert message.subject == "2 people liked your posts in “Jollof wars”"
+    assert message.subject == "2 people liked what you wrote in “Jollof wars”"
     sent_at = delivery_for(user, "new_like").sent_at
 
     forum.post_like(post=post, user=likers[2])  # within the hour: waits for the next window

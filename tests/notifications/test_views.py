@@ -27,7 +27,7 @@ def test_bell_counts_unread_and_reading_one_goes_to_the_comment(user_client, use
     assert '<span class="badge">2</span>' in bell(user_client)
     page = user_client.get("/notifications/").content.decode()
     assert f"{escape(other_user.name)} commented on “Lagos traffic”" in page
-    assert f"{escape(other_user.name)} liked your post in “Lagos traffic”" in page
+    assert f"{escape(other_user.name)} liked what you wrote in “Lagos traffic”" in page
     notification = user.notifications.get(comment=comment)
     response = user_client.post(f"/notifications/{notification.pk}/read/")
     assert response.url == f"/p/{post.pk}/#comment-{comment.pk}"
