@@ -9,6 +9,9 @@ comment in batches of 500 (enqueue_all, one transaction each).
 Figures (stdout, `name = value unit`):
 - burst: all N jobs enqueued as fast as possible: emails/s (first commit → last email
   received) and enqueue→delivered p50 / p95 (commit of its batch → its arrival at the sink);
+- burst: CPU time per email of every process that carries it (workers, Redis, PostgreSQL
+  backends, this process with the SMTP server), and the rate those CPU costs would allow on
+  2 cores of their own — a figure the other tenants of a shared machine do not move;
 - paced: 1,000 jobs at 100/s into idle workers: enqueue→delivered p50 / p95.
 
 Target: burst ≥ 200 emails/s. Exits non-zero when it could not measure (an email missing
@@ -32,6 +35,7 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
@@ -94,8 +98,10 @@ class EmailBench(Bench):
             self.wait_delivered(WARM_UP, timeout=60)
             self.sink.received.clear()
             started = time.time()
-            committed = self.send(burst, rate=None)
-            arrivals = self.wait_delivered(len(burst), timeout=max(120, len(burst) / 20))
+            with CpuMeter(sink_thread=self.sink.thread_id) as cpu:
+                committed = self.send(burst, rate=None)
+                arrivals = self.wait_delivered(len(burst), timeout=max(120, len(burst) / 20))
+            cpu_ms, sink_ms = (seconds / len(burst) * 1000 for seconds in cpu.seconds())
             rate = len(burst) / (max(arrivals.values()) - started)
             burst_latency = [arrivals[c] - committed[c] for c in burst]
             log(f"burst: {len(burst):,} emails at {rate:.0f}/s; per tenth: {tenths(arrivals)}")
@@ -105,6 +111,10 @@ class EmailBench(Bench):
             paced_latency = [arrivals[c] - committed[c] for c in paced]
         return [
             ("email_burst_throughput", f"{rate:.0f}", "emails/s"),
+            ("email_burst_cpu_per_email", f"{cpu_ms:.2f}", "ms"),
+            ("email_burst_smtp_server_cpu_per_email", f"{sink_ms:.2f}", "ms"),
+            ("email_cpu_bound_rate_2_cores", f"{2000 / (cpu_ms + sink_ms):.0f}", "emails/s"),
+            ("email_cpu_bound_rate_2_cores_smtp_elsewhere", f"{2000 / cpu_ms:.0f}", "emails/s"),
             ("email_burst_enqueue_to_delivered_p50", ms(pct(burst_latency, 50)), "ms"),
             ("email_burst_enqueue_to_delivered_p95", ms(pct(burst_latency, 95)), "ms"),
             ("email_paced_enqueue_to_delivered_p50", ms(pct(paced_latency, 50)), "ms"),
@@ -207,6 +217,75 @@ class EmailBench(Bench):
         if len(self.sink.received) != n or len(arrivals) != n:
             raise SystemExit(f"{len(self.sink.received)} emails for {len(arrivals)} comments")
         return arrivals
+
+
+class CpuMeter(threading.Thread):
+    """CPU time of the processes that carry the emails — the workers, this process (which
+    enqueues), Redis and this database's PostgreSQL backends — and apart from them the SMTP
+    server's thread, sampled from /proc twice a second. Unlike emails/s, other tenants of a
+    shared machine do not move it."""
+
+    def __init__(self, *, sink_thread: int | None) -> None:
+        super().__init__(daemon=True)
+        self.sink = f"{os.getpid()}/task/{sink_thread}"
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.done = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> tuple[float, float]:
+        """(ours, the SMTP server's) CPU seconds; ours without the server thread."""
+        used = {key: self.last[key] - self.first[key] for key in self.last}
+        sink = used.get(self.sink, 0.0)
+        return sum(used.values()) - 2 * sink, sink  # the process total includes the thread
+
+    def __enter__(self) -> CpuMeter:
+        self.sample()
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.join()
+        self.sample()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        while not self.done.wait(0.5):
+            self.sample()
+        connection.close()  # this thread's own
+
+    def sample(self) -> None:
+        for key in [*map(str, self.pids()), self.sink]:
+            try:
+                with open(f"/proc/{key}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended
+                continue
+            cpu = (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+            self.first.setdefault(key, cpu)
+            self.last[key] = cpu
+
+    def pids(self) -> list[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            pids = [row[0] for row in cursor.fetchall()] + [os.getpid()]
+        redis_port = os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                except OSError:
+                    continue
+                if b"bench-ours-" in cmdline or (
+                    b"redis-server" in cmdline and f":{redis_port}".encode() in cmdline
+                ):
+                    pids.append(int(entry))
+        return pids
 
 
 def tenths(arrivals: dict[int, float]) -> str:

@@ -45,6 +45,11 @@ class MailSink:
         self.controller.start()
         return self
 
+    @property
+    def thread_id(self) -> int | None:
+        """The server thread's native id (bench/email.py counts its CPU time apart)."""
+        return self.controller._thread.native_id if self.controller else None
+
     def stop(self) -> None:
         if self.controller is not None:
             self.controller.stop()
