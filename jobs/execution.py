@@ -25,10 +25,10 @@ import traceback
 from datetime import timedelta
 
 from celery import signals, states
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import timezone
 
-from jobs import ledger, processes, queues
+from jobs import ledger, processes, queues, workerdb
 from jobs.models import State
 
 logger = logging.getLogger("jobs")
@@ -66,6 +66,7 @@ class OutcomeBuffer:
 
 
 outcomes = OutcomeBuffer()
+_seen = {"generation": None}
 signals.worker_process_shutdown.connect(outcomes.flush, weak=False)
 atexit.register(outcomes.flush)
 
@@ -98,9 +99,13 @@ def run_job(task, args: tuple, kwargs: dict):
         )  # fmt: skip
         return None
     log["attempt"] = claim.attempt
-    # Workers keep Django's connection across jobs (CELERY_DB_REUSE_MAX); drop it here if it
-    # broke (PostgreSQL restarted) so the job gets a working one, as a request would.
-    close_old_connections()
+    # Workers keep Django's connection across jobs (CELERY_DB_REUSE_MAX). When the ledger's
+    # connection had to reconnect, PostgreSQL went away and Django's is broken too: drop it so
+    # the job opens a working one. (close_old_connections() would cost a health-check
+    # round trip on every job.)
+    if _seen["generation"] != workerdb.generation():
+        _seen["generation"] = workerdb.generation()
+        connection.close()
     # One INFO line per run (at its end) keeps logging off the hot path; starts are DEBUG.
     logger.debug("job.start class=%s id=%s attempt=%d", task.name, job_id, claim.attempt, extra=log)
     started = time.monotonic()

@@ -21,7 +21,7 @@ from django.db import connection as django_connection
 
 logger = logging.getLogger("jobs")
 
-_state: dict = {"conn": None, "pid": None}
+_state: dict = {"conn": None, "pid": None, "generation": 0}
 
 
 def fetchone(sql: str, params: list) -> tuple | None:
@@ -31,6 +31,12 @@ def fetchone(sql: str, params: list) -> tuple | None:
 
 def fetchall(sql: str, params: list) -> list[tuple]:
     return _run(sql, params, psycopg.Cursor.fetchall)
+
+
+def generation() -> int:
+    """Bumped each time this process (re)connects: a reconnect means the server went away,
+    and Django's own connection in this process is then broken too."""
+    return _state["generation"]
 
 
 def close() -> None:
@@ -65,5 +71,5 @@ def _connection() -> psycopg.Connection:
         params.pop("context", None)
         conn = psycopg.connect(**params, autocommit=True)
         conn.execute("SET synchronous_commit = off")
-        _state.update(conn=conn, pid=os.getpid())
+        _state.update(conn=conn, pid=os.getpid(), generation=_state["generation"] + 1)
     return _state["conn"]
