@@ -30,3 +30,5 @@ urlpatterns = [
     path("search/", include("search.urls")),
     path("", include("forum.urls")),
 ]
+
+handler500 = "config.views.server_error"
