@@ -41,6 +41,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -51,7 +52,7 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 from http.cookiejar import CookieJar  # noqa: E402
 
 from bench.chaos import RECOVERY, Chaos  # noqa: E402
-from bench.jobs import log  # noqa: E402
+from bench.jobs import log, ms, pct  # noqa: E402
 from devtools.embedded import RedisServer, free_port  # noqa: E402
 from devtools.mailsink import MailSink  # noqa: E402
 
@@ -71,11 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", required=True, choices=["redis", "postgres", "workers", "smtp"])
     parser.add_argument("--minutes", type=float, default=3.0, help="traffic duration")
     parser.add_argument("--pg-down", type=float, default=10.0, help="seconds PostgreSQL is down")
+    parser.add_argument("--logs", type=Path, help="keep the processes' logs in this folder")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix=f"naija-faults-{args.fault}-") as tmp:
         log(f"logs in {tmp} (kept while the run lasts)")
-        with System(Path(tmp)) as system:
-            figures = FaultRun(system, args).run()
+        try:
+            with System(Path(tmp)) as system:
+                figures = FaultRun(system, args).run()
+        finally:
+            if args.logs:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for path in Path(tmp).glob("*.log"):
+                    shutil.copy(path, args.logs)
     for name, value, unit in figures:
         print(f"{name} = {value} {unit}")
     return 0
@@ -91,7 +99,7 @@ class System(Chaos):
         self.sink = MailSink()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.workers: list = []
+        self.supervising = False
 
     def __enter__(self) -> System:
         with contextlib.ExitStack() as stack:
@@ -143,36 +151,48 @@ class System(Chaos):
 
     # --- processes ----------------------------------------------------------------------------
     def start_processes(self) -> None:
-        self.start([PYTHON, "-m", "gunicorn", "config.wsgi:application", "--workers", "2",
-                    "--bind", f"127.0.0.1:{self.port}", "--timeout", "30",
-                    "--no-control-socket"], "web")  # fmt: skip
-        self.workers = [self.start_worker(i) for i in range(2)]
-        self.start([PYTHON, "manage.py", "jobs", "dispatcher"], "dispatcher")
-        self.start([PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
-                    "--schedule", str(self.tmp / "beat-schedule")], "beat")  # fmt: skip
+        """Start every process under a supervisor thread that restarts any that exits, as
+        the deployment's `restart: unless-stopped` does; exits are counted per role."""
+        self.commands = {
+            "web": lambda: [PYTHON, "-m", "gunicorn", "config.wsgi:application", "--workers",
+                            "2", "--bind", f"127.0.0.1:{self.port}", "--timeout", "30",
+                            "--no-control-socket"],
+            **{f"worker{i}": lambda i=i: [
+                PYTHON, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
+                "--queues", "high_priority,default,search,reports", "--without-gossip",
+                "--without-mingle", "--loglevel", "WARNING", "--hostname",
+                f"faults{i}-{random.randrange(16**6):06x}@localhost"] for i in range(2)},
+            "dispatcher": lambda: [PYTHON, "manage.py", "jobs", "dispatcher"],
+            "beat": lambda: [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel",
+                             "WARNING", "--schedule", str(self.tmp / "beat-schedule")],
+        }  # fmt: skip
+        self.running = {
+            role: self.start(command(), role) for role, command in self.commands.items()
+        }
+        self.exits: collections.Counter[str] = collections.Counter()
+        self.supervising = True
+        threading.Thread(target=self.supervise, daemon=True).start()
         deadline = time.monotonic() + 90
         while not _ok(f"{self.base}/readyz"):  # database, Redis and a live worker
             if time.monotonic() > deadline:
                 raise SystemExit(f"the system was not ready in 90 s; logs in {self.tmp}")
             time.sleep(0.5)
 
-    def start_worker(self, index: int):
-        return self.start(
-            [PYTHON, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
-             "--queues", "high_priority,default,search,reports", "--without-gossip",
-             "--without-mingle", "--loglevel", "WARNING", "--hostname",
-             f"faults{index}-{random.randrange(16**6):06x}@localhost"],
-            f"worker{index}",
-        )  # fmt: skip
+    def supervise(self) -> None:
+        while self.supervising:
+            for role, proc in list(self.running.items()):
+                if proc.poll() is not None and self.supervising:
+                    self.exits[role.rstrip("01")] += 1
+                    log(f"{role} exited ({proc.returncode}): restarting it")
+                    self.running[role] = self.start(self.commands[role](), role)
+            time.sleep(0.5)
 
     def kill_a_worker(self) -> str:
-        victim = random.randrange(len(self.workers))
-        kind = self.kill(self.workers[victim])
-        if kind == "worker":
-            self.workers[victim] = self.start_worker(victim)
-        return kind
+        """SIGKILL a pool process or a whole worker; the supervisor restarts the latter."""
+        return self.kill(self.running[random.choice(["worker0", "worker1"])])
 
     def stop_all(self) -> None:
+        self.supervising = False
         for proc in reversed(self.procs):
             self.stop(proc)
         self.procs = []
@@ -319,7 +339,11 @@ class FaultRun:
         )
         sink = collections.Counter(_sink_key(m) for m in self.system.sink.messages)
         statuses = dict(sorted(traffic.statuses.items()))
-        failed = {k: v for k, v in statuses.items() if not (200 <= int(k) < 400)}
+        failed = {k: v for k, v in statuses.items() if not k.isdigit() or int(k) >= 400}
+        latencies = [seconds for _, seconds, _, _ in traffic.samples]
+        slow = [x for x in traffic.samples if x[2] in failed or x[1] > 5]
+        for t, seconds, status, path in slow[:10] + slow[-10:] if len(slow) > 20 else slow:
+            log(f"{t - self.fault_start:+.1f} s from the fault: {status} in {seconds:.1f} s {path}")
         figures = [
             ("fault", self.args.fault, ""),
             ("fault_duration", f"{self.fault_end - self.fault_start:.1f}", "s"),
@@ -327,6 +351,18 @@ class FaultRun:
             ("requests_sent", sum(statuses.values()), "requests"),
             ("requests_failed", sum(failed.values()), "requests"),
             *((f"requests_failed_{k}", v, "requests") for k, v in failed.items()),
+            (
+                "requests_failed_outside_fault",
+                sum(
+                    1
+                    for t, _, status, _ in traffic.samples
+                    if status in failed and not self.fault_start <= t <= self.fault_end
+                ),
+                "requests",
+            ),
+            ("request_latency_p50", ms(pct(latencies, 50)), "ms"),
+            ("request_latency_p99", ms(pct(latencies, 99)), "ms"),
+            ("request_latency_max", ms(max(latencies)), "ms"),
             ("signups_ok", traffic.done["signup"], "requests"),
             ("posts_ok", traffic.done["post"], "requests"),
             ("comments_on_others_posts_ok", traffic.done["comment"], "requests"),
@@ -356,6 +392,7 @@ class FaultRun:
             ("recovery_first_job_finished", _s(first_finish), "s"),
             ("recovery_backlog_drained", _s(drained), "s"),
         ]
+        figures += [(f"process_exits_{role}", n, "exits") for role, n in self.system.exits.items()]
         if self.kills:
             figures += [
                 ("kills_pool_process", self.kills["fork"], "kills"),
@@ -375,6 +412,7 @@ class Traffic:
         self.statuses: collections.Counter[str] = collections.Counter()
         self.done: collections.Counter[str] = collections.Counter()
         self.posts: list[tuple[int, int]] = []  # (post id, author index)
+        self.samples: list[tuple[float, float, str, str]] = []  # (start, seconds, status, path)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self.member, args=(i,)) for i in range(MEMBERS)]
@@ -436,6 +474,7 @@ class Traffic:
     ) -> tuple[str | None, object, str]:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         text, status, location = None, 0, ""
+        started = time.time()
         try:
             with opener.open(self.base + path, body, timeout=15) as response:
                 text, status = response.read().decode(), response.status
@@ -445,6 +484,7 @@ class Traffic:
             status = f"error_{type(error).__name__}"
         with self.lock:
             self.statuses[str(status)] += 1
+            self.samples.append((started, time.time() - started, str(status), path))
         return text, status, location
 
 
