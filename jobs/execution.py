@@ -9,9 +9,9 @@ written from Celery signal handlers, whose exceptions Celery logs and swallows.
 
 Successful runs' outcomes are written in batches by a timer thread, every 100 ms or 500
 jobs (`OutcomeBuffer`): one statement per batch costs ~0.3 ms a job against ~1.7 ms for one
-each. A process that dies with outcomes unwritten leaves those jobs `claimed`, re-run like
-the jobs of any dead worker (at-least-once). Failures, retries and discards are written at
-once.
+each. A batch PostgreSQL refuses is kept and written when it is back. A process that dies
+with outcomes unwritten leaves those jobs `claimed`, re-run like the jobs of any dead worker
+(at-least-once). Failures, retries and discards are written at once.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 import traceback
 from datetime import timedelta
 
+import psycopg
 from celery import signals, states
 from django.db import connection
 from django.utils import timezone
@@ -35,8 +36,14 @@ logger = logging.getLogger("jobs")
 
 
 class OutcomeBuffer:
-    def __init__(self, *, max_jobs: int = 500, max_delay: float = 0.1) -> None:
-        self.max_jobs, self.max_delay = max_jobs, max_delay
+    """Outcomes waiting to be written. A batch PostgreSQL did not take (restarting, failing
+    over) is kept and tried again every `retry_delay`: its process is alive and heartbeating,
+    so orphan recovery would never look at those jobs, and they would stay claimed."""
+
+    def __init__(
+        self, *, max_jobs: int = 500, max_delay: float = 0.1, retry_delay: float = 1.0
+    ) -> None:
+        self.max_jobs, self.max_delay, self.retry_delay = max_jobs, max_delay, retry_delay
         self.pending: list[ledger.Outcome] = []
         self.lock = threading.Lock()
         self.timer: threading.Timer | None = None
@@ -45,10 +52,8 @@ class OutcomeBuffer:
         with self.lock:
             self.pending.append(outcome)
             full = len(self.pending) >= self.max_jobs
-            if not full and self.timer is None:
-                self.timer = threading.Timer(self.max_delay, self.flush)
-                self.timer.daemon = True
-                self.timer.start()
+            if not full:
+                self._arm(self.max_delay)
         if full:
             self.flush()
 
@@ -61,8 +66,23 @@ class OutcomeBuffer:
         if batch:
             try:
                 ledger.conclude(batch)
-            except Exception:
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                logger.warning(
+                    "job.outcomes_unwritten count=%d error=%s: trying again in %.0f s",
+                    len(batch), error, self.retry_delay,
+                )  # fmt: skip
+                with self.lock:
+                    self.pending[:0] = batch
+                    self._arm(self.retry_delay)
+            except Exception:  # not an outage: trying again would fail the same way
                 logger.exception("job.outcomes_lost count=%d: left claimed", len(batch))
+
+    def _arm(self, delay: float) -> None:
+        """Start the flush timer unless one is running (the lock is held)."""
+        if self.timer is None:
+            self.timer = threading.Timer(delay, self.flush)
+            self.timer.daemon = True
+            self.timer.start()
 
 
 outcomes = OutcomeBuffer()

@@ -1,11 +1,15 @@
 """Ledger statements under concurrency, in process."""
 
 import threading
+import time
+from types import SimpleNamespace
 
+import psycopg
 import pytest
 from django.db import transaction
 
 from jobs import ledger, workerdb
+from jobs.execution import OutcomeBuffer, task_result
 from jobs.models import Job, State
 from tests.jobs.sample_jobs import RecordJob
 
@@ -41,3 +45,34 @@ def test_a_second_claim_of_the_same_job_gets_nothing():
     assert claim(job_id).attempt == 1
     assert claim(job_id) is None
     assert Job.objects.get(pk=job_id).attempts == 1
+
+
+def test_outcomes_postgresql_refused_are_written_once_it_is_back(monkeypatch):
+    """A worker process outlives a PostgreSQL restart: the outcomes it could not write then
+    must not leave its jobs claimed for ever (it heartbeats, so nothing would recover them)."""
+    job_id = RecordJob.delay("restart").id
+    attempt = claim(job_id).attempt
+    conclude, calls = ledger.conclude, []
+
+    def refused_while_restarting(batch):
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        try:
+            return conclude(batch)
+        finally:
+            workerdb.close()
+
+    monkeypatch.setattr(ledger, "conclude", refused_while_restarting)
+    buffer = OutcomeBuffer(max_delay=0.01, retry_delay=0.2)
+    buffer.add(ledger.Outcome(job_id, attempt, State.FINISHED, _result()))
+    deadline = time.monotonic() + 10
+    while Job.objects.get(pk=job_id).state != State.FINISHED:
+        assert time.monotonic() < deadline, f"still {Job.objects.get(pk=job_id).state}"
+        time.sleep(0.05)
+    assert calls == [1, 1]
+
+
+def _result() -> dict:
+    request = SimpleNamespace(argsrepr=None, kwargsrepr=None, hostname="test")
+    return task_result(RecordJob, request, ("restart",), {}, "SUCCESS", None)
