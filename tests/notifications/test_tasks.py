@@ -67,6 +67,12 @@ def test_smtp_server_down_then_up_delivers_once_after_retries(processes, user):
     assert (delivery.status, delivery.attempts) == ("sent", done.attempts)
 
 
+def test_emails_outlast_a_two_minute_smtp_outage_before_failing():
+    task = EmailNotificationJob
+    waits = [task.retry_delay(attempt, rand=0.0) for attempt in range(1, task.max_attempts)]
+    assert sum(waits) >= 120
+
+
 def test_a_job_delivered_twice_or_enqueued_twice_sends_one_email(
     mail_worker, smtp_server, user, other_user
 ):
