@@ -220,13 +220,11 @@ class FaultRun:
         getattr(self, f"fault_{self.args.fault}")(duration)
         self.fault_end = time.time()
         log(f"fault over after {self.fault_end - self.fault_start:.1f} s")
-        first_finish, drained = self.watch_recovery(until=t0 + duration)
+        time.sleep(max(0.0, t0 + duration - time.time()))
         self.traffic.stop()
         t1 = time.time()
         lost = self.wait_drained(t0, t1)
-        if drained is None:
-            drained = self.backlog_drained_at()
-        return self.figures(t0, t1, lost, first_finish, drained)
+        return self.figures(t0, t1, lost, self.first_finish_after_fault(), self.drained_after())
 
     # --- faults -------------------------------------------------------------------------------
     def fault_redis(self, duration: float) -> None:
@@ -259,24 +257,6 @@ class FaultRun:
         log("SMTP sink is back")
 
     # --- measuring ----------------------------------------------------------------------------
-    def watch_recovery(self, *, until: float) -> tuple[float | None, float | None]:
-        """Poll the ledger while the traffic goes on: the first job finished after the fault,
-        and the moment nothing made before the fault's end is left to run."""
-        from django.db import connection
-
-        first = drained = None
-        while time.time() < until:
-            try:
-                if first is None:
-                    first = self.first_finish_after_fault()
-                if drained is None and self.backlog(before=self.fault_end) == 0:
-                    drained = time.time() - self.fault_end
-            except Exception as error:  # PostgreSQL may still be coming back
-                log(f"ledger not readable yet: {type(error).__name__}")
-                connection.close()
-            time.sleep(0.5)
-        return first, drained
-
     def first_finish_after_fault(self) -> float | None:
         from jobs.models import Job
 
@@ -302,20 +282,21 @@ class FaultRun:
             scheduled_at__lt=F("created_at") + timedelta(minutes=10),
         )
 
-    def backlog(self, *, before: float) -> int:
-        return self.expected(0, before).exclude(state__in=TERMINAL).count()
-
-    def backlog_drained_at(self) -> float | None:
+    def drained_after(self) -> float | None:
+        """Seconds from the fault's end until every job made before it had run (0: none was
+        waiting); None while one is still not done."""
         from django.db.models import Max
 
-        last = (
-            self.expected(0, self.fault_end)
-            .filter(state__in=TERMINAL)
-            .aggregate(Max("finished_at"))["finished_at__max"]
-        )
-        return last.timestamp() - self.fault_end if last else None
+        backlog = self.expected(0, self.fault_end)
+        if backlog.exclude(state__in=TERMINAL).exists():
+            return None
+        last = backlog.aggregate(Max("finished_at"))["finished_at__max"]
+        return max(0.0, last.timestamp() - self.fault_end) if last else 0.0
 
     def wait_drained(self, t0: float, t1: float) -> int:
+        from django.db import connection
+
+        connection.close()  # opened before the fault: a PostgreSQL restart has broken it
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while True:
             left = self.expected(t0, t1).exclude(state__in=TERMINAL).count()
