@@ -11,8 +11,11 @@ real CSRF tokens from the forms, for --minutes. At a third of the run the fault 
   redis     redis-server stopped for 30 s, restarted empty (as after a crash)
   postgres  PostgreSQL stopped (fast shutdown) for --pg-down s, started again
   workers   a worker (whole process group) or one pool process SIGKILLed every ~3 s, for a
-            third of the run; a killed worker is restarted at once
+            third of the run
   smtp      the SMTP sink stopped for 60 s (connections refused), started again
+
+A supervisor thread restarts any process that exits, killed or crashed, as the deployment's
+`restart: unless-stopped` does; exits are counted per role (process_exits_*).
 
 Figures (stdout, `name = value unit`): requests sent and failed by status; jobs expected
 (ledger rows the traffic made that were due during the run) and what requests imply
