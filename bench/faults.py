@@ -45,6 +45,7 @@ import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-down", type=float, default=10.0, help="seconds PostgreSQL is down")
     parser.add_argument("--logs", type=Path, help="keep the processes' logs in this folder")
     args = parser.parse_args(argv)
+    # SIGTERM stops a run cleanly as Ctrl-C does (a background shell ignores SIGINT).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     with tempfile.TemporaryDirectory(prefix=f"naija-faults-{args.fault}-") as tmp:
         log(f"logs in {tmp} (kept while the run lasts)")
         try:
@@ -399,7 +402,9 @@ class Traffic:
         self.samples: list[tuple[float, float, str, str]] = []  # (start, seconds, status, path)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.member, args=(i,)) for i in range(MEMBERS)]
+        self.threads = [
+            threading.Thread(target=self.member, args=(i,), daemon=True) for i in range(MEMBERS)
+        ]
         self.run_id = f"{random.randrange(16**4):04x}"
 
     def start(self) -> None:
