@@ -230,6 +230,13 @@ FORUM_POST_BODY_MAX_LENGTH = 20_000
 FORUM_COMMENT_BODY_MAX_LENGTH = 10_000
 FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
+# Attempts allowed per (count, seconds) window, per client IP and per account (forum.ratelimit).
+RATE_LIMITS = {
+    "login": (10, 300),
+    "signup": (5, 3600),
+    "post": (10, 600),
+    "comment": (30, 600),
+}
 
 # --- Operations -----------------------------------------------------------------------------
 # /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.

@@ -22,6 +22,7 @@ urlpatterns = [
         forum_views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
+    path("accounts/login/", forum_views.LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("notifications/", include("notifications.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
