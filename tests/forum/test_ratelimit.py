@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+import redis
 
 from forum.models import Comment, Post, User
 from tests.forum.factories import PostFactory
@@ -11,8 +12,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ip():
-    """A fresh client address per test: counters live in Redis across test runs."""
+def ip(settings):
+    """A fresh client address, and no counters left in Redis by an earlier run."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter("ratelimit:*", count=1000))
+    if keys:
+        client.delete(*keys)
     return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
 
 
