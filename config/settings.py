@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "forum",
     "jobs",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +64,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.notifications",
             ],
         },
     },
@@ -115,6 +117,8 @@ STORAGES = {
 }
 
 # --- Email ----------------------------------------------------------------------------------
+# Links in emails are absolute: the worker that renders them has no request to take a host from.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Naija-Forum <no-reply@naija-forum.test>")
 if "EMAIL_URL" in env:
     vars().update(env.email_url("EMAIL_URL"))

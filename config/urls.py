@@ -7,7 +7,23 @@ from jobs import views as jobs_views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/signup/", forum_views.signup, name="signup"),
+    path("accounts/email/", forum_views.account_email, name="account_email"),
+    # Django's auth views, plus a security alert on a new password and a queued reset email.
+    path(
+        "accounts/password_change/",
+        forum_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_reset/", forum_views.PasswordResetView.as_view(), name="password_reset"
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        forum_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("notifications/", include("notifications.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
     path("", include("forum.urls")),
 ]

@@ -1,8 +1,9 @@
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 
 from forum.models import User
+from notifications import services as notifications
 
 
 class SignUpForm(UserCreationForm):
@@ -43,3 +44,21 @@ class CommentForm(forms.Form):
         max_length=settings.FORUM_COMMENT_BODY_MAX_LENGTH,
         help_text=f"Markdown. Up to {settings.FORUM_COMMENT_BODY_MAX_LENGTH:,} characters.",
     )
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(label="New email address")
+    password = forms.CharField(
+        label="Current password",
+        widget=forms.PasswordInput,
+        help_text="We ask for it so that nobody at an unlocked computer can take your account.",
+    )
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, but the email goes through EmailNotificationJob (high_priority):
+    the request never waits on SMTP."""
+
+    def save(self, **_options) -> None:
+        for user in self.get_users(self.cleaned_data["email"]):
+            notifications.request_password_reset(user=user)

@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from forum.markdown import render_markdown
 from forum.models import Board, Comment, CommentLike, Post, PostLike, User
+from notifications import services as notifications
 
 
+@transaction.atomic
 def user_create(*, username: str, email: str, password: str, display_name: str = "") -> User:
     user = User(username=username, email=User.objects.normalize_email(email).lower())
     user.display_name = display_name.strip()
@@ -24,6 +26,26 @@ def user_create(*, username: str, email: str, password: str, display_name: str =
     password_validation.validate_password(password, user)
     user.set_password(password)
     user.save()
+    notifications.notify_signed_up(user=user)
+    return user
+
+
+@transaction.atomic
+def user_change_email(*, user: User, new_email: str, password: str) -> User:
+    """Change the address after checking the password; the old address is told."""
+    if not user.check_password(password):
+        raise ValidationError({"password": "That is not your current password."})
+    old_email, new_email = user.email, User.objects.normalize_email(new_email).strip().lower()
+    if new_email == old_email:
+        raise ValidationError({"email": "That is already your email address."})
+    if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+        raise ValidationError({"email": "Another account uses this email address."})
+    user.email = new_email
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["email"])
+    notifications.notify_security_event(
+        user=user, event="email_changed", old_email=old_email, new_email=new_email
+    )
     return user
 
 
@@ -95,6 +117,7 @@ def comment_create(*, post: Post, author: User, body: str) -> Comment:
         comment_count=F("comment_count") + 1, last_activity_at=now
     )
     Board.objects.filter(pk=post.board_id).update(last_activity_at=now)
+    notifications.notify_new_comment(comment=comment, post=post)
     return comment
 
 
@@ -135,6 +158,7 @@ def post_like(*, post: Post, user: User) -> bool:
     _, created = PostLike.objects.get_or_create(post=post, user=user)  # unique: one per user
     if created:
         Post.objects.filter(pk=post.pk).update(like_count=F("like_count") + 1)
+        notifications.notify_liked(post=post, liker=user)
     return created
 
 
@@ -152,6 +176,7 @@ def comment_like(*, comment: Comment, user: User) -> bool:
     _, created = CommentLike.objects.get_or_create(comment=comment, user=user)
     if created:
         Comment.objects.filter(pk=comment.pk).update(like_count=F("like_count") + 1)
+        notifications.notify_liked(post=comment.post, comment=comment, liker=user)
     return created
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -11,8 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from forum import selectors, services
-from forum.forms import CommentForm, PostForm, SignUpForm
+from forum.forms import CommentForm, EmailChangeForm, PostForm, QueuedPasswordResetForm, SignUpForm
 from forum.models import Board, Comment, User
+from notifications import services as notifications
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -203,6 +205,43 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Welcome to Naija-Forum, {user.name}!")
             return redirect("forum:index")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def account_email(request: HttpRequest) -> HttpResponse:
+    form = EmailChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = _call(
+            form,
+            services.user_change_email,
+            user=request.user,
+            new_email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+        )
+        if user:
+            messages.success(
+                request, f"Your email address is now {user.email}. We told your old address."
+            )
+            return redirect("notifications:preferences")
+    return render(request, "registration/email_change_form.html", {"form": form})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        notifications.notify_security_event(user=form.user, event="password_changed")
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = QueuedPasswordResetForm
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        notifications.notify_security_event(user=form.user, event="password_changed")
+        return response
 
 
 def _comment_for_viewer(request: HttpRequest, pk: int) -> Comment:

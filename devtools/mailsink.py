@@ -1,0 +1,58 @@
+"""An SMTP server on loopback that keeps what it receives (aiosmtpd), for the notification
+tests and bench/email.py: real SMTP from a real worker, no mail leaving the machine."""
+
+from __future__ import annotations
+
+import email
+import time
+from email import policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+from devtools.embedded import free_port
+
+
+class MailSink:
+    """`start()` serves on 127.0.0.1:`port` in a thread; `stop()` and `start()` again reuse
+    the port, so a test can take the server down and bring it back."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.received: list[tuple[float, bytes]] = []  # (arrival time, raw message)
+        self.sessions = 0  # SMTP conversations (EHLO/HELO) seen
+        self.controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        """For EMAIL_URL."""
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [email.message_from_bytes(raw, policy=policy.default) for _, raw in self.received]
+
+    def start(self) -> MailSink:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    # --- aiosmtpd handler hooks ------------------------------------------------------------
+    async def handle_HELO(self, server, session, envelope, hostname):
+        self.sessions += 1
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((time.time(), envelope.original_content or envelope.content))
+        return "250 Message accepted for delivery"

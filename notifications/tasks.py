@@ -1,0 +1,79 @@
+"""EmailNotificationJob (the seed's job) and the daily prune of the notification tables."""
+
+from __future__ import annotations
+
+import inspect
+import smtplib
+from datetime import timedelta
+
+from django.core.exceptions import ObjectDoesNotExist
+
+from forum.models import User
+from jobs.base import ApplicationJob, register
+from notifications.emails import send_notification_email
+from notifications.types import (
+    NotificationType,
+    RecipientUnavailable,
+    UnknownNotificationType,
+    kind_of,
+)
+
+
+@register
+class EmailNotificationJob(ApplicationJob):
+    """`EmailNotificationJob.delay(user.id, "welcome")`. The queue follows the type (security
+    alerts and password resets on high_priority) unless `queue=` is given."""
+
+    max_attempts = 5
+    # smtplib's errors and refused connections are OSErrors; listed for the reader.
+    retry_on = (smtplib.SMTPException, ConnectionError, OSError)
+    discard_on = (ObjectDoesNotExist, UnknownNotificationType, RecipientUnavailable)
+
+    def run(
+        self,
+        user_id: int,
+        notification_type: str,
+        content_id: int | None = None,
+        data: dict | None = None,
+    ) -> dict:
+        kind_of(notification_type)  # sent around the enqueue check (celery call): discarded
+        user = User.objects.filter(pk=user_id).first()
+        if user is None or not user.is_active:
+            state = "no longer exists" if user is None else "is deactivated"
+            raise RecipientUnavailable(f"user {user_id} {state}: no {notification_type} email")
+        delivery = send_notification_email(
+            user=user, notification_type=notification_type, content_id=content_id, data=data,
+            job_id=self.request.id or "",
+        )  # fmt: skip
+        return {"delivery": delivery.pk, "status": delivery.status, "reason": delivery.reason}
+
+    def build_job(self, args, kwargs, *, queue: str | None = None, **timing):
+        if queue is None:
+            self.check_arguments(list(args or ()), dict(kwargs or {}))
+            queue = kind_of(self._arguments(args, kwargs)["notification_type"]).queue
+        return super().build_job(args, kwargs, queue=queue, **timing)
+
+    def check_arguments(self, args: list, kwargs: dict) -> None:
+        """Refuse an unknown type, or a report_ready email without its link, at enqueue."""
+        super().check_arguments(args, kwargs)
+        arguments = self._arguments(args, kwargs)
+        kind_of(arguments["notification_type"])
+        if arguments["notification_type"] == NotificationType.REPORT_READY and not (
+            arguments.get("data") or {}
+        ).get("url"):
+            raise ValueError("report_ready needs data={'url': …}: the link to the report.")
+
+    def _arguments(self, args, kwargs) -> dict:
+        return inspect.signature(self.run).bind(*(args or ()), **(kwargs or {})).arguments
+
+
+@register
+class PruneNotificationsJob(ApplicationJob):
+    """Daily (beat): delete email deliveries and read notifications older than N days."""
+
+    max_attempts = 1
+
+    def run(self, older_than_days: int = 30) -> dict:
+        from notifications.services import notifications_prune  # it imports this module
+
+        return notifications_prune(older_than=timedelta(days=older_than_days))

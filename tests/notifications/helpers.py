@@ -1,0 +1,28 @@
+"""Running queued email jobs in this process, for tests about what an email says rather
+than how it travels (those use a real worker and SMTP server: test_tasks.py)."""
+
+from __future__ import annotations
+
+from jobs.models import Job, State
+from notifications.tasks import EmailNotificationJob
+
+
+def run_email_jobs() -> list[Job]:
+    """Run every EmailNotificationJob waiting in the ledger (due or not) as a worker would
+    not: inline, here, into Django's test outbox. Returns the jobs it ran."""
+    jobs = list(
+        Job.objects.filter(
+            class_name="EmailNotificationJob", state__in=[State.READY, State.SCHEDULED]
+        ).order_by("created_at")
+    )
+    for job in jobs:
+        EmailNotificationJob(*job.args, **job.kwargs)
+        Job.objects.filter(pk=job.pk).update(state=State.FINISHED)
+    return jobs
+
+
+def email_jobs(notification_type: str | None = None) -> list[Job]:
+    jobs = Job.objects.filter(class_name="EmailNotificationJob").order_by("created_at")
+    if notification_type:
+        jobs = [job for job in jobs if job.args[1] == notification_type]
+    return list(jobs)

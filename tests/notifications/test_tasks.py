@@ -1,0 +1,134 @@
+"""EmailNotificationJob end to end: a real worker process sends to a real SMTP server."""
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+
+from config.celery import app
+from devtools.mailsink import MailSink
+from forum import services as forum
+from jobs.base import publish
+from jobs.models import Job
+from notifications import services
+from notifications.models import EmailDelivery, EmailPreference
+from notifications.tasks import EmailNotificationJob
+from tests.conftest import PASSWORD
+from tests.forum.factories import PostFactory, UserFactory
+from tests.jobs.helpers import wait_for, wait_for_state
+
+pytestmark = pytest.mark.worker
+
+
+def test_welcome_email_arrives_by_smtp_with_both_parts_and_a_working_unsubscribe(
+    mail_worker, smtp_server
+):
+    user = forum.user_create(username="chidi", email="chidi@example.com", password="a-long-pass-99")
+    wait_for(lambda: smtp_server.received, message="the welcome email")
+    [message] = smtp_server.messages
+    assert message["To"] == "chidi@example.com"
+    assert message["From"] == "Naija-Forum <no-reply@naija-forum.test>"
+    assert message["Subject"] == "Welcome to Naija-Forum, chidi!"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Your account chidi is ready" in text and "<strong>chidi</strong>" in html
+    unsubscribe = message["List-Unsubscribe"].strip().strip("<>")
+    assert unsubscribe in text
+
+    anonymous = Client()  # the link works logged out; GET only asks
+    path = urlsplit(unsubscribe).path
+    assert "Welcome email after sign-up" in anonymous.get(path).content.decode()
+    assert not EmailPreference.objects.exists()
+    response = anonymous.post(path, {"List-Unsubscribe": "One-Click"})  # what a mail client sends
+    assert "You are unsubscribed" in response.content.decode()
+    assert EmailPreference.objects.get(user=user).enabled is False
+    assert EmailDelivery.objects.get(user=user, notification_type="welcome").status == "sent"
+
+
+def test_smtp_server_down_then_up_delivers_once_after_retries(processes, user):
+    sink = MailSink()  # not listening yet
+    processes.worker(env={"EMAIL_URL": sink.url})
+    processes.dispatcher()  # publishes the retries when they are due
+    services.notify_security_event(user=user, event="password_changed")
+    job = Job.objects.get(class_name="EmailNotificationJob")
+    failed = wait_for_state(job.pk, "scheduled", timeout=30)
+    assert failed.attempts == 1 and failed.error_class == "ConnectionRefusedError"
+    assert EmailDelivery.objects.get().status == "failed"
+    sink.start()
+    try:
+        done = wait_for_state(job.pk, "finished", timeout=60)
+        wait_for(lambda: sink.received, message="the delivered alert")
+    finally:
+        sink.stop()
+    assert done.attempts >= 2
+    assert [m["Subject"] for m in sink.messages] == ["Your Naija-Forum password was changed"]
+    delivery = EmailDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("sent", done.attempts)
+
+
+def test_a_job_delivered_twice_or_enqueued_twice_sends_one_email(
+    mail_worker, smtp_server, user, other_user
+):
+    comment = forum.comment_create(post=PostFactory(author=user), author=other_user, body="Hi!")
+    job = Job.objects.get(class_name="EmailNotificationJob")
+    wait_for_state(job.pk, "finished")
+    # A redelivery, as after a worker lost before its outcome was written: the job runs again.
+    Job.objects.filter(pk=job.pk).update(state="ready")
+    publish([job])
+    assert wait_for_state(job.pk, "finished").attempts == 2
+    duplicate = EmailNotificationJob.delay(user.pk, "new_comment", comment.pk)
+    wait_for_state(duplicate.id, "finished")
+    assert len(smtp_server.received) == 1
+    assert EmailDelivery.objects.get().attempts == 1
+
+
+def test_unknown_type_reaching_a_worker_is_discarded_with_the_reason(
+    mail_worker, smtp_server, user
+):
+    result = app.send_task("EmailNotificationJob", [user.pk, "birthday"], queue="default")
+    job = wait_for_state(result.id, "discarded")
+    assert job.attempts == 1 and job.error_class == "UnknownNotificationType"
+    assert job.error_message.startswith("Unknown notification_type 'birthday': use one of welcome")
+    assert smtp_server.received == []
+
+
+def test_gone_or_deactivated_member_is_discarded_with_the_reason(mail_worker, smtp_server, user):
+    user.is_active = False
+    user.save()
+    inactive = wait_for_state(EmailNotificationJob.delay(user.pk, "welcome").id, "discarded")
+    gone = wait_for_state(EmailNotificationJob.delay(987654, "welcome").id, "discarded")
+    assert inactive.error_message == f"user {user.pk} is deactivated: no welcome email"
+    assert gone.error_message == "user 987654 no longer exists: no welcome email"
+    assert smtp_server.received == [] and not EmailDelivery.objects.exists()
+
+
+def test_requests_never_open_an_smtp_connection_the_worker_sends(
+    processes, smtp_server, settings, client, user
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
+    author = UserFactory()
+    post = PostFactory(author=author)
+    client.force_login(user)
+    assert client.post(f"/p/{post.pk}/comment/", {"body": "Nice one"}).status_code == 302
+    assert client.post(f"/p/{post.pk}/like/").status_code == 302
+    new_password = {"new_password1": "pass-word-2026", "new_password2": "pass-word-2026"}
+    response = client.post("/accounts/password_change/", {"old_password": PASSWORD, **new_password})
+    assert response.status_code == 302
+    client.logout()
+    assert client.post("/accounts/password_reset/", {"email": author.email}).status_code == 302
+    assert smtp_server.sessions == 0
+    assert Job.objects.filter(class_name="EmailNotificationJob").count() == 4
+
+    processes.worker(env={"EMAIL_URL": smtp_server.url})
+    wait_for(lambda: len(smtp_server.received) == 4, message="four emails from the worker")
+    subjects = sorted(m["Subject"].strip() for m in smtp_server.messages)  # may be folded
+    assert subjects == sorted(
+        [
+            f"{user.name} commented on “{post.title}”",
+            f"{user.name} liked your post in “{post.title}”",
+            "Your Naija-Forum password was changed",
+            "Reset your Naija-Forum password",
+        ]
+    )
