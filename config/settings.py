@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "forum",
     "jobs",
     "notifications",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -194,6 +195,10 @@ FORUM_POST_BODY_MAX_LENGTH = 20_000
 FORUM_COMMENT_BODY_MAX_LENGTH = 10_000
 FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
+
+# --- Reports ------------------------------------------------------------------------------
+# Days a ready report's files and numbers are kept; ExpireReportsJob deletes them after.
+REPORTS_KEEP_DAYS = env.int("REPORTS_KEEP_DAYS", default=7)
 
 LOGGING = {
     "version": 1,

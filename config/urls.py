@@ -24,6 +24,7 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("notifications/", include("notifications.urls")),
+    path("reports/", include("reports.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
     path("", include("forum.urls")),
 ]
