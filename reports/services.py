@@ -5,8 +5,8 @@
 
 The request is validated before anything is written (ValueError with the reason); the
 report row and its ReportGenerationJob land in one transaction. The job calls
-`generate_report`, which records progress as it goes and ends `ready` (the requester is
-told in-app and by email) or `failed` with a message a member can act on.
+`generate_report`, which records progress as it goes and ends `ready` or `failed` with a
+message a member can act on; either way the requester is told in-app and by email.
 """
 
 from __future__ import annotations
@@ -184,6 +184,12 @@ def _update(report: Report, **fields) -> None:
         setattr(report, name, value)
 
 
+@transaction.atomic
 def _fail(report: Report, message: str) -> None:
+    """Record the failure and tell the requester (in-app and by email), with what to do."""
     logger.warning("report.fail id=%s type=%s: %s", report.pk, report.report_type, message)
     _update(report, status=Status.FAILED, finished_at=timezone.now(), error=message)
+    notify_report_ready(
+        user=report.requester, report_id=report.pk, title=report.title,
+        url=report.get_absolute_url(), error=message,
+    )  # fmt: skip

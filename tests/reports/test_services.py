@@ -137,3 +137,6 @@ def test_a_pending_report_whose_job_failed_is_marked_failed(user):
     report.refresh_from_db()
     assert report.status == Status.FAILED
     assert report.error.startswith("The report job stopped before finishing")
+    told = Notification.objects.get(recipient=user)
+    assert told.data["error"] == report.error
+    assert Job.objects.filter(class_name="EmailNotificationJob").count() == 1
