@@ -11,6 +11,7 @@ message a member can act on; either way the requester is told in-app and by emai
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from forum.models import User
@@ -110,8 +111,8 @@ def generate_report(
             ContentFile(render_chart_svg(result["chart"])),
         )
     except SoftTimeLimitExceeded:
-        soft, _ = settings.JOB_TIME_LIMITS[ReportGenerationJob.queue]
-        _fail(report, f"The report took longer than the {soft // 60}-minute limit and was "
+        _drop_interrupted_connection()
+        _fail(report, "The report took longer than the time limit for reports and was "
                       "stopped. Request a shorter date range.")  # fmt: skip
         raise
     except Exception as error:
@@ -182,6 +183,17 @@ def _update(report: Report, **fields) -> None:
     Report.objects.filter(pk=report.pk).update(**fields)
     for name, value in fields.items():
         setattr(report, name, value)
+
+
+def _drop_interrupted_connection() -> None:
+    """The time limit can strike mid-query, leaving the connection unusable (psycopg: "in
+    transaction status ACTIVE"): cancel the query on the server and reconnect, so that the
+    failure can still be recorded and the requester told."""
+    raw = connection.connection
+    if raw is not None:
+        with contextlib.suppress(Exception):  # closing it is what matters
+            raw.cancel_safe(timeout=5)
+    connection.close()
 
 
 @transaction.atomic

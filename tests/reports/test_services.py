@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from jobs.models import Job, State
 from notifications.models import Notification
@@ -112,6 +113,15 @@ def test_the_scheduled_daily_summary_is_yesterday_for_each_active_staff_member(s
         (staff, {"date": yesterday}), (second, {"date": yesterday}),
     ]  # fmt: skip
     assert request_daily_summaries(day=date.fromisoformat(yesterday)) == reports  # deduped
+
+
+def test_the_daily_summary_runs_from_beat_at_noon_lagos_time(db):
+    entry = PeriodicTask.objects.get(task="DailySummaryReportsJob")
+    assert (entry.crontab.hour, entry.crontab.minute, str(entry.crontab.timezone)) == (
+        "12", "0", "Africa/Lagos",
+    )  # fmt: skip
+    assert entry.enabled and entry.kwargs == "{}"  # "yesterday" is worked out when it runs
+    assert PeriodicTask.objects.get(task="ExpireReportsJob").enabled
 
 
 def test_expired_reports_lose_their_files_and_numbers(forum):
