@@ -157,9 +157,14 @@ class Processes:
 
 @pytest.fixture
 def processes(transactional_db, tmp_path):
+    from config.celery import app
+
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()
+    # Jobs published for queues this test's workers did not consume (a reports worker leaves
+    # report_ready emails on `default`) must not reach the next test's workers.
+    app.control.purge()
 
 
 @pytest.fixture
