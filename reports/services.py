@@ -87,7 +87,7 @@ def generate_report(
     requester = User.objects.get(pk=user_id)  # gone: the job is discarded
     report = _pending(requester_id=user_id, report_type=report_type, parameters=parameters)
     if report is None:
-        if Report.objects.filter(job_id=job_id or None).exists():
+        if job_id and Report.objects.filter(job_id=job_id).exists():
             return None  # this job's report already ended (a late duplicate)
         report = _report_without_request(requester, report_type, parameters, job_id)
     kind = registry.get(report_type)

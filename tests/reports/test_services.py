@@ -99,6 +99,10 @@ def test_a_job_enqueued_without_a_request_makes_its_report(forum, staff):
     )  # fmt: skip
     assert report.result["totals"]["Posts"] == 2
 
+    generate_report(report_type="daily_summary", parameters={"date": "2026-11-10"},
+                    user_id=staff.pk)  # fmt: skip
+    assert Report.objects.filter(status=Status.READY).count() == 2
+
 
 def test_the_scheduled_daily_summary_is_yesterday_for_each_active_staff_member(staff, user):
     from tests.forum.factories import UserFactory
