@@ -116,8 +116,10 @@ def generate_report(
                       "stopped. Request a shorter date range.")  # fmt: skip
         raise
     except Exception as error:
-        _fail(report, f"The report could not be built ({type(error).__name__}: {error}). "
-                      "Request it again; if it fails again, tell the forum staff.")  # fmt: skip
+        # The error's class only: its message may hold paths or SQL; the job keeps it all.
+        _fail(report, f"The report could not be built: the server hit an error "
+                      f"({type(error).__name__}). Request it again; if it fails again, tell "
+                      "the forum staff.")  # fmt: skip
         raise
     now = timezone.now()
     with transaction.atomic():

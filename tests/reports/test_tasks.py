@@ -70,9 +70,12 @@ def test_a_report_that_cannot_be_saved_fails_readably_and_the_requester_is_told(
     report = request_report(requester=forum.ada, report_type="user_activity", parameters=RANGE)
 
     wait_for_report(report, Status.FAILED, Status.READY)
-    assert report.error.startswith("The report could not be built (NotADirectoryError:")
-    assert report.error.endswith("Request it again; if it fails again, tell the forum staff.")
-    assert wait_for_state(report.job_id, State.FAILED).error_class == "NotADirectoryError"
+    assert report.error == (
+        "The report could not be built: the server hit an error (NotADirectoryError). "
+        "Request it again; if it fails again, tell the forum staff."
+    )
+    job = wait_for_state(report.job_id, State.FAILED)
+    assert job.error_class == "NotADirectoryError" and str(not_a_folder) in job.error_message
     told = Notification.objects.get(recipient=forum.ada)
     assert told.data == {"title": report.title, "url": report.get_absolute_url(),
                          "error": report.error}  # fmt: skip
