@@ -8,7 +8,8 @@ redis-server this script starts on a free port, with the same worker concurrency
     in the database of DATABASE_URL (migrated first).
 
 Figures (stdout, `name = value unit`):
-- drain throughput of 10,000 pre-enqueued jobs, for (a) and (b), and the ratio (b)/(a);
+- drain throughput of 10,000 pre-enqueued jobs, for (a) and (b), and the ratio (b)/(a); and
+  for (a) with acks_late, as our jobs ack, to tell that cost from the ledger's;
 - enqueue latency of (b) inside a transaction (the call, before commit): p50 / p99;
 - pickup latency commit→start with idle workers at 50 jobs/s: p50 / p99 for (a) and (b);
 - lateness of scheduled jobs (start − scheduled time) with the dispatcher running: p99.
@@ -78,9 +79,11 @@ class Bench:
     def run(self, args) -> list[tuple[str, str, str]]:
         figures = []
         bare_rate = self.drain("bare", args.jobs)
+        late_rate = self.drain("bare_late", args.jobs)
         ours_rate = self.drain("ours", args.jobs)
         figures += [
             ("drain_bare_celery", f"{bare_rate:.0f}", "jobs/s"),
+            ("drain_bare_celery_acks_late", f"{late_rate:.0f}", "jobs/s"),
             ("drain_ledger", f"{ours_rate:.0f}", "jobs/s"),
             ("drain_ratio_ledger_to_bare", f"{ours_rate / bare_rate:.2f}", "x"),
         ]
@@ -171,13 +174,14 @@ class Bench:
     # --- plumbing ------------------------------------------------------------------------------
     def enqueue(self, side: str, keys: list[str], *, with_time: bool) -> float:
         """Send jobs; returns the time of the publish (bare) or the commit (ours)."""
-        if side == "bare":
-            from bench.bare_celery import app, noop
+        if side.startswith("bare"):
+            from bench.bare_celery import app, noop, noop_late
 
+            task = noop_late if side == "bare_late" else noop
             with app.producer_or_acquire() as producer, producer.batch():
                 at = time.time()
                 for key in keys:
-                    noop.apply_async([key], producer=producer)
+                    task.apply_async([key], producer=producer)
             return at
         from django.db import transaction
 
@@ -218,7 +222,7 @@ class Bench:
 
     @contextlib.contextmanager
     def workers(self, side: str) -> Iterator[None]:
-        app = "bench.bare_celery" if side == "bare" else "config"
+        app = "bench.bare_celery" if side.startswith("bare") else "config"
         command = [PYTHON, "-m", "celery", "-A", app, "worker", "--queues", "default",
                    "--concurrency", str(self.concurrency), "--without-gossip",
                    "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
@@ -235,20 +239,27 @@ class Bench:
 
     @contextlib.contextmanager
     def process(self, command: list[str], name: str) -> Iterator[None]:
-        log_path = self.tmp / f"{name}.log"
-        with open(log_path, "w") as out:
-            proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        try:
+        with process(command, self.tmp / f"{name}.log"):
             yield
-        except BaseException:
-            log(log_path.read_text()[-3000:])
-            raise
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+
+
+@contextlib.contextmanager
+def process(command: list[str], log_path: Path) -> Iterator[None]:
+    """Run `command` in the repository for the duration of the block, its output in
+    `log_path`; the end of that log goes to stderr when the block fails."""
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    except BaseException:
+        log(log_path.read_text()[-3000:])
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ REDIS_URL to the embedded servers when they are unset (devtools/embedded.py).
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -23,6 +24,36 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# Served over HTTPS in production (behind a TLS proxy that sets X-Forwarded-Proto): redirect
+# plain HTTP, send cookies over TLS only, and tell browsers so (HSTS). HTTPS=0 for a plain-HTTP
+# setup such as docker-compose on a laptop.
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes speak plain HTTP
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Content Security Policy (django-csp): scripts only from this site or an inline <script> that
+# carries the request's nonce ({{ CSP_NONCE }}); no inline event handlers, no plugins, no
+# framing. Inline style attributes stay allowed (email previews, the admin).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -33,8 +64,10 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_celery_results",
     "django_celery_beat",
+    "csp",
     "forum",
     "jobs",
+    "search",
     "notifications",
     "reports",
 ]
@@ -47,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 if not DEBUG:  # runserver serves static files in development; WhiteNoise does it in production
@@ -65,6 +99,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
                 "notifications.context_processors.notifications",
             ],
         },
@@ -145,7 +180,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler (schedules editable in admin) behind a lock: one beat sends at a time.
+CELERY_BEAT_SCHEDULER = "jobs.scheduler:LockedDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task events cost a Redis publish per job state change: off by default. Flower switches them
 # on in the workers while it runs (its --enable_events, the default), so it still sees tasks.
@@ -200,11 +236,26 @@ FORUM_COMMENTS_PER_PAGE = 30
 # Days a ready report's files and numbers are kept; ExpireReportsJob deletes them after.
 REPORTS_KEEP_DAYS = env.int("REPORTS_KEEP_DAYS", default=7)
 
+# --- Operations -----------------------------------------------------------------------------
+# /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+# One JSON object per line in production (job lines carry job_id, job_class, queue, attempt,
+# duration_ms as fields); readable lines while developing. LOG_FORMAT overrides.
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -26,5 +26,8 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("reports/", include("reports.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
+    path("readyz", jobs_views.readyz, name="readyz"),
+    path("metrics", jobs_views.metrics, name="metrics"),
+    path("search/", include("search.urls")),
     path("", include("forum.urls")),
 ]

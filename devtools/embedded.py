@@ -129,7 +129,8 @@ def run_dev() -> int:
     log(
         "\n  Forum:   http://127.0.0.1:8000/\n"
         "  Admin:   http://127.0.0.1:8000/admin/  (login: admin / naija-admin)\n"
-        "  Flower:  http://127.0.0.1:5555/\n"
+        "  Jobs:    http://127.0.0.1:8000/admin/jobs/job/dashboard/\n"
+        "  Flower:  http://127.0.0.1:5555/  (FLOWER_BASIC_AUTH, default admin / naija-admin)\n"
         "  Ctrl-C stops everything.\n"
     )
     return run_foreground(

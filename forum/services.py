@@ -16,6 +16,7 @@ from django.utils import timezone
 from forum.markdown import render_markdown
 from forum.models import Board, Comment, CommentLike, Post, PostLike, User
 from notifications import services as notifications
+from search import services as search
 
 
 @transaction.atomic
@@ -64,6 +65,7 @@ def post_create(*, author: User, board: Board, title: str, body: str) -> Post:
         last_activity_at=now,
     )
     Board.objects.filter(pk=board.pk).update(post_count=F("post_count") + 1, last_activity_at=now)
+    search.post_changed(post=post)
     return post
 
 
@@ -75,6 +77,7 @@ def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
     post.body_html = render_markdown(post.body)
     post.updated_at = timezone.now()
     post.save(update_fields=["title", "body", "body_html", "updated_at"])
+    search.post_changed(post=post)
     return post
 
 
@@ -96,6 +99,7 @@ def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
         post.save(update_fields=["is_hidden"])
         delta = -1 if hidden else 1
         Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") + delta)
+        search.post_changed(post=post)
     return post
 
 
@@ -117,6 +121,7 @@ def comment_create(*, post: Post, author: User, body: str) -> Comment:
         comment_count=F("comment_count") + 1, last_activity_at=now
     )
     Board.objects.filter(pk=post.board_id).update(last_activity_at=now)
+    search.comment_changed(comment=comment)
     notifications.notify_new_comment(comment=comment, post=post)
     return comment
 
@@ -128,6 +133,7 @@ def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
     comment.body_html = render_markdown(comment.body)
     comment.updated_at = timezone.now()
     comment.save(update_fields=["body", "body_html", "updated_at"])
+    search.comment_changed(comment=comment)
     return comment
 
 
@@ -138,6 +144,7 @@ def comment_delete(*, comment: Comment, actor: User) -> None:
     if not comment.is_hidden:
         Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") - 1)
     comment.delete()
+    search.comment_changed(comment=comment, deleted=True)
 
 
 @transaction.atomic
@@ -149,6 +156,7 @@ def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Co
         comment.save(update_fields=["is_hidden"])
         delta = -1 if hidden else 1
         Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") + delta)
+        search.comment_changed(comment=comment)
     return comment
 
 

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from jobs import queues
+from jobs.admin_views import JobsDashboard
 from jobs.models import Job, Process, QueuePause
 
 
@@ -26,9 +27,16 @@ class JobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in Job._meta.fields]
     actions = ["retry_jobs", "discard_jobs"]
+    change_list_template = "admin/jobs/job/change_list.html"
+
+    def get_urls(self):
+        return JobsDashboard(self).urls(self.admin_site.admin_view) + super().get_urls()
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # jobs end by discard or prune, which keep the counters true
 
     @admin.action(description="Retry selected failed/discarded jobs")
     def retry_jobs(self, request, queryset):

@@ -90,7 +90,7 @@ def run_job(task, args: tuple, kwargs: dict):
         process_id=processes.current_id(),
         max_attempts=task.max_attempts,
     )
-    log = {"job_class": task.name, "job_id": job_id}
+    log = {"job_class": task.name, "job_id": job_id, "queue": queue}
     if claim is None:
         logger.info(
             "job.skip class=%s id=%s: not ready (duplicate or already done)",
@@ -107,14 +107,16 @@ def run_job(task, args: tuple, kwargs: dict):
     try:
         value = task.run(*args, **kwargs)
     except Exception as exc:
+        log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
         if _record_error(task, request, args, kwargs, claim, exc, log) == State.FAILED:
             raise  # a failure: Celery and Flower should show it as one
         return None
     result = task_result(task, request, args, kwargs, states.SUCCESS, value)
     outcomes.add(ledger.Outcome(job_id, claim.attempt, State.FINISHED, result))
+    log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     logger.info(
         "job.finish class=%s id=%s attempt=%d duration_ms=%.1f",
-        task.name, job_id, claim.attempt, (time.monotonic() - started) * 1000, extra=log,
+        task.name, job_id, claim.attempt, log["duration_ms"], extra=log,
     )  # fmt: skip
     return value
 

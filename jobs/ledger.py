@@ -274,17 +274,28 @@ def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:
     cutoff = timezone.now() - older_than
     totals = []
     for sql in (
-        "DELETE FROM jobs_job WHERE id IN (SELECT id FROM jobs_job WHERE state IN "
-        "('finished', 'discarded') AND finished_at < %s LIMIT %s)",
-        "DELETE FROM django_celery_results_taskresult WHERE id IN (SELECT id FROM "
-        "django_celery_results_taskresult WHERE date_done < %s AND status <> 'FAILURE' LIMIT %s)",
+        # Deleted jobs are added to the `pruned` counter: enqueued = rows + pruned (/metrics).
+        """WITH gone AS (DELETE FROM jobs_job WHERE id IN (SELECT id FROM jobs_job
+               WHERE state IN ('finished', 'discarded') AND finished_at < %s LIMIT %s)
+               RETURNING class_name, queue),
+           counted AS (INSERT INTO jobs_jobmetric AS m (name, class_name, queue, le, value)
+               SELECT 'pruned', class_name, queue, '', count(*) FROM gone
+               GROUP BY 2, 3 ORDER BY 2, 3
+               ON CONFLICT (name, class_name, queue, le)
+               DO UPDATE SET value = m.value + EXCLUDED.value RETURNING 1)
+           SELECT count(*) FROM gone""",
+        """WITH gone AS (DELETE FROM django_celery_results_taskresult WHERE id IN (SELECT id
+               FROM django_celery_results_taskresult WHERE date_done < %s
+               AND status <> 'FAILURE' LIMIT %s) RETURNING 1)
+           SELECT count(*) FROM gone""",
     ):
         total = 0
         while True:
             with connection.cursor() as cursor:
                 cursor.execute(sql, [cutoff, batch_size])
-                total += cursor.rowcount
-            if cursor.rowcount < batch_size:
+                deleted = cursor.fetchone()[0]
+            total += deleted
+            if deleted < batch_size:
                 break
         totals.append(total)
     return totals[0], totals[1]

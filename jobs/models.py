@@ -55,6 +55,26 @@ class JobQuerySet(models.QuerySet):
         rows = self.order_by().values_list("state").annotate(n=models.Count("id"))
         return dict(rows)
 
+    def capped_counts_by_state(self, *, cap: int) -> dict[str, int]:
+        """Each state counted up to `cap` (Mission Control caps its counts too): one short
+        scan of that state's partial index each, instead of a scan of the whole ledger."""
+        counts = {}
+        for state in State:
+            counts[state.value] = (
+                self.filter(state=state).order_by().values("id")[: cap + 1].count()
+            )
+        return counts
+
+    def ready_by_queue(self) -> dict[str, tuple[int, object]]:
+        """{queue: (ready jobs, when the longest-waiting one became due)}: depth and latency."""
+        rows = (
+            self.ready()
+            .order_by()
+            .values_list("queue")
+            .annotate(models.Count("id"), models.Min("scheduled_at"))
+        )
+        return {queue: (count, oldest) for queue, count, oldest in rows}
+
     def retry(self) -> int:
         """Re-enqueue failed or discarded jobs with their original arguments."""
         from jobs import ledger
@@ -135,7 +155,7 @@ class Job(models.Model):
                 condition=models.Q(state="failed"),
             ),
             models.Index(
-                fields=["finished_at"],
+                fields=["state", "finished_at"],  # state first: each of the two counts alone
                 name="job_done_idx",
                 condition=models.Q(state__in=["finished", "discarded"]),
             ),
@@ -190,3 +210,26 @@ class QueuePause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} paused"
+
+
+class JobMetric(models.Model):
+    """Monotonic counters behind /metrics, kept by a trigger on jobs_job (migration 0004):
+    every transition to finished, failed, discarded, scheduled-again (a retry) or ready-again
+    (an orphan recovered), and each finished run's duration bucket. Pruning ledger rows never
+    lowers them; `pruned` counts deleted rows so that `enqueued` = rows + pruned."""
+
+    name = models.CharField(max_length=40)
+    class_name = models.CharField(max_length=200)
+    queue = models.CharField(max_length=100)
+    le = models.CharField(max_length=16, blank=True, help_text="histogram bucket bound")
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "class_name", "queue", "le"], name="jobmetric_series_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.class_name},{self.queue},{self.le}}} = {self.value}"

@@ -154,10 +154,10 @@ def _worker_stopped(**_kwargs) -> None:
 
 @signals.beat_init.connect
 def _beat_started(**_kwargs) -> None:
+    """Beat heartbeats from its scheduler's ticks (jobs.scheduler), not from a thread."""
     import atexit
 
     register(kind="beat", name=f"beat@{socket.gethostname()}")
-    start_heartbeat()
     atexit.register(deregister)
 
 

@@ -53,6 +53,11 @@ def _run(sql: str, params: list, fetch):
             close()
 
 
+def connection() -> psycopg.Connection:
+    """This process's connection (opened on first use, reopened after a fork or a loss)."""
+    return _connection()
+
+
 def _connection() -> psycopg.Connection:
     if _state["conn"] is None or _state["pid"] != os.getpid() or _state["conn"].closed:
         params = django_connection.get_connection_params()

@@ -14,6 +14,7 @@ import json
 import os
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -25,53 +26,62 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from forum.models import Comment, User
+from forum.models import User, url_template
 from notifications import selectors
 from notifications.models import DeliveryStatus, EmailDelivery, Notification, SkipReason
-from notifications.types import NotificationType, kind_of
+from notifications.types import RecipientUnavailable, kind_of
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    delivery_id: int
+    status: str
+    reason: str = ""
 
 
 def send_notification_email(
     *,
-    user: User,
+    user_id: int,
     notification_type: str,
     content_id: int | None = None,
     data: dict | None = None,
     job_id: str = "",
-) -> EmailDelivery:
-    """Send (or skip, with a reason) one email; returns its delivery row. SMTP errors are
-    recorded as `failed` and raised, for the job to retry."""
+) -> DeliveryOutcome:
+    """Send (or skip, with a reason) one email. Raises RecipientUnavailable when the member
+    is gone or deactivated; SMTP errors are recorded as `failed` and raised, for the job to
+    retry. Four statements when it sends: emails are the busiest jobs."""
     kind = kind_of(notification_type)
+    user = selectors.email_recipient(user_id=user_id)
+    if user is None or not user.is_active:
+        state = "no longer exists" if user is None else "is deactivated"
+        raise RecipientUnavailable(f"user {user_id} {state}: no {notification_type} email")
     job_id = job_id or uuid.uuid4().hex  # a direct call is its own event
     key = idempotency_key(
         user_id=user.pk, notification_type=notification_type, content_id=content_id,
         job_id=job_id,
     )  # fmt: skip
-    done = EmailDelivery.objects.filter(
-        idempotency_key=key, status__in=[DeliveryStatus.SENT, DeliveryStatus.SKIPPED]
-    ).first()
-    if done is not None:  # a retried or redelivered job: already dealt with
-        return done
     email = Email(user=user, notification_type=notification_type, data=data or {})
     email.prepare(content_id)
     if email.skip_reason is None:
         email.render(critical=kind.critical)
     row = _reserve(key, email, job_id)
-    if row is None:  # another job holds or finished this key
-        return EmailDelivery.objects.get(idempotency_key=key)
+    if row is None:  # sent or skipped already (a retry or redelivery), or held by another job
+        done = EmailDelivery.objects.values_list("pk", "status", "reason").get(idempotency_key=key)
+        return DeliveryOutcome(*done)
+    status, reason = DeliveryStatus.SENT, ""
     if email.skip_reason is None:
         try:
             _send(email)
         except Exception as error:
-            _mark(row, DeliveryStatus.FAILED, reason=f"{type(error).__name__}: {error}")
+            reason = f"{type(error).__name__}: {error}"
+            EmailDelivery.objects.filter(pk=row).update(
+                status=DeliveryStatus.FAILED, reason=reason, updated_at=timezone.now()
+            )
             raise
-        _mark(row, DeliveryStatus.SENT)
-    if email.notification is not None:  # the next like opens a new notification
-        sent = email.skip_reason is None
-        Notification.objects.filter(pk=email.notification.pk).update(
-            email_pending=False, emailed_at=timezone.now() if sent else None
-        )
-    return EmailDelivery.objects.get(pk=row)
+    else:
+        status, reason = DeliveryStatus.SKIPPED, email.skip_reason_text
+    _mark(row, status, reason, email.notification_id)
+    return DeliveryOutcome(row, status, reason)
 
 
 def idempotency_key(
@@ -94,22 +104,28 @@ class Email:
     def __init__(self, *, user: User, notification_type: str, data: dict) -> None:
         self.user, self.notification_type, self.data = user, notification_type, data
         self.to = user.email
-        self.notification: Notification | None = None
+        self.notification_id: int | None = None  # the in-app notification, if any
         self.skip_reason: SkipReason | None = None
         self.context: dict = {"user": user, "site_url": settings.SITE_URL, "data": data}
         self.subject = self.text = self.html = ""
         self.headers: dict[str, str] = {}
 
     def prepare(self, content_id: int | None) -> None:
-        """Re-check that the email is still wanted and gather what its templates show."""
-        if not kind_of(self.notification_type).critical and not selectors.email_wanted(
-            user=self.user, notification_type=self.notification_type
+        """Re-check that the email is still wanted and gather what its templates show. The
+        type's own checks run first even when the type is turned off: they find the in-app
+        notification, which must stop collecting likes either way."""
+        getattr(self, f"_prepare_{self.notification_type}")(content_id)
+        if (
+            not kind_of(self.notification_type).critical
+            and self.notification_type in self.user.email_types_off
         ):
             self.skip_reason = SkipReason.PREFERENCE_OFF
-            return
-        getattr(self, f"_prepare_{self.notification_type}")(content_id)
-        if self.skip_reason is None and not self.to:
+        elif self.skip_reason is None and not self.to:
             self.skip_reason = SkipReason.NO_ADDRESS
+
+    @property
+    def skip_reason_text(self) -> str:
+        return f"{self.skip_reason}: {self.skip_reason.label}" if self.skip_reason else ""
 
     def render(self, *, critical: bool) -> None:
         if not critical:
@@ -139,27 +155,23 @@ class Email:
         self.context["start_url"] = absolute_url(reverse("forum:index"))
 
     def _prepare_new_comment(self, content_id: int | None) -> None:
-        comment = Comment.objects.select_related("post", "author").filter(pk=content_id).first()
-        self.notification = Notification.objects.filter(
-            recipient=self.user, notification_type=NotificationType.NEW_COMMENT,
-            comment_id=content_id,
-        ).first()  # fmt: skip
-        if comment is None or comment.is_hidden or comment.post.is_hidden:
+        comment = selectors.comment_for_email(comment_id=content_id, recipient_id=self.user.pk)
+        self.notification_id = comment and comment["notification_id"]
+        if comment is None or comment["hidden"]:
             self.skip_reason = SkipReason.CONTENT_DELETED
-        elif self.notification is not None and self.notification.is_read:
+        elif comment["read"]:
             self.skip_reason = SkipReason.ALREADY_READ
         else:
-            self.context.update(
-                comment=comment, post=comment.post, url=absolute_url(comment.get_absolute_url())
-            )
+            url = f"{url_template('forum:post', 987654321).format(comment['post_id'])}"
+            self.context.update(comment=comment, url=absolute_url(f"{url}#comment-{content_id}"))
 
     def _prepare_new_like(self, content_id: int | None) -> None:
-        self.notification = (
+        notification = (
             Notification.objects.select_related("post", "actor")
             .filter(pk=content_id, recipient=self.user)
             .first()
         )
-        notification = self.notification
+        self.notification_id = notification and notification.pk
         if notification is None or notification.post is None or notification.post.is_hidden:
             self.skip_reason = SkipReason.CONTENT_DELETED
         elif notification.is_read:
@@ -198,6 +210,12 @@ class Email:
 
 # --- reserve → send → mark --------------------------------------------------------------------
 
+# The delivery log's writes commit without waiting for the WAL flush, as the job ledger's
+# do (jobs/workerdb.py): a PostgreSQL crash — not a restart — may lose the last fraction of
+# a second of them, and those jobs re-run and repeat their emails. One statement string, so
+# SET LOCAL holds for its implicit transaction only.
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off;"
+
 # Takes the key when it is new, failed before, held by this same job (a re-run after a
 # crash), or abandoned by another job long ago; otherwise returns no row.
 _RESERVE = """
@@ -220,29 +238,43 @@ _RESERVE = """
 def _reserve(key: str, email: Email, job_id: str) -> int | None:
     """Record the attempt before sending: `sending`, or `skipped` with its reason."""
     status = DeliveryStatus.SKIPPED if email.skip_reason else DeliveryStatus.SENDING
-    reason = email.skip_reason.label if email.skip_reason else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            _RESERVE,
+            _ASYNC_COMMIT + _RESERVE,
             [
                 key, email.notification_type, email.user.pk,
-                email.notification.pk if email.notification else None, email.to or "",
+                email.notification_id, email.to or "",
                 email.subject[:255], email.text, email.html, json.dumps(email.headers),
-                status, f"{email.skip_reason}: {reason}" if reason else "", job_id,
+                status, email.skip_reason_text, job_id,
             ],
         )  # fmt: skip
+        cursor.nextset()  # past the SET's empty result
         row = cursor.fetchone()
     return row[0] if row else None
 
 
-def _mark(delivery_id: int, status: DeliveryStatus, *, reason: str = "") -> None:
-    now = timezone.now()
-    EmailDelivery.objects.filter(pk=delivery_id).update(
-        status=status,
-        reason=reason,
-        updated_at=now,
-        sent_at=now if status == DeliveryStatus.SENT else None,
+# The delivery's outcome and, in the same round trip, its notification: a like notification
+# stops collecting likes once its email went out (or was skipped).
+_MARK = """
+    WITH delivery AS (
+        UPDATE notifications_emaildelivery
+        SET status = %(status)s, reason = %(reason)s, updated_at = now(),
+            sent_at = CASE WHEN %(sent)s THEN now() END
+        WHERE id = %(delivery)s
     )
+    UPDATE notifications_notification
+    SET email_pending = false, emailed_at = CASE WHEN %(sent)s THEN now() END
+    WHERE id = %(notification)s
+"""
+
+
+def _mark(delivery_id: int, status: str, reason: str, notification_id: int | None) -> None:
+    params = {
+        "status": status, "reason": reason, "sent": status == DeliveryStatus.SENT,
+        "delivery": delivery_id, "notification": notification_id,
+    }  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_ASYNC_COMMIT + _MARK, params)
 
 
 def _send(email: Email) -> None:

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
 
-from forum.models import User
 from jobs.base import ApplicationJob, register
 from notifications.emails import send_notification_email
 from notifications.types import (
@@ -36,16 +35,13 @@ class EmailNotificationJob(ApplicationJob):
         content_id: int | None = None,
         data: dict | None = None,
     ) -> dict:
-        kind_of(notification_type)  # sent around the enqueue check (celery call): discarded
-        user = User.objects.filter(pk=user_id).first()
-        if user is None or not user.is_active:
-            state = "no longer exists" if user is None else "is deactivated"
-            raise RecipientUnavailable(f"user {user_id} {state}: no {notification_type} email")
-        delivery = send_notification_email(
-            user=user, notification_type=notification_type, content_id=content_id, data=data,
-            job_id=self.request.id or "",
+        # An unknown type that got past the enqueue check (`celery call`) raises
+        # UnknownNotificationType and a missing member RecipientUnavailable: both discarded.
+        outcome = send_notification_email(
+            user_id=user_id, notification_type=notification_type, content_id=content_id,
+            data=data, job_id=self.request.id or "",
         )  # fmt: skip
-        return {"delivery": delivery.pk, "status": delivery.status, "reason": delivery.reason}
+        return {"delivery": outcome.delivery_id, "status": outcome.status, "reason": outcome.reason}
 
     def build_job(self, args, kwargs, *, queue: str | None = None, **timing):
         if queue is None:

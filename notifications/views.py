@@ -17,7 +17,7 @@ from notifications import selectors, services
 from notifications.forms import EmailPreferencesForm
 from notifications.models import DeliveryStatus, EmailDelivery, Notification
 from notifications.tokens import read_unsubscribe_token
-from notifications.types import NotificationType
+from notifications.types import OPTIONAL_TYPES, NotificationType
 
 
 @login_required
@@ -61,15 +61,18 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET asks to confirm (link scanners must not unsubscribe anyone); POST unsubscribes."""
     try:
         user_id, notification_type = read_unsubscribe_token(token)
-        label = NotificationType(notification_type).label
-    except (signing.BadSignature, ValueError):
+    except signing.BadSignature:
         return _bad_unsubscribe_link(request)
+    if notification_type not in OPTIONAL_TYPES:  # only our own code signs these
+        return _bad_unsubscribe_link(request)
+    label = NotificationType(notification_type).label
     if request.method == "POST":
         try:
             services.email_unsubscribe(token=token)
-        except (signing.BadSignature, User.DoesNotExist):
-            return _bad_unsubscribe_link(request)
-        return render(request, "notifications/unsubscribed.html", {"label": label})
+        except User.DoesNotExist:  # nothing to unsubscribe: the page says so
+            pass
+        else:
+            return render(request, "notifications/unsubscribed.html", {"label": label})
     context = {"label": label, "user_exists": User.objects.filter(pk=user_id).exists()}
     return render(request, "notifications/unsubscribe.html", context)
 
@@ -89,9 +92,4 @@ def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _bad_unsubscribe_link(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "notifications/unsubscribe.html",
-        {"invalid": True},
-        status=400,
-    )
+    return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=400)

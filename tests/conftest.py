@@ -159,12 +159,10 @@ class Processes:
 def processes(transactional_db, tmp_path):
     from config.celery import app
 
+    app.control.purge()  # a message an earlier test left (a harmless duplicate) stays there
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()
-    # Jobs published for queues this test's workers did not consume (a reports worker leaves
-    # report_ready emails on `default`) must not reach the next test's workers.
-    app.control.purge()
 
 
 @pytest.fixture

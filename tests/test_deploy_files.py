@@ -4,6 +4,7 @@ No Docker engine is needed: the files are read as data. No database either.
 """
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -197,3 +198,26 @@ def test_dockerfile_runs_gunicorn_as_non_root():
     assert re.search(r"collectstatic --no-input", dockerfile)
     cmd = re.findall(r"^CMD\s+(\[.*\])\s*$", dockerfile, flags=re.MULTILINE)
     assert cmd and json.loads(cmd[-1])[:4] == ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000"]
+
+
+def test_production_settings_pass_the_deploy_check():
+    import secrets
+
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60)}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests only
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "no issues" in check.stdout
+
+
+def test_security_headers_on_every_page(client, db):
+    response = client.get("/")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]

@@ -35,8 +35,7 @@ def test_a_requested_report_shows_live_progress_then_itself_without_a_reload(
 
     expect(page.locator(".totals")).to_contain_text("Posts2", timeout=60_000)
     assert page.evaluate("window.stillTheSamePage") is True  # updated in place, not reloaded
-    chart = page.wait_for_function("document.querySelector('img.chart').naturalWidth")
-    assert chart.json_value() == 760  # the server-drawn SVG loaded
+    expect(page.locator("img.chart")).to_have_js_property("naturalWidth", 760)  # SVG loaded
     expect(page.locator(".report-table")).to_contain_text("ngozi")
     with page.expect_download() as download:
         page.click("text=Download CSV")

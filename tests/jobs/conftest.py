@@ -2,6 +2,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from jobs import workerdb
+
 
 @pytest.fixture(autouse=True)
 def _fresh_run_counters():
@@ -10,3 +12,11 @@ def _fresh_run_counters():
     keys = list(client.scan_iter("test:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _close_worker_connection():
+    """Code under test may open jobs.workerdb's own connection in this process: close it, or
+    the test database cannot be dropped at the end of the run."""
+    yield
+    workerdb.close()

@@ -52,9 +52,9 @@ def test_a_worker_started_while_a_queue_is_paused_leaves_it_alone(processes, cap
 
 def test_a_job_taken_just_before_the_pause_is_handed_back_not_run(processes):
     """A message already in a worker's hands when the pause lands is not run."""
-    QueuePause.objects.create(queue="default")  # no broadcast: the worker still consumes
-    processes.worker()
+    processes.worker(env={"JOBS_HEARTBEAT_INTERVAL": "60"})  # no reconciling during the test
     processes.dispatcher()
+    QueuePause.objects.create(queue="default")  # no broadcast: the worker still consumes
     job_id = RecordJob.delay("handed-back").id
     wait_for(lambda: queued_messages("default") == 0, message="message taken")
     time.sleep(1)

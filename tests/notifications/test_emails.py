@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 
 from forum import services as forum
+from forum.models import User
 from jobs.models import Job
 from notifications import services
 from notifications.emails import send_notification_email
@@ -93,7 +94,7 @@ def test_welcome_now_and_a_reminder_an_hour_later_unless_the_member_posted(board
 
 
 def test_reminder_is_sent_to_a_member_who_has_not_posted(user):
-    send_notification_email(user=user, notification_type="reminder")
+    send_notification_email(user_id=user.pk, notification_type="reminder")
     assert mail.outbox[0].subject == "Your first post on Naija-Forum is waiting"
 
 
@@ -101,7 +102,7 @@ def test_the_same_email_is_sent_once_however_often_the_job_runs(user, other_user
     comment = forum.comment_create(post=PostFactory(author=user), author=other_user, body="Hi")
     for job_id in ("job-1", "job-1", "job-2"):  # a retry, a redelivery, a duplicate enqueue
         send_notification_email(
-            user=user, notification_type="new_comment", content_id=comment.pk, job_id=job_id
+            user_id=user.pk, notification_type="new_comment", content_id=comment.pk, job_id=job_id
         )
     assert len(mail.outbox) == 1
     assert EmailDelivery.objects.get().attempts == 1
@@ -157,7 +158,7 @@ def test_likes_coalesce_into_one_email_an_hour_saying_how_many(user, board):
     assert notification.count == 2
     run_email_jobs()
     [message] = mail.outbox
-    assert message.subject == "2 people liked your posts in “Jollof wars”"
+    assert message.subject == "2 people liked what you wrote in “Jollof wars”"
     sent_at = delivery_for(user, "new_like").sent_at
 
     forum.post_like(post=post, user=likers[2])  # within the hour: waits for the next window
@@ -177,6 +178,25 @@ def test_like_notification_read_before_the_email_is_skipped(user, other_user):
     run_email_jobs()
     assert mail.outbox == []
     assert delivery_for(user, "new_like").reason.startswith("already_read")
+
+
+def test_likes_with_the_email_turned_off_still_show_in_the_app(user, other_user, board):
+    services.email_preferences_set(user=user, enabled={"new_like": False})
+    post = PostFactory(author=user, board=board)
+    forum.post_like(post=post, user=other_user)
+    run_email_jobs()
+    assert mail.outbox == []
+    assert delivery_for(user, "new_like").reason.startswith("preference_off")
+    forum.post_like(post=post, user=UserFactory())  # a new window: its own notification and job
+    assert [n.count for n in Notification.objects.order_by("pk")] == [1, 1]
+    assert len(email_jobs("new_like")) == 2
+
+
+def test_member_without_an_address_is_skipped(user):
+    User.objects.filter(pk=user.pk).update(email="")
+    send_notification_email(user_id=user.pk, notification_type="welcome")
+    assert mail.outbox == []
+    assert delivery_for(user, "welcome").reason == "no_address: the member has no email address"
 
 
 def test_unknown_type_is_refused_at_enqueue_naming_the_valid_ones(user):

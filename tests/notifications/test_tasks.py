@@ -127,7 +127,7 @@ def test_requests_never_open_an_smtp_connection_the_worker_sends(
     assert subjects == sorted(
         [
             f"{user.name} commented on “{post.title}”",
-            f"{user.name} liked your post in “{post.title}”",
+            f"{user.name} liked what you wrote in “{post.title}”",
             "Your Naija-Forum password was changed",
             "Reset your Naija-Forum password",
         ]

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.utils.html import escape
 
 from forum import services as forum
 from notifications.models import EmailPreference
@@ -25,8 +26,8 @@ def test_bell_counts_unread_and_reading_one_goes_to_the_comment(user_client, use
     forum.post_like(post=post, user=other_user)
     assert '<span class="badge">2</span>' in bell(user_client)
     page = user_client.get("/notifications/").content.decode()
-    assert f"{other_user.name} commented on “Lagos traffic”" in page
-    assert f"{other_user.name} liked your post in “Lagos traffic”" in page
+    assert f"{escape(other_user.name)} commented on “Lagos traffic”" in page
+    assert f"{escape(other_user.name)} liked what you wrote in “Lagos traffic”" in page
     notification = user.notifications.get(comment=comment)
     response = user_client.post(f"/notifications/{notification.pk}/read/")
     assert response.url == f"/p/{post.pk}/#comment-{comment.pk}"
@@ -70,6 +71,12 @@ def test_tampered_unsubscribe_link_is_refused_with_advice(client, user):
     assert response.status_code == 400
     assert "This unsubscribe link is not valid" in response.content.decode()
     assert not EmailPreference.objects.exists()
+
+
+def test_unsubscribe_link_of_a_deleted_account_says_so(client, user):
+    path = unsubscribe_path(user_id=user.pk, notification_type="new_comment")
+    user.delete()
+    assert "This account no longer exists" in client.post(path).content.decode()
 
 
 def test_staff_see_every_email_with_its_rendered_parts(client, staff, user, other_user):

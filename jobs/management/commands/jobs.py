@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Count, Min
+from django.db.models import Count
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -112,13 +112,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  {'queue':<16}{'ready':>10}{'latency':>12}  state")
         paused = queues.paused_queues()
         now = timezone.now()
-        ready = {
-            queue: (count, oldest)
-            for queue, count, oldest in Job.objects.ready()
-            .order_by()
-            .values_list("queue")
-            .annotate(Count("id"), Min("created_at"))
-        }
+        ready = Job.objects.ready_by_queue()
         for queue in settings.JOB_QUEUES:
             count, oldest = ready.get(queue, (0, None))
             latency = f"{(now - oldest).total_seconds():.1f}s" if oldest else "-"

@@ -1,0 +1,196 @@
+"""The jobs dashboard inside Django admin (staff only): thin views over jobs.dashboard."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
+from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
+
+from jobs import dashboard, queues
+from jobs.dashboard import JobFilter
+
+
+class JobsDashboard:
+    """Mounted by JobAdmin.get_urls; every view goes through admin_site.admin_view."""
+
+    def __init__(self, model_admin) -> None:
+        self.model_admin = model_admin
+
+    def context(self, request: HttpRequest, title: str, tab: str, **extra) -> dict:
+        if "counts" in extra:  # the overview has them already
+            counts = dict(extra["counts"])
+        else:
+            counts = {
+                state: dashboard.count_label(n)
+                for state, n in dashboard.Job.objects.capped_counts_by_state(
+                    cap=dashboard.COUNT_CAP
+                ).items()
+            }
+        return {
+            **self.model_admin.admin_site.each_context(request),
+            "title": title,
+            "tab": tab,
+            "tabs": [(state, counts.get(state, "0")) for state in dashboard.LIST_STATES],
+            "opts": self.model_admin.model._meta,
+            **extra,
+        }
+
+    def overview(self, request: HttpRequest) -> HttpResponse:
+        data = dashboard.overview()
+        for queue in data["queues"]:
+            queue["latency_text"] = dashboard.latency_text(queue["latency"])
+        context = self.context(request, "Jobs", "overview", **data)
+        return TemplateResponse(request, "admin/jobs/dashboard/overview.html", context)
+
+    def state_list(self, request: HttpRequest, state: str) -> HttpResponse:
+        try:
+            job_filter = JobFilter.from_query(state, request.GET)
+        except ValueError as error:
+            raise Http404(str(error)) from None
+        number = _page_number(request)
+        jobs, more = dashboard.page(job_filter, number=number)
+        query = job_filter.as_query()
+        context = self.context(
+            request, f"{state.capitalize()} jobs", state, jobs=jobs, filter=job_filter,
+            page=number, more=more, query=urlencode(query), windows=list(dashboard.WINDOWS),
+            class_names=dashboard.class_names(), queues=dashboard.settings.JOB_QUEUES,
+        )  # fmt: skip
+        return TemplateResponse(request, "admin/jobs/dashboard/list.html", context)
+
+    def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        job = dashboard.get_job(job_id)
+        if job is None:
+            raise Http404("No such job: it may have been pruned.")
+        result = TaskResult.objects.filter(task_id=str(job.id)).first()
+        context = self.context(
+            request, f"{job.class_name} {job.id}", job.state, job=job, result=result,
+            args=dashboard.mask(job.args), kwargs=dashboard.mask(job.kwargs),
+            duration=(job.finished_at - job.claimed_at).total_seconds()
+            if job.finished_at and job.claimed_at else None,
+        )  # fmt: skip
+        return TemplateResponse(request, "admin/jobs/dashboard/job.html", context)
+
+    def triage(self, request: HttpRequest) -> HttpResponse:
+        window = request.GET.get("window", "24h")
+        if window not in dashboard.WINDOWS:
+            window = "24h"
+        context = self.context(
+            request, "Failures by error", "triage", groups=dashboard.triage(window=window),
+            window=window, windows=list(dashboard.WINDOWS),
+        )  # fmt: skip
+        return TemplateResponse(request, "admin/jobs/dashboard/triage.html", context)
+
+    def workers(self, request: HttpRequest) -> HttpResponse:
+        context = self.context(request, "Workers", "workers", rows=dashboard.workers())
+        return TemplateResponse(request, "admin/jobs/dashboard/workers.html", context)
+
+    def recurring(self, request: HttpRequest) -> HttpResponse:
+        tasks = PeriodicTask.objects.select_related("interval", "crontab", "clocked").order_by(
+            "name"
+        )
+        context = self.context(request, "Recurring jobs", "recurring", tasks=tasks)
+        return TemplateResponse(request, "admin/jobs/dashboard/recurring.html", context)
+
+    # --- actions (POST) ---------------------------------------------------------------------
+    def job_action(self, request: HttpRequest, job_id: str, action: str) -> HttpResponse:
+        job = dashboard.get_job(job_id)
+        if job is None:
+            raise Http404("No such job.")
+        jobs = dashboard.Job.objects.filter(pk=job.pk)
+        done = self._apply(request, jobs, action)
+        if not done:
+            messages.warning(
+                request, f"Nothing to {action.replace('_', ' ')}: the job is {job.state}."
+            )
+        return redirect(request.POST.get("next") or _url("job", job_id=job.pk))
+
+    def bulk_action(self, request: HttpRequest, state: str, action: str) -> HttpResponse:
+        try:
+            job_filter = JobFilter.from_query(state, request.POST)
+        except ValueError as error:
+            raise Http404(str(error)) from None
+        self._apply(request, job_filter.queryset(), action)
+        url = _url("list", state=state)
+        query = urlencode(job_filter.as_query())
+        return redirect(f"{url}?{query}" if query else url)
+
+    def queue_action(self, request: HttpRequest, queue: str, action: str) -> HttpResponse:
+        if action not in ("pause", "resume"):
+            raise Http404(f"Unknown action {action!r}.")
+        try:
+            (queues.pause if action == "pause" else queues.resume)(queue)
+        except ValueError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Queue {queue} {action}d.")
+        return redirect(_url("overview"))
+
+    def periodic_run_now(self, request: HttpRequest, task_id: int) -> HttpResponse:
+        try:
+            job_id = dashboard.enqueue_periodic_now(task_id)
+        except (PeriodicTask.DoesNotExist, ValueError) as error:
+            messages.error(request, f"Could not run it: {error}")
+        else:
+            messages.success(request, f"Enqueued now as job {job_id}.")
+        return redirect(_url("recurring"))
+
+    def _apply(self, request: HttpRequest, jobs, action: str) -> int:
+        who = request.user.get_username()
+        if action == "retry":
+            count = jobs.retry()
+            verb = "Re-enqueued"
+        elif action == "discard":
+            count = jobs.discard(reason=f"discarded by {who} in the jobs dashboard")
+            verb = "Discarded"
+        elif action == "run_now":
+            count = dashboard.run_now(jobs)
+            verb = "Made due now"
+        else:
+            raise Http404(f"Unknown action {action!r}.")
+        if count:
+            messages.success(request, f"{verb} {count:,} job{'s' if count != 1 else ''}.")
+        return count
+
+    def urls(self, wrap) -> list:
+        from django.urls import path
+
+        post = require_POST
+        return [
+            path("dashboard/", wrap(self.overview), name="jobs_dashboard"),
+            path("dashboard/triage/", wrap(self.triage), name="jobs_dashboard_triage"),
+            path("dashboard/workers/", wrap(self.workers), name="jobs_dashboard_workers"),
+            path("dashboard/recurring/", wrap(self.recurring), name="jobs_dashboard_recurring"),
+            path("dashboard/recurring/<int:task_id>/run/", wrap(post(self.periodic_run_now)),
+                 name="jobs_dashboard_periodic_run"),
+            path("dashboard/queue/<str:queue>/<str:action>/", wrap(post(self.queue_action)),
+                 name="jobs_dashboard_queue"),
+            path("dashboard/job/<str:job_id>/", wrap(self.job_detail), name="jobs_dashboard_job"),
+            path("dashboard/job/<str:job_id>/<str:action>/", wrap(post(self.job_action)),
+                 name="jobs_dashboard_job_action"),
+            path("dashboard/<str:state>/", wrap(self.state_list), name="jobs_dashboard_list"),
+            path("dashboard/<str:state>/all/<str:action>/", wrap(post(self.bulk_action)),
+                 name="jobs_dashboard_bulk"),
+        ]  # fmt: skip
+
+
+def _url(name: str, **kwargs) -> str:
+    names = {
+        "overview": "jobs_dashboard",
+        "list": "jobs_dashboard_list",
+        "job": "jobs_dashboard_job",
+        "recurring": "jobs_dashboard_recurring",
+    }
+    return reverse(f"admin:{names[name]}", kwargs=kwargs)
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        return 1

@@ -1,0 +1,308 @@
+"""Selectors and actions behind the jobs dashboard in admin (jobs/admin_views.py).
+
+Mission Control — Jobs' pages (queues, one tab per state, job page, workers, recurring tasks)
+plus what it lacks: a finished/failed chart, per-class duration percentiles and failures
+grouped by error. Every query uses the ledger's partial indexes; lists are paginated without
+counting the whole state, and counts come from one grouped query.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from jobs.models import Job, JobMetric, Process, QueuePause, State
+
+LIST_STATES = ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+SECRET_WORDS = ("password", "token", "secret")
+MASK = "••••••"
+PAGE_SIZE = 50
+COUNT_CAP = 100_000  # tab counts above it show as "100,000+"
+# Order of each tab: what an operator looks at first.
+ORDERING = {
+    "failed": "-finished_at",
+    "claimed": "claimed_at",
+    "blocked": "created_at",
+    "scheduled": "scheduled_at",
+    "ready": "scheduled_at",
+    "finished": "-finished_at",
+    "discarded": "-finished_at",
+}
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    state: str
+    class_name: str = ""
+    queue: str = ""
+    since: str = ""  # a WINDOWS key: finished (or created) within it
+
+    @classmethod
+    def from_query(cls, state: str, query) -> JobFilter:
+        if state not in LIST_STATES:
+            raise ValueError(f"Unknown state {state!r}: use one of {', '.join(LIST_STATES)}.")
+        since = query.get("since", "")
+        return cls(
+            state=state,
+            class_name=query.get("class", "").strip(),
+            queue=query.get("queue", "").strip(),
+            since=since if since in WINDOWS else "",
+        )
+
+    def queryset(self) -> QuerySet[Job]:
+        jobs = Job.objects.filter(state=self.state)
+        if self.class_name:
+            jobs = jobs.filter(class_name=self.class_name)
+        if self.queue:
+            jobs = jobs.filter(queue=self.queue)
+        if self.since:
+            cutoff = timezone.now() - WINDOWS[self.since]
+            field = (
+                "finished_at" if self.state in ("failed", "finished", "discarded") else "created_at"
+            )
+            jobs = jobs.filter(**{f"{field}__gte": cutoff})
+        return jobs
+
+    def as_query(self) -> dict[str, str]:
+        query = {"class": self.class_name, "queue": self.queue, "since": self.since}
+        return {k: v for k, v in query.items() if v}
+
+
+def overview() -> dict:
+    now = timezone.now()
+    counts = Job.objects.capped_counts_by_state(cap=COUNT_CAP)
+    ready = Job.objects.ready_by_queue()
+    paused = set(QueuePause.objects.values_list("queue", flat=True))
+    queues = []
+    for queue in settings.JOB_QUEUES:
+        count, oldest = ready.get(queue, (0, None))
+        queues.append(
+            {
+                "name": queue,
+                "ready": count,
+                "latency": (now - oldest).total_seconds() if oldest else None,
+                "paused": queue in paused,
+            }
+        )
+    return {
+        "counts": [(state.value, count_label(counts[state.value])) for state in State],
+        "queues": queues,
+        "chart": throughput_chart(hours=3),
+        "durations": duration_percentiles(),
+        "live_workers": Process.objects.filter(kind=Process.Kind.WORKER).count(),
+    }
+
+
+def count_label(count: int) -> str:
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
+
+
+def page(job_filter: JobFilter, *, number: int) -> tuple[list[Job], bool]:
+    """One page of a tab and whether another follows (no count of the whole state)."""
+    start = (max(number, 1) - 1) * PAGE_SIZE
+    rows = list(
+        job_filter.queryset().order_by(ORDERING[job_filter.state], "id")[
+            start : start + PAGE_SIZE + 1
+        ]
+    )
+    for job in rows:
+        job.masked_args, job.masked_kwargs = mask(job.args), mask(job.kwargs)
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def class_names() -> list[str]:
+    """For the filter's suggestions: classes with a failure or in the counters."""
+    return sorted(set(JobMetric.objects.values_list("class_name", flat=True).distinct()))
+
+
+def triage(*, window: str) -> list[dict]:
+    """Failed jobs grouped by class and error class over a window (GoodJob's Cleaner)."""
+    cutoff = timezone.now() - WINDOWS[window]
+    rows = (
+        Job.objects.failed()
+        .filter(finished_at__gte=cutoff)
+        .order_by()
+        .values("class_name", "error_class")
+        .annotate(count=Count("id"), last=Max("finished_at"))
+        .order_by("-count", "class_name")
+    )
+    groups = []
+    for row in rows:
+        sample = (
+            Job.objects.failed()
+            .filter(class_name=row["class_name"], error_class=row["error_class"])
+            .order_by("-finished_at")
+            .values_list("error_message", flat=True)
+            .first()
+        )
+        groups.append({**row, "sample": (sample or "")[:200]})
+    return groups
+
+
+def workers() -> list[dict]:
+    now = timezone.now()
+    running: dict[int, list[Job]] = {}
+    for job in Job.objects.claimed().order_by("claimed_at")[:500]:
+        running.setdefault(job.process_id, []).append(job)
+    return [
+        {
+            "process": process,
+            "age": (now - process.last_heartbeat_at).total_seconds(),
+            "stale": (now - process.last_heartbeat_at).total_seconds()
+            > settings.JOBS_PROCESS_ALIVE_THRESHOLD,
+            "jobs": running.get(process.id, []),
+        }
+        for process in Process.objects.order_by("kind", "hostname", "pid")
+    ]
+
+
+def throughput_chart(*, hours: int) -> dict:
+    """Finished and failed jobs per minute over the last hours, as SVG-ready bars."""
+    since = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=hours)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT date_trunc('minute', finished_at) AS minute,
+                   count(*) FILTER (WHERE state = 'finished'),
+                   count(*) FILTER (WHERE state = 'failed')
+            FROM jobs_job
+            WHERE state IN ('finished', 'failed', 'discarded') AND finished_at >= %s
+            GROUP BY 1
+            """,
+            [since],
+        )
+        rows = {minute: (done, failed) for minute, done, failed in cursor.fetchall()}
+    minutes = hours * 60
+    bars, peak = [], 1
+    for i in range(minutes):
+        minute = since + timedelta(minutes=i)
+        done, failed = rows.get(minute, (0, 0))
+        peak = max(peak, done + failed)
+        bars.append((minute, done, failed))
+    width, height = 720, 120
+    step = width / minutes
+    drawn = []
+    for i, (minute, done, failed) in enumerate(bars):
+        if not done and not failed:
+            continue
+        done_h, failed_h = done / peak * height, failed / peak * height
+        drawn.append(
+            {
+                "x": round(i * step, 2),
+                "w": max(round(step - 0.5, 2), 0.5),
+                "done_y": round(height - done_h, 2),
+                "done_h": round(done_h, 2),
+                "failed_y": round(height - done_h - failed_h, 2),
+                "failed_h": round(failed_h, 2),
+                "title": f"{timezone.localtime(minute):%H:%M}: {done} finished, {failed} failed",
+            }
+        )
+    return {
+        "bars": drawn,
+        "width": width,
+        "height": height,
+        "peak": peak,
+        "total_done": sum(b[1] for b in bars),
+        "total_failed": sum(b[2] for b in bars),
+        "hours": hours,
+    }
+
+
+def duration_percentiles() -> list[dict]:
+    """p50/p95 per class from the duration histogram (upper bucket bound: an estimate)."""
+    buckets: dict[str, dict[str, int]] = {}
+    for class_name, le, value in JobMetric.objects.filter(name="duration").values_list(
+        "class_name", "le", "value"
+    ):
+        buckets.setdefault(class_name, {})[le] = value
+    rows = []
+    for class_name, counts in sorted(buckets.items()):
+        bounds = sorted((b for b in counts if b != "+Inf"), key=float) + ["+Inf"]
+        total = sum(counts.values())
+        rows.append(
+            {
+                "class_name": class_name,
+                "runs": total,
+                "p50": _quantile(bounds, counts, total, 0.5),
+                "p95": _quantile(bounds, counts, total, 0.95),
+            }
+        )
+    return rows
+
+
+def mask(value):
+    """Arguments with a secret-looking key (password, token, secret) are never shown."""
+    if isinstance(value, dict):
+        return {
+            key: MASK if any(word in str(key).lower() for word in SECRET_WORDS) else mask(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [mask(item) for item in value]
+    return value
+
+
+def get_job(job_id: str) -> Job | None:
+    try:
+        return Job.objects.filter(pk=uuid.UUID(str(job_id))).first()
+    except ValueError:
+        return None
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+def run_now(jobs: QuerySet[Job]) -> int:
+    """Scheduled → due now (the dispatcher publishes within a second); blocked → ready now,
+    past its concurrency limit, as Mission Control's "Run now" does."""
+    now = timezone.now()
+    due = jobs.filter(state=State.SCHEDULED).update(scheduled_at=now)
+    unblocked = jobs.filter(state=State.BLOCKED).update(state=State.READY, published_at=None)
+    return due + unblocked
+
+
+def enqueue_periodic_now(task_id: int) -> str:
+    """Send a periodic task's job at once, with its stored arguments, through the ledger."""
+    import json
+
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+
+    periodic = PeriodicTask.objects.get(pk=task_id)
+    task = app.tasks.get(periodic.task)
+    if task is None:
+        raise ValueError(f"No job or task named {periodic.task!r} is registered.")
+    result = task.apply_async(
+        json.loads(periodic.args or "[]"), json.loads(periodic.kwargs or "{}"),
+        queue=periodic.queue or None,
+    )  # fmt: skip
+    return str(result.id)
+
+
+def _quantile(bounds: list[str], counts: dict[str, int], total: int, q: float) -> str:
+    running = 0
+    for bound in bounds:
+        running += counts.get(bound, 0)
+        if total and running >= q * total:
+            return "> 1800 s" if bound == "+Inf" else f"≤ {_seconds(float(bound))}"
+    return "-"
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:g} s"
+
+
+def latency_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.0f} min"

@@ -1,0 +1,159 @@
+"""Prometheus metrics, read from PostgreSQL at scrape time.
+
+Every number comes from the ledger and the trigger-kept counters (jobs.JobMetric), so it is
+the same whichever web process answers and however many workers run, and a counter never
+goes down when old rows are pruned. The scrape costs a handful of grouped queries over
+partial indexes (see bench/dashboard.py for their time on 1,000,000 rows).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from jobs.models import Job, JobMetric, Process, QueuePause
+
+EVENTS = {
+    "finished": "Jobs that finished",
+    "failed": "Jobs that failed (out of attempts, or an error not retried)",
+    "discarded": "Jobs discarded (discard_on, concurrency conflict, or by an operator)",
+    "retried": "Runs that ended in a retry, and failed jobs retried by an operator",
+    "recovered": "Claimed jobs of dead processes made ready again",
+}
+
+
+class JobsCollector:
+    """A prometheus_client collector: register it on a fresh CollectorRegistry per scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        counters = defaultdict(int)
+        buckets: dict[str, dict[str, int]] = defaultdict(dict)
+        sums: dict[str, int] = {}
+        for name, class_name, queue, le, value in JobMetric.objects.values_list(
+            "name", "class_name", "queue", "le", "value"
+        ):
+            if name == "duration":
+                buckets[class_name][le] = value
+            elif name == "duration_sum_us":
+                sums[class_name] = value
+            else:
+                counters[(name, class_name, queue)] = value
+        yield from self._counters(counters)
+        yield self._durations(buckets, sums)
+        yield from self._queues()
+        yield from self._processes()
+
+    def _counters(self, counters: dict) -> Iterator[Metric]:
+        enqueued = CounterMetricFamily(
+            "naija_jobs_enqueued", "Jobs enqueued (ledger rows plus pruned rows)",
+            labels=["job_class", "queue"],
+        )  # fmt: skip
+        rows = Job.objects.order_by().values_list("class_name", "queue").annotate(n=Count("id"))
+        totals = defaultdict(int)
+        for class_name, queue, n in rows:
+            totals[(class_name, queue)] += n
+        for (name, class_name, queue), value in counters.items():
+            if name == "pruned":
+                totals[(class_name, queue)] += value
+        for (class_name, queue), value in sorted(totals.items()):
+            enqueued.add_metric([class_name, queue], value)
+        yield enqueued
+        for event, help_text in EVENTS.items():
+            family = CounterMetricFamily(
+                f"naija_jobs_{event}", help_text, labels=["job_class", "queue"]
+            )
+            for (name, class_name, queue), value in sorted(counters.items()):
+                if name == event:
+                    family.add_metric([class_name, queue], value)
+            yield family
+
+    def _durations(self, buckets: dict, sums: dict) -> Metric:
+        family = HistogramMetricFamily(
+            "naija_job_duration_seconds", "Run time of finished and failed runs",
+            labels=["job_class"],
+        )  # fmt: skip
+        for class_name, counts in sorted(buckets.items()):
+            bounds = sorted((b for b in counts if b != "+Inf"), key=float) + ["+Inf"]
+            cumulative, running = [], 0
+            for bound in bounds:
+                running += counts.get(bound, 0)
+                cumulative.append((bound, running))
+            family.add_metric(
+                [class_name], cumulative, sum_value=sums.get(class_name, 0) / 1_000_000
+            )
+        return family
+
+    def _queues(self) -> Iterator[Metric]:
+        now = timezone.now()
+        depth = GaugeMetricFamily("naija_jobs_queue_depth", "Ready jobs", labels=["queue"])
+        latency = GaugeMetricFamily(
+            "naija_jobs_queue_latency_seconds", "Age of the oldest ready job", labels=["queue"]
+        )
+        paused = GaugeMetricFamily("naija_jobs_queue_paused", "1 if paused", labels=["queue"])
+        ready = Job.objects.ready_by_queue()
+        pauses = set(QueuePause.objects.values_list("queue", flat=True))
+        for queue in settings.JOB_QUEUES:
+            n, oldest = ready.get(queue, (0, None))
+            depth.add_metric([queue], n)
+            latency.add_metric([queue], (now - oldest).total_seconds() if oldest else 0)
+            paused.add_metric([queue], int(queue in pauses))
+        yield from (depth, latency, paused)
+
+        by_state = GaugeMetricFamily(
+            "naija_jobs_waiting", "Jobs scheduled, blocked or claimed now",
+            labels=["state", "job_class"],
+        )  # fmt: skip
+        rows = (
+            Job.objects.filter(state__in=["scheduled", "blocked", "claimed"])
+            .order_by()
+            .values_list("state", "class_name")
+            .annotate(Count("id"))
+        )
+        for state, class_name, n in sorted(rows):
+            by_state.add_metric([state, class_name], n)
+        yield by_state
+
+    def _processes(self) -> Iterator[Metric]:
+        now = timezone.now()
+        age = GaugeMetricFamily(
+            "naija_jobs_process_heartbeat_age_seconds",
+            "Seconds since each process's last heartbeat (beat: its last scheduler tick)",
+            labels=["kind", "name", "pid"],
+        )
+        live = GaugeMetricFamily(
+            "naija_jobs_live_processes", "Processes with a fresh heartbeat", labels=["kind"]
+        )
+        fresh = defaultdict(int)
+        for process in Process.objects.order_by("kind", "name", "pid"):
+            seconds = (now - process.last_heartbeat_at).total_seconds()
+            age.add_metric([process.kind, process.name, str(process.pid)], seconds)
+            if seconds <= settings.JOBS_PROCESS_ALIVE_THRESHOLD:
+                fresh[process.kind] += 1
+        for kind in Process.Kind.values:
+            live.add_metric([kind], fresh[kind])
+        yield from (age, live)
+        last_tick = GaugeMetricFamily(
+            "naija_jobs_last_tick_age_seconds",
+            "Seconds since the freshest dispatcher or beat heartbeat (+Inf: none running)",
+            labels=["kind"],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT kind, extract(epoch FROM now() - max(last_heartbeat_at)) "
+                "FROM jobs_process WHERE kind IN ('dispatcher', 'beat') GROUP BY kind"
+            )
+            ticks = dict(cursor.fetchall())
+        for kind in ("dispatcher", "beat"):
+            last_tick.add_metric([kind], float(ticks.get(kind, float("inf"))))
+        yield last_tick
