@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "jobs",
     "search",
     "notifications",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -238,6 +239,10 @@ RATE_LIMITS = {
     "comment": (30, 600),
 }
 
+# --- Reports ------------------------------------------------------------------------------
+# Days a ready report's files and numbers are kept; ExpireReportsJob deletes them after.
+REPORTS_KEEP_DAYS = env.int("REPORTS_KEEP_DAYS", default=7)
+
 # --- Operations -----------------------------------------------------------------------------
 # /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
@@ -245,6 +250,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # One JSON object per line in production (job lines carry job_id, job_class, queue, attempt,
 # duration_ms as fields); readable lines while developing. LOG_FORMAT overrides.
 LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

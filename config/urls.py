@@ -25,6 +25,7 @@ urlpatterns = [
     path("accounts/login/", forum_views.LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("notifications/", include("notifications.urls")),
+    path("reports/", include("reports.urls")),
     path("healthz", jobs_views.healthz, name="healthz"),
     path("readyz", jobs_views.readyz, name="readyz"),
     path("metrics", jobs_views.metrics, name="metrics"),
