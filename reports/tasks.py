@@ -6,6 +6,7 @@ imported in `run`: they import this module to enqueue.
 
 from __future__ import annotations
 
+import inspect
 from datetime import date, timedelta
 
 from jobs.base import ApplicationJob, register
@@ -27,6 +28,21 @@ class ReportGenerationJob(ApplicationJob):
         to=1,
         duration=timedelta(minutes=30),
     )
+
+    def check_arguments(self, args: list, kwargs: dict) -> None:
+        """Bad parameters are refused at enqueue, with the registry's reason, whoever enqueues
+        (reports.services.request_report checks the same before it creates the Report)."""
+        super().check_arguments(args, kwargs)
+        from forum.models import User
+        from reports import registry
+
+        bound = inspect.signature(self.run).bind(*args, **kwargs).arguments
+        requester = User.objects.filter(pk=bound["user_id"]).first()
+        if requester is None:
+            raise ValueError(f"ReportGenerationJob: no user with id {bound['user_id']!r}.")
+        registry.clean_parameters(
+            report_type=bound["report_type"], parameters=bound["parameters"], requester=requester
+        )
 
     def run(self, report_type: str, parameters: dict, user_id: int) -> dict:
         from reports.services import generate_report
