@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     # Production settings (no DEBUG query log); its static manifest needs a collectstatic.
     static_root = tempfile.mkdtemp(prefix="naija-dash-static-")
     os.environ.update(
-        DEBUG="0", METRICS_TOKEN="bench", ALLOWED_HOSTS="testserver", STATIC_ROOT=static_root
+        DEBUG="0",
+        HTTPS="0",
+        METRICS_TOKEN="bench",
+        ALLOWED_HOSTS="testserver",
+        STATIC_ROOT=static_root,
     )
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

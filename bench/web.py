@@ -108,6 +108,7 @@ def server_env(tmp: Path) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "STATIC_ROOT": str(tmp / "static"),
         "DEBUG": "0",
+        "HTTPS": "0",  # plain HTTP on loopback: no redirect to https
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + "x" * 50,
         "ALLOWED_HOSTS": HOST,
     }

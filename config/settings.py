@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "jobs",
     "search",
     "notifications",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +231,17 @@ FORUM_POST_BODY_MAX_LENGTH = 20_000
 FORUM_COMMENT_BODY_MAX_LENGTH = 10_000
 FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
+# Attempts allowed per (count, seconds) window, per client IP and per account (forum.ratelimit).
+RATE_LIMITS = {
+    "login": (10, 300),
+    "signup": (5, 3600),
+    "post": (10, 600),
+    "comment": (30, 600),
+}
+
+# --- Reports ------------------------------------------------------------------------------
+# Days a ready report's files and numbers are kept; ExpireReportsJob deletes them after.
+REPORTS_KEEP_DAYS = env.int("REPORTS_KEEP_DAYS", default=7)
 
 # --- Operations -----------------------------------------------------------------------------
 # /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.
@@ -238,6 +250,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # One JSON object per line in production (job lines carry job_id, job_class, queue, attempt,
 # duration_ms as fields); readable lines while developing. LOG_FORMAT overrides.
 LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

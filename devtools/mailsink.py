@@ -1,5 +1,5 @@
 """An SMTP server on loopback that keeps what it receives (aiosmtpd), for the notification
-tests and bench/email.py: real SMTP from a real worker, no mail leaving the machine."""
+tests and bench/emails.py: real SMTP from a real worker, no mail leaving the machine."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class MailSink:
 
     @property
     def thread_id(self) -> int | None:
-        """The server thread's native id (bench/email.py counts its CPU time apart)."""
+        """The server thread's native id (bench/emails.py counts its CPU time apart)."""
         return self.controller._thread.native_id if self.controller else None
 
     def stop(self) -> None:

@@ -7,11 +7,12 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from forum import selectors, services
+from forum import ratelimit, selectors, services
 from forum.forms import CommentForm, EmailChangeForm, PostForm, QueuedPasswordResetForm, SignUpForm
 from forum.models import Board, Comment, User
 from notifications import services as notifications
@@ -51,6 +52,11 @@ def post_create(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
     form = PostForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        if limited := ratelimit.exceeded(request, "post", account=request.user.username):
+            form.add_error(None, limited)
+            return render(
+                request, "forum/post_form.html", {"form": form, "board": board}, status=429
+            )
         post = _call(
             form, services.post_create, author=request.user, board=board, **form.cleaned_data
         )
@@ -115,7 +121,13 @@ def post_hide(request: HttpRequest, pk: int) -> HttpResponse:
 def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     form = CommentForm(request.POST)
-    if form.is_valid():
+    status = 400
+    if form.is_valid() and (
+        limited := ratelimit.exceeded(request, "comment", account=request.user.username)
+    ):
+        form.add_error(None, limited)
+        status = 429
+    elif form.is_valid():
         comment = _call(
             form, services.comment_create, post=post, author=request.user, **form.cleaned_data
         )
@@ -126,7 +138,7 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
             )
     page = selectors.post_comments_page(post=post, viewer=request.user, page="last")
     context = {"post": post, "page": page, "form": form, "liked_comment_ids": set()}
-    return render(request, "forum/post.html", context, status=400)
+    return render(request, "forum/post.html", context, status=status)
 
 
 @login_required
@@ -191,6 +203,10 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("forum:index")
     form = SignUpForm(request.POST or None)
+    if request.method == "POST" and (limited := ratelimit.exceeded(request, "signup")):
+        form.is_valid()  # show the other errors too
+        form.add_error(None, limited)
+        return render(request, "registration/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         user = _call(
             form,
@@ -224,6 +240,19 @@ def account_email(request: HttpRequest) -> HttpResponse:
             )
             return redirect("notifications:preferences")
     return render(request, "registration/email_change_form.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, with attempts limited per IP and per username (forum.ratelimit)."""
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")[:150]
+        if limited := ratelimit.exceeded(request, "login", account=username):
+            form = self.get_form()
+            form._errors, form.cleaned_data = ErrorDict(), {}  # no password check at all
+            form.add_error(None, limited)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

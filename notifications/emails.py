@@ -185,7 +185,9 @@ class Email:
             )
 
     def _prepare_report_ready(self, content_id: int | None) -> None:
-        self.context.update(title=self.data.get("title", "Your report"))
+        self.context.update(
+            title=self.data.get("title", "Your report"), error=self.data.get("error")
+        )
         self.context["url"] = absolute_url(self.data["url"])
 
     def _prepare_security_alert(self, content_id: int | None) -> None:

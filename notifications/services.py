@@ -105,9 +105,12 @@ def request_password_reset(*, user: User) -> None:
 
 
 @transaction.atomic
-def notify_report_ready(*, user: User, report_id: int, title: str, url: str) -> Notification:
-    """For the reports feature: `url` is where the member downloads the report."""
-    data = {"title": title, "url": url}
+def notify_report_ready(
+    *, user: User, report_id: int, title: str, url: str, error: str = ""
+) -> Notification:
+    """For the reports feature: `url` is where the member downloads the report. With an
+    `error`, the report failed: the same type (one preference for report mail) says so."""
+    data = {"title": title, "url": url, **({"error": error} if error else {})}
     notification = Notification.objects.create(
         recipient=user, notification_type=NotificationType.REPORT_READY, data=data
     )

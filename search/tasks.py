@@ -35,6 +35,8 @@ class ContentIndexingJob(ApplicationJob):
             )
 
     def run(self, content_id: int, content_type: str) -> dict:
+        if content_type not in CONTENT_TYPES:  # a message sent around enqueue: fail, no retry
+            raise ValueError(f"content_type must be one of {', '.join(CONTENT_TYPES)}.")
         if content_type == "comment":  # a deleted comment: discarded (ObjectDoesNotExist)
             content_id = Comment.objects.values_list("post_id", flat=True).get(pk=content_id)
         return services.index_post(post_id=content_id).as_dict()

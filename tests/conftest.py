@@ -172,6 +172,12 @@ def celery_worker(processes):
 
 
 @pytest.fixture(autouse=True)
+def _no_rate_limits(settings):
+    """Tests sign up and post far faster than people; tests/forum/test_ratelimit.py sets them."""
+    settings.RATE_LIMITS = {}
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 at full strength costs ~0.5 s a user; tests hash many."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

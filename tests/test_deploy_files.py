@@ -107,6 +107,15 @@ def test_reports_have_their_own_worker_and_every_queue_is_consumed(services):
     assert main_queues | report_queues == set(settings.JOB_QUEUES)
 
 
+def test_make_dev_runs_reports_on_their_own_worker_too():
+    procfile = (ROOT / "Procfile.dev").read_text()
+    commands = dict(re.findall(r"^([\w-]+):\s*(.+)$", procfile, re.MULTILINE))
+    main_queues = consumed_queues({"command": commands["worker"]})
+    report_queues = consumed_queues({"command": commands["reports_worker"]})
+    assert "reports" not in main_queues and report_queues == {"reports"}
+    assert main_queues | report_queues == set(settings.JOB_QUEUES)
+
+
 def test_web_and_flower_ports_are_published(services):
     assert 8000 in published_container_ports(services["web"])
     assert 5555 in published_container_ports(services["flower"])

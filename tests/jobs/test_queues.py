@@ -54,6 +54,7 @@ def test_a_job_taken_just_before_the_pause_is_handed_back_not_run(processes):
     """A message already in a worker's hands when the pause lands is not run."""
     processes.worker(env={"JOBS_HEARTBEAT_INTERVAL": "60"})  # no reconciling during the test
     processes.dispatcher()
+    time.sleep(2)  # the worker's start-up reconciliation (one inspect round trip) is over
     QueuePause.objects.create(queue="default")  # no broadcast: the worker still consumes
     job_id = RecordJob.delay("handed-back").id
     wait_for(lambda: queued_messages("default") == 0, message="message taken")

@@ -223,3 +223,15 @@ def test_password_reset_email_comes_from_the_job_with_a_working_link(client, use
     user.refresh_from_db()
     assert user.check_password("reset-pass-2026")
     assert email_jobs("security_alert"), "a reset is a password change: the member is told"
+
+
+def test_a_failed_report_says_why_and_links_to_the_report(user):
+    services.notify_report_ready(
+        user=user, report_id=8, title="Board activity", url="/reports/8/",
+        error="The report took longer than the 30-minute limit and was stopped.",
+    )  # fmt: skip
+    run_email_jobs()
+    [message] = mail.outbox
+    assert message.subject == "Your report failed: Board activity"
+    assert "could not be built: The report took longer than the 30-minute limit" in message.body
+    assert "http://127.0.0.1:8000/reports/8/" in message.body

@@ -18,7 +18,7 @@ Target: burst ≥ 200 emails/s. Exits non-zero when it could not measure (an ema
 or sent twice, a worker that did not start).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/naija_bench_email \
-        .venv/bin/python bench/email.py
+        .venv/bin/python bench/emails.py
 """
 
 from __future__ import annotations

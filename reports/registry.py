@@ -1,0 +1,206 @@
+"""The report types: who may request each, its parameters and how they are checked, its title,
+and the selector that computes it.
+
+    clean_parameters(report_type="user_activity",
+                     parameters={"start_date": "2026-11-01", "end_date": "2026-11-28"},
+                     requester=user)
+    → {"start_date": "2026-11-01", "end_date": "2026-11-28", "user_id": 7}
+
+The cleaned dict is canonical (every key, dates as ISO strings), so two equal requests are
+equal JSON: that is what the pending-report dedupe compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from forum.models import Board, User
+from reports import selectors
+
+MAX_RANGE_DAYS = 366
+
+
+class ParameterError(ValueError):
+    """A bad report request; `field` names the form field the message belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ReportType:
+    name: str
+    label: str
+    fields: tuple[str, ...]  # the parameters a request gives
+    staff_only: bool
+    clean: Callable[[dict, User], dict]
+    title: Callable[[dict], str]
+    build: Callable[..., dict]  # (parameters, step) → result
+    steps: int  # times `build` calls step(), for the progress percentage
+
+
+def get(report_type: str) -> ReportType:
+    try:
+        return REPORT_TYPES[report_type]
+    except (KeyError, TypeError):
+        raise ParameterError(
+            "report_type",
+            f"Unknown report type {report_type!r}: use one of {', '.join(REPORT_TYPES)}.",
+        ) from None
+
+
+def clean_parameters(*, report_type: str, parameters: dict, requester: User) -> dict:
+    """The canonical parameters, or ParameterError (a ValueError) saying what is wrong."""
+    kind = get(report_type)
+    if kind.staff_only and not requester.is_staff:
+        raise ParameterError("report_type", f"Only staff can request the {kind.label} report.")
+    if not isinstance(parameters, dict):
+        raise ParameterError("__all__", "Report parameters must be a JSON object.")
+    unknown = sorted(set(parameters) - set(kind.fields))
+    if unknown:
+        raise ParameterError(
+            "__all__",
+            f"Unknown parameter(s) {', '.join(unknown)} for {kind.name}: "
+            f"it takes {', '.join(kind.fields)}.",
+        )
+    return kind.clean(parameters, requester)
+
+
+def types_for(user: User) -> list[ReportType]:
+    return [kind for kind in REPORT_TYPES.values() if user.is_staff or not kind.staff_only]
+
+
+# --- Parameters --------------------------------------------------------------------------------
+
+
+def parse_date(parameters: dict, field: str) -> date:
+    value = parameters.get(field)
+    if value in (None, ""):
+        raise ParameterError(field, f"{_name(field).capitalize()} is required (YYYY-MM-DD).")
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ParameterError(
+            field, f"{_name(field).capitalize()} {value!r} is not a date: use YYYY-MM-DD."
+        ) from None
+
+
+def _date_range(parameters: dict) -> tuple[date, date]:
+    start, end = parse_date(parameters, "start_date"), parse_date(parameters, "end_date")
+    if end < start:
+        raise ParameterError(
+            "end_date", f"The end date {end} is before the start date {start}: swap them."
+        )
+    days = (end - start).days + 1
+    if days > MAX_RANGE_DAYS:
+        raise ParameterError(
+            "end_date",
+            f"The range is {days} days; a report covers at most {MAX_RANGE_DAYS}: "
+            "shorten it or request several.",
+        )
+    return start, end
+
+
+def _clean_user_activity(parameters: dict, requester: User) -> dict:
+    start, end = _date_range(parameters)
+    # Members see their own activity; staff may ask for everyone (user_id None) or anyone.
+    user_id = parameters.get("user_id", requester.pk)
+    if user_id is not None:
+        try:
+            user_id = int(user_id)
+        except (TypeError, ValueError):
+            raise ParameterError("user_id", f"user_id {user_id!r} is not a member id.") from None
+    if not requester.is_staff and user_id != requester.pk:
+        raise ParameterError(
+            "user_id", "You can request your own activity only; staff can request everyone's."
+        )
+    if user_id is not None and not User.objects.filter(pk=user_id).exists():
+        raise ParameterError("user_id", f"There is no member with id {user_id}.")
+    return {"start_date": start.isoformat(), "end_date": end.isoformat(), "user_id": user_id}
+
+
+def _clean_daily_summary(parameters: dict, requester: User) -> dict:
+    return {"date": parse_date(parameters, "date").isoformat()}
+
+
+def _clean_board_activity(parameters: dict, requester: User) -> dict:
+    start, end = _date_range(parameters)
+    board_id = parameters.get("board_id")
+    try:
+        board_id = int(board_id)
+    except (TypeError, ValueError):
+        raise ParameterError("board_id", "Choose a board.") from None
+    if not Board.objects.filter(pk=board_id).exists():
+        raise ParameterError("board_id", f"There is no board with id {board_id}.")
+    return {"board_id": board_id, "start_date": start.isoformat(), "end_date": end.isoformat()}
+
+
+# --- Titles and builds --------------------------------------------------------------------------
+
+
+def _user_activity_title(p: dict) -> str:
+    who = "everyone"
+    if p["user_id"] is not None:
+        who = User.objects.filter(pk=p["user_id"]).values_list("username", flat=True).first()
+    return f"User activity of {who}, {p['start_date']} to {p['end_date']}"
+
+
+def _board_activity_title(p: dict) -> str:
+    board = Board.objects.filter(pk=p["board_id"]).values_list("name", flat=True).first()
+    return f"Board activity in {board}, {p['start_date']} to {p['end_date']}"
+
+
+def _dates(p: dict) -> dict:
+    return {"start": date.fromisoformat(p["start_date"]), "end": date.fromisoformat(p["end_date"])}
+
+
+REPORT_TYPES: dict[str, ReportType] = {
+    kind.name: kind
+    for kind in [
+        ReportType(
+            name="user_activity",
+            label="User activity",
+            fields=("start_date", "end_date", "user_id"),
+            staff_only=False,
+            clean=_clean_user_activity,
+            title=_user_activity_title,
+            build=lambda p, step: selectors.user_activity(
+                **_dates(p), user_id=p["user_id"], step=step
+            ),
+            steps=5,
+        ),
+        ReportType(
+            name="daily_summary",
+            label="Daily summary",
+            fields=("date",),
+            staff_only=True,
+            clean=_clean_daily_summary,
+            title=lambda p: f"Daily summary for {p['date']}",
+            build=lambda p, step: selectors.daily_summary(
+                day=date.fromisoformat(p["date"]), step=step
+            ),
+            steps=4,
+        ),
+        ReportType(
+            name="board_activity",
+            label="Board activity",
+            fields=("board_id", "start_date", "end_date"),
+            staff_only=False,
+            clean=_clean_board_activity,
+            title=_board_activity_title,
+            build=lambda p, step: selectors.board_activity(
+                board_id=p["board_id"], **_dates(p), step=step
+            ),
+            steps=3,
+        ),
+    ]
+}
+
+
+def _name(field: str) -> str:
+    return field.replace("_", " ")

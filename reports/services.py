@@ -1,0 +1,209 @@
+"""Every write to reports: requesting one, building it (from the job), expiring old ones.
+
+    report = request_report(requester=user, report_type="user_activity",
+                            parameters={"start_date": "2026-11-01", "end_date": "2026-11-28"})
+
+The request is validated before anything is written (ValueError with the reason); the
+report row and its ReportGenerationJob land in one transaction. The job calls
+`generate_report`, which records progress as it goes and ends `ready` or `failed` with a
+message a member can act on; either way the requester is told in-app and by email.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from datetime import date, timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from forum.models import User
+from jobs.models import Job, State
+from notifications.services import notify_report_ready
+from reports import registry
+from reports.models import PENDING, Report, Status
+from reports.rendering import render_chart_svg, render_csv
+from reports.tasks import ReportGenerationJob
+
+logger = logging.getLogger("reports")
+
+START_PROGRESS, FILES_PROGRESS = 5, 90  # the selector's steps fill the span between
+
+
+def request_report(*, requester: User, report_type: str, parameters: dict) -> Report:
+    """The pending report for the same request, or a new one queued. Raises ValueError
+    (registry.ParameterError) for a request that cannot be made; nothing is queued then."""
+    parameters = registry.clean_parameters(
+        report_type=report_type, parameters=parameters, requester=requester
+    )
+    existing = _pending(requester_id=requester.pk, report_type=report_type, parameters=parameters)
+    if existing is not None:
+        return existing
+    job_id = uuid.uuid4()
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                requester=requester, report_type=report_type, parameters=parameters,
+                title=registry.get(report_type).title(parameters), job_id=job_id,
+            )  # fmt: skip
+            ReportGenerationJob.apply_async(
+                [report_type, parameters, requester.pk], task_id=str(job_id)
+            )
+    except IntegrityError:  # the same request a moment earlier (a double click) won
+        existing = _pending(
+            requester_id=requester.pk, report_type=report_type, parameters=parameters
+        )
+        if existing is None:
+            raise
+        return existing
+    return report
+
+
+def request_daily_summaries(*, day: date | None = None) -> list[Report]:
+    """The scheduled daily_summary (yesterday, Lagos time) for every active staff member."""
+    day = day or timezone.localdate() - timedelta(days=1)
+    staff = User.objects.filter(is_staff=True, is_active=True).order_by("pk")
+    return [
+        request_report(requester=member, report_type="daily_summary",
+                       parameters={"date": day.isoformat()})
+        for member in staff
+    ]  # fmt: skip
+
+
+def generate_report(
+    *, report_type: str, parameters: dict, user_id: int, job_id: str = ""
+) -> Report | None:
+    """Build the pending report for this request; None when there is nothing left to do.
+
+    Called by ReportGenerationJob. A job enqueued without a report row (beat, `celery
+    call`) creates one. Errors mark the report failed, tell the requester and are re-raised
+    so the job is recorded as failed too."""
+    requester = User.objects.get(pk=user_id)  # gone: the job is discarded
+    report = _pending(requester_id=user_id, report_type=report_type, parameters=parameters)
+    if report is None:
+        if job_id and Report.objects.filter(job_id=job_id).exists():
+            return None  # this job's report already ended (a late duplicate)
+        report = _report_without_request(requester, report_type, parameters, job_id)
+    kind = registry.get(report_type)
+    _update(report, status=Status.RUNNING, started_at=timezone.now(), progress=START_PROGRESS,
+            error="", job_id=job_id or report.job_id)  # fmt: skip
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        span = FILES_PROGRESS - START_PROGRESS
+        _update(report, progress=START_PROGRESS + span * min(done, kind.steps) // kind.steps)
+
+    try:
+        result = kind.build(report.parameters, step)
+        csv_name = default_storage.save(
+            f"reports/{report.pk}/report-{report.pk}.csv", ContentFile(render_csv(result))
+        )
+        chart_name = default_storage.save(
+            f"reports/{report.pk}/chart-{report.pk}.svg",
+            ContentFile(render_chart_svg(result["chart"])),
+        )
+    except SoftTimeLimitExceeded:
+        _drop_interrupted_connection()
+        _fail(report, "The report took longer than the time limit for reports and was "
+                      "stopped. Request a shorter date range.")  # fmt: skip
+        raise
+    except Exception as error:
+        # The error's class only: its message may hold paths or SQL; the job keeps it all.
+        _fail(report, f"The report could not be built: the server hit an error "
+                      f"({type(error).__name__}). Request it again; if it fails again, tell "
+                      "the forum staff.")  # fmt: skip
+        raise
+    now = timezone.now()
+    with transaction.atomic():
+        _update(report, status=Status.READY, progress=100, finished_at=now, result=result,
+                expires_at=now + timedelta(days=settings.REPORTS_KEEP_DAYS),
+                csv_file=csv_name, chart_file=chart_name)  # fmt: skip
+        notify_report_ready(
+            user=requester, report_id=report.pk, title=report.title,
+            url=report.get_absolute_url(),
+        )  # fmt: skip
+    return report
+
+
+def expire_reports(*, now=None) -> dict[str, int]:
+    """Delete the files and numbers of ready reports past their expiry (the page then offers
+    to build it again), and fail pending reports whose job the ledger gave up on."""
+    now = now or timezone.now()
+    expired = 0
+    for report in Report.objects.filter(status=Status.READY, expires_at__lte=now).iterator():
+        for name in (report.csv_file.name, report.chart_file.name):
+            if name:
+                default_storage.delete(name)
+        expired += Report.objects.filter(pk=report.pk, status=Status.READY).update(
+            status=Status.EXPIRED, result=None, csv_file="", chart_file=""
+        )
+    dead_jobs = Job.objects.filter(state__in=[State.FAILED, State.DISCARDED]).values("id")
+    abandoned = 0
+    for report in Report.objects.filter(status__in=PENDING, job_id__in=dead_jobs):
+        _fail(report, "The report job stopped before finishing (its worker was lost). "
+                      "Request the report again.")  # fmt: skip
+        abandoned += 1
+    return {"expired": expired, "abandoned": abandoned}
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def _pending(*, requester_id: int, report_type: str, parameters: dict) -> Report | None:
+    return Report.objects.filter(
+        requester_id=requester_id, report_type=report_type, parameters=parameters,
+        status__in=PENDING,
+    ).first()  # fmt: skip
+
+
+def _report_without_request(
+    requester: User, report_type: str, parameters: dict, job_id: str
+) -> Report:
+    """The row for a job enqueued directly; its arguments are checked as a request's are."""
+    parameters = registry.clean_parameters(
+        report_type=report_type, parameters=parameters, requester=requester
+    )
+    existing = _pending(requester_id=requester.pk, report_type=report_type, parameters=parameters)
+    if existing is not None:
+        return existing
+    return Report.objects.create(
+        requester=requester, report_type=report_type, parameters=parameters,
+        title=registry.get(report_type).title(parameters), job_id=job_id or None,
+    )  # fmt: skip
+
+
+def _update(report: Report, **fields) -> None:
+    """Write at once (the worker runs in autocommit): the pages poll these columns."""
+    Report.objects.filter(pk=report.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(report, name, value)
+
+
+def _drop_interrupted_connection() -> None:
+    """The time limit can strike mid-query, leaving the connection unusable (psycopg: "in
+    transaction status ACTIVE"): cancel the query on the server and reconnect, so that the
+    failure can still be recorded and the requester told."""
+    raw = connection.connection
+    if raw is not None:
+        with contextlib.suppress(Exception):  # closing it is what matters
+            raw.cancel_safe(timeout=5)
+    connection.close()
+
+
+@transaction.atomic
+def _fail(report: Report, message: str) -> None:
+    """Record the failure and tell the requester (in-app and by email), with what to do."""
+    logger.warning("report.fail id=%s type=%s: %s", report.pk, report.report_type, message)
+    _update(report, status=Status.FAILED, finished_at=timezone.now(), error=message)
+    notify_report_ready(
+        user=report.requester, report_id=report.pk, title=report.title,
+        url=report.get_absolute_url(), error=message,
+    )  # fmt: skip

@@ -1,0 +1,104 @@
+"""Thin views: request a report, list mine, read one, download its files, poll progress.
+
+A report that is not the viewer's is a 404 for members (not a 403: its existence is private).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from reports import registry, selectors, services
+from reports.forms import ReportRequestForm
+from reports.models import Report, Status
+
+TABLE_ROWS_SHOWN = 50
+
+
+@login_required
+def report_list(request: HttpRequest) -> HttpResponse:
+    everyone = request.GET.get("all") == "1" and request.user.is_staff
+    reports = selectors.reports_list(user=request.user, everyone=everyone)[:100]
+    return render(request, "reports/list.html", {"reports": reports, "everyone": everyone})
+
+
+@login_required
+def report_new(request: HttpRequest) -> HttpResponse:
+    form = ReportRequestForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            report = services.request_report(
+                requester=request.user,
+                report_type=form.cleaned_data["report_type"],
+                parameters=form.parameters(),
+            )
+        except registry.ParameterError as error:
+            form.add_parameter_error(error)
+        else:
+            return redirect(report)
+    return render(request, "reports/new.html", {"form": form})
+
+
+@login_required
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _visible(request, pk)
+    tables = [
+        {**table, "shown": table["rows"][:TABLE_ROWS_SHOWN]}
+        for table in (report.result or {}).get("tables", [])
+    ]
+    return render(
+        request, "reports/detail.html",
+        {"report": report, "tables": tables, "rows_shown": TABLE_ROWS_SHOWN},
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def report_again(request: HttpRequest, pk: int) -> HttpResponse:
+    """Request an expired or failed report again, with the same parameters."""
+    report = _visible(request, pk)
+    try:
+        again = services.request_report(
+            requester=request.user, report_type=report.report_type, parameters=report.parameters
+        )
+    except ValueError as error:
+        messages.error(request, str(error))
+        return redirect(report)
+    return redirect(again)
+
+
+@login_required
+def report_csv(request: HttpRequest, pk: int) -> FileResponse:
+    return _file(_visible(request, pk), "csv_file", content_type="text/csv", attachment=True)
+
+
+@login_required
+def report_chart(request: HttpRequest, pk: int) -> FileResponse:
+    return _file(_visible(request, pk), "chart_file", content_type="image/svg+xml")
+
+
+@login_required
+def report_progress(request: HttpRequest) -> JsonResponse:
+    ids = [int(value) for value in request.GET.getlist("id") if value.isdigit()]
+    return JsonResponse({"reports": selectors.reports_progress(user=request.user, ids=ids)})
+
+
+def _visible(request: HttpRequest, pk: int) -> Report:
+    report = selectors.report_for_viewer(user=request.user, report_id=pk)
+    if report is None:
+        raise Http404("No such report.")
+    return report
+
+
+def _file(report: Report, field: str, *, content_type: str, attachment: bool = False):
+    name = getattr(report, field).name
+    if report.status != Status.READY or not name:
+        raise Http404("This report has no file: it is not ready, or it expired.")
+    return FileResponse(
+        default_storage.open(name), content_type=content_type, as_attachment=attachment,
+        filename=name.rsplit("/", 1)[-1],
+    )  # fmt: skip

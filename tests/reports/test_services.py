@@ -1,0 +1,156 @@
+"""Requesting, building and expiring reports, in this process (test_tasks.py uses a worker)."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from jobs.models import Job, State
+from notifications.models import Notification
+from reports.models import Report, Status
+from reports.services import (
+    expire_reports,
+    generate_report,
+    request_daily_summaries,
+    request_report,
+)
+
+RANGE = {"start_date": "2026-11-10", "end_date": "2026-11-11"}
+
+
+def report_jobs():
+    return list(Job.objects.filter(class_name="ReportGenerationJob"))
+
+
+def test_a_request_is_queued_on_the_reports_queue_with_its_job(user):
+    report = request_report(requester=user, report_type="user_activity", parameters=RANGE)
+
+    assert report.status == Status.QUEUED and report.progress == 0
+    assert report.title == f"User activity of {user.username}, 2026-11-10 to 2026-11-11"
+    (job,) = report_jobs()
+    assert job.pk == report.job_id and job.queue == "reports" and job.state == State.READY
+    assert job.args == ["user_activity", {**RANGE, "user_id": user.pk}, user.pk]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"start_date": "2026-11-11", "end_date": "2026-11-10"},  # end before start
+        {"start_date": "2025-01-01", "end_date": "2026-11-10"},  # over 366 days
+        {"start_date": "2026-11-31", "end_date": "2026-12-01"},  # no such date
+    ],
+)
+def test_bad_parameters_raise_value_error_and_queue_nothing(user, parameters):
+    with pytest.raises(ValueError):
+        request_report(requester=user, report_type="user_activity", parameters=parameters)
+    with pytest.raises(ValueError, match="Unknown report type 'top_posters'"):
+        request_report(requester=user, report_type="top_posters", parameters=RANGE)
+    assert not Report.objects.exists() and report_jobs() == []
+
+
+def test_the_same_request_while_pending_returns_the_pending_report(user, other_user):
+    first = request_report(requester=user, report_type="user_activity", parameters=RANGE)
+    again = request_report(requester=user, report_type="user_activity", parameters=dict(RANGE))
+    other_range = request_report(
+        requester=user, report_type="user_activity",
+        parameters={**RANGE, "end_date": "2026-11-12"},
+    )  # fmt: skip
+    someone_else = request_report(requester=other_user, report_type="user_activity",
+                                  parameters=RANGE)  # fmt: skip
+
+    assert again.pk == first.pk
+    assert len({first.pk, other_range.pk, someone_else.pk}) == 3
+    assert len(report_jobs()) == 3
+
+    Report.objects.filter(pk=first.pk).update(status=Status.READY)
+    assert request_report(requester=user, report_type="user_activity", parameters=RANGE).pk not in (
+        first.pk, other_range.pk,
+    )  # fmt: skip
+
+
+def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum):
+    report = request_report(requester=forum.ada, report_type="user_activity", parameters=RANGE)
+
+    generate_report(report_type="user_activity", parameters=report.parameters,
+                    user_id=forum.ada.pk, job_id=str(report.job_id))  # fmt: skip
+
+    report.refresh_from_db()
+    assert (report.status, report.progress, report.error) == (Status.READY, 100, "")
+    assert report.started_at <= report.finished_at
+    assert report.expires_at == report.finished_at + timedelta(days=7)
+    assert report.result["tables"][0]["rows"] == [["ada", 2, 1, 2, 2]]
+    assert default_storage.open(report.csv_file.name).read().decode().startswith("Total,Count")
+    assert default_storage.open(report.chart_file.name).read().startswith(b"<svg")
+    notification = Notification.objects.get(recipient=forum.ada)
+    assert notification.notification_type == "report_ready"
+    assert notification.data == {"title": report.title, "url": f"/reports/{report.pk}/"}
+    email = Job.objects.get(class_name="EmailNotificationJob")
+    assert email.args[:3] == [forum.ada.pk, "report_ready", report.pk]
+
+
+def test_a_job_enqueued_without_a_request_makes_its_report(forum, staff):
+    generate_report(report_type="daily_summary", parameters={"date": "2026-11-11"},
+                    user_id=staff.pk, job_id="")  # fmt: skip
+    report = Report.objects.get()
+    assert (report.requester, report.status, report.title) == (
+        staff, Status.READY, "Daily summary for 2026-11-11",
+    )  # fmt: skip
+    assert report.result["totals"]["Posts"] == 2
+
+    generate_report(report_type="daily_summary", parameters={"date": "2026-11-10"},
+                    user_id=staff.pk)  # fmt: skip
+    assert Report.objects.filter(status=Status.READY).count() == 2
+
+
+def test_the_scheduled_daily_summary_is_yesterday_for_each_active_staff_member(staff, user):
+    from tests.forum.factories import UserFactory
+
+    second = UserFactory(is_staff=True)
+    UserFactory(is_staff=True, is_active=False)
+
+    reports = request_daily_summaries()
+
+    yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
+    assert [(r.requester, r.parameters) for r in reports] == [
+        (staff, {"date": yesterday}), (second, {"date": yesterday}),
+    ]  # fmt: skip
+    assert request_daily_summaries(day=date.fromisoformat(yesterday)) == reports  # deduped
+
+
+def test_the_daily_summary_runs_from_beat_at_noon_lagos_time(db):
+    entry = PeriodicTask.objects.get(task="DailySummaryReportsJob")
+    assert (entry.crontab.hour, entry.crontab.minute, str(entry.crontab.timezone)) == (
+        "12", "0", "Africa/Lagos",
+    )  # fmt: skip
+    assert entry.enabled and entry.kwargs == "{}"  # "yesterday" is worked out when it runs
+    assert PeriodicTask.objects.get(task="ExpireReportsJob").enabled
+
+
+def test_expired_reports_lose_their_files_and_numbers(forum):
+    report = request_report(requester=forum.bayo, report_type="user_activity", parameters=RANGE)
+    generate_report(report_type="user_activity", parameters=report.parameters,
+                    user_id=forum.bayo.pk, job_id=str(report.job_id))  # fmt: skip
+    report.refresh_from_db()
+    files = [report.csv_file.name, report.chart_file.name]
+
+    assert expire_reports() == {"expired": 0, "abandoned": 0}  # not yet
+    assert expire_reports(now=report.expires_at) == {"expired": 1, "abandoned": 0}
+
+    report.refresh_from_db()
+    assert (report.status, report.result, report.csv_file.name) == (Status.EXPIRED, None, "")
+    assert not any(default_storage.exists(name) for name in files)
+
+
+def test_a_pending_report_whose_job_failed_is_marked_failed(user):
+    report = request_report(requester=user, report_type="user_activity", parameters=RANGE)
+    Job.objects.filter(pk=report.job_id).update(state=State.FAILED)
+
+    assert expire_reports() == {"expired": 0, "abandoned": 1}
+    report.refresh_from_db()
+    assert report.status == Status.FAILED
+    assert report.error.startswith("The report job stopped before finishing")
+    told = Notification.objects.get(recipient=user)
+    assert told.data["error"] == report.error
+    assert Job.objects.filter(class_name="EmailNotificationJob").count() == 1
