@@ -30,30 +30,30 @@ Exits non-zero when it could not measure. Needs nothing but the venv:
 
 from __future__ import annotations
 
+import argparse
+import collections
+import contextlib
+import functools
+import http.client
+import logging
+import os
+import random
+import re
+import shutil
+import signal
 import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/email.py would shadow the standard library's `email`: the folder must not be first.
-sys.path[0] = str(ROOT)
-
-import argparse  # noqa: E402
-import collections  # noqa: E402
-import contextlib  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.parse  # noqa: E402
-import urllib.request  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from http.cookiejar import CookieJar  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from bench.chaos import RECOVERY, Chaos  # noqa: E402
 from bench.jobs import log, ms, pct  # noqa: E402
@@ -400,6 +400,9 @@ class Traffic:
         self.done: collections.Counter[str] = collections.Counter()
         self.posts: list[tuple[int, int]] = []  # (post id, author index)
         self.samples: list[tuple[float, float, str, str]] = []  # (start, seconds, status, path)
+        self.attempts: collections.Counter[tuple] = (
+            collections.Counter()
+        )  # (member, action, window)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [
@@ -417,8 +420,11 @@ class Traffic:
             thread.join()
 
     def member(self, i: int) -> None:
+        # A loopback address of its own: rate limits count per client IP, as for real members.
         opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirect()
+            urllib.request.HTTPCookieProcessor(CookieJar()),
+            _NoRedirect(),
+            _From(f"127.0.1.{i + 1}"),
         )
         name = f"m{self.run_id}x{i}"
         while not self.stopping.is_set() and not self.act(opener, "signup", "/accounts/signup/",
@@ -428,18 +434,29 @@ class Traffic:
         while not self.stopping.wait(random.uniform(1.0, 3.0)):
             others = [p for p, author in self.posts if author != i]
             roll = random.random()
-            if roll < 0.3 or not others:
+            if (roll < 0.3 or not others) and self.within_limit(i, "post"):
                 slug = random.choice(self.boards)
                 self.act(opener, "post", f"/b/{slug}/new/", f"/b/{slug}/new/",
                          title=f"Fault run post by {name}", body="Na so e be. " * 5,
                          author=i)  # fmt: skip
-            elif roll < 0.8:
+            elif others and roll < 0.8 and self.within_limit(i, "comment"):
                 pk = random.choice(others[-50:])
                 self.act(opener, "comment", f"/p/{pk}/", f"/p/{pk}/comment/",
                          body=f"Comment from {name}: I dey feel you.")  # fmt: skip
-            else:
+            elif others:
                 pk = random.choice(others[-50:])
                 self.act(opener, "like", f"/p/{pk}/", f"/p/{pk}/like/", action="like")
+
+    def within_limit(self, i: int, action: str) -> bool:
+        """Members act like people, not abusers: each stays under its per-account limits
+        (settings.RATE_LIMITS), so a 429 in the figures is a defect, not the traffic's doing."""
+        from django.conf import settings
+
+        count, seconds = settings.RATE_LIMITS[action]
+        key = (i, action, int(time.time() // seconds))
+        with self.lock:
+            self.attempts[key] += 1
+            return self.attempts[key] <= count
 
     def act(self, opener, kind: str, form: str, target: str, author: int | None = None,
             **data: str) -> bool:  # fmt: skip
@@ -475,6 +492,18 @@ class Traffic:
             self.statuses[str(status)] += 1
             self.samples.append((started, time.time() - started, str(status), path))
         return text, status, location
+
+
+class _From(urllib.request.HTTPHandler):
+    """Connect from a given loopback address (Linux routes all of 127/8 to lo)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def http_open(self, req):
+        connection = functools.partial(http.client.HTTPConnection, source_address=(self.address, 0))
+        return self.do_open(connection, req)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
