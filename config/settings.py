@@ -219,6 +219,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 JOBS_HEARTBEAT_INTERVAL = env.float("JOBS_HEARTBEAT_INTERVAL", default=5.0)
 JOBS_PROCESS_ALIVE_THRESHOLD = env.float("JOBS_PROCESS_ALIVE_THRESHOLD", default=30.0)
 JOBS_REPUBLISH_AFTER = env.float("JOBS_REPUBLISH_AFTER", default=10.0)
+if JOBS_PROCESS_ALIVE_THRESHOLD < 3 * JOBS_HEARTBEAT_INTERVAL:
+    raise ImproperlyConfigured(
+        "JOBS_PROCESS_ALIVE_THRESHOLD must be at least 3 × JOBS_HEARTBEAT_INTERVAL: a live "
+        "process would be taken for dead between two heartbeats and its jobs run twice."
+    )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connection around every task unless this is set:
 # a new connection per job would cost more than the job layer's own writes. Jobs reconnect

@@ -134,3 +134,16 @@ def test_a_second_beat_stands_by_and_periodic_jobs_do_not_double_fire(processes)
     logs = [processes.log(beat) for beat in beats]
     assert sum("beat.leader" in log for log in logs) == 1
     assert sum("beat.standby" in log for log in logs) == 1
+
+
+def test_a_threshold_too_close_to_the_heartbeat_interval_is_refused_at_start():
+    import sys
+
+    env = {**os.environ, "JOBS_HEARTBEAT_INTERVAL": "5", "JOBS_PROCESS_ALIVE_THRESHOLD": "10"}
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert check.returncode != 0
+    assert "JOBS_PROCESS_ALIVE_THRESHOLD must be at least 3 × JOBS_HEARTBEAT_INTERVAL" in (
+        check.stderr
+    )

@@ -52,8 +52,10 @@ def test_a_worker_started_while_a_queue_is_paused_leaves_it_alone(processes, cap
 
 def test_a_job_taken_just_before_the_pause_is_handed_back_not_run(processes):
     """A message already in a worker's hands when the pause lands is not run."""
-    processes.worker(env={"JOBS_HEARTBEAT_INTERVAL": "60"})  # no reconciling during the test
-    processes.dispatcher()
+    # No pause reconciling during the test: heartbeats (and so the threshold) are slow.
+    slow = {"JOBS_HEARTBEAT_INTERVAL": "60", "JOBS_PROCESS_ALIVE_THRESHOLD": "300"}
+    processes.worker(env=slow)
+    processes.dispatcher(env=slow)
     time.sleep(2)  # the worker's start-up reconciliation (one inspect round trip) is over
     QueuePause.objects.create(queue="default")  # no broadcast: the worker still consumes
     job_id = RecordJob.delay("handed-back").id
