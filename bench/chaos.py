@@ -22,7 +22,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.jobs import log, private_redis  # noqa: E402
+from bench.jobs import django_on_private_redis, log  # noqa: E402
 
 PYTHON = sys.executable
 RECOVERY = {"JOBS_HEARTBEAT_INTERVAL": "1", "JOBS_PROCESS_ALIVE_THRESHOLD": "5",
@@ -46,20 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DATABASE_URL"):
         parser.error("DATABASE_URL must be set (or run through `python -m devtools.embedded run`)")
 
-    with (
-        tempfile.TemporaryDirectory(prefix="naija-chaos-") as tmp,
-        private_redis(Path(tmp)) as url,
-    ):
-        os.environ.update(REDIS_URL=url, DEBUG="0", **RECOVERY)
-        os.environ.setdefault("SECRET_KEY", "bench-only")
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        figures = Chaos(url, Path(tmp), args).run()
+    with django_on_private_redis("naija-chaos-", **RECOVERY) as (url, tmp):
+        figures = Chaos(url, tmp, args).run()
     for name, value, unit in figures:
         print(f"{name} = {value} {unit}")
     return 0

@@ -34,12 +34,11 @@ sys.path[0] = str(ROOT)
 import argparse  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
-from bench.jobs import Bench, log, ms, pct, private_redis  # noqa: E402
+from bench.jobs import Bench, django_on_private_redis, log, ms, pct  # noqa: E402
 from devtools.mailsink import MailSink  # noqa: E402
 
 BATCH = 500
@@ -61,22 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sink = MailSink().start()
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="naija-email-bench-") as tmp,
-            private_redis(Path(tmp)) as url,
-        ):
-            os.environ.update(
-                REDIS_URL=url, EMAIL_URL=sink.url, DEBUG="0",
-                SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only"),
-                DJANGO_SETTINGS_MODULE="config.settings",
-            )  # fmt: skip
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0)
-            figures = EmailBench(url, Path(tmp), args.concurrency, sink).run(args)
+        with django_on_private_redis("naija-email-bench-", EMAIL_URL=sink.url) as (url, tmp):
+            figures = EmailBench(url, tmp, args.concurrency, sink).run(args)
     finally:
         sink.stop()
     for name, value, unit in figures:

@@ -47,22 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DATABASE_URL"):
         parser.error("DATABASE_URL must be set (or run through `python -m devtools.embedded run`)")
 
-    with (
-        tempfile.TemporaryDirectory(prefix="naija-jobs-bench-") as tmp,
-        private_redis(Path(tmp)) as url,
-    ):
-        os.environ["REDIS_URL"] = url
-        # Production settings: DEBUG's query log would tax every ledger statement.
-        os.environ.update(DEBUG="0", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only"))
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        bench = Bench(url, Path(tmp), args.concurrency)
-        figures = bench.run(args)
+    with django_on_private_redis("naija-jobs-bench-") as (url, tmp):
+        figures = Bench(url, tmp, args.concurrency).run(args)
     for name, value, unit in figures:
         print(f"{name} = {value} {unit}")
     return 0
@@ -270,6 +256,25 @@ def process(command: list[str], log_path: Path) -> Iterator[None]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def django_on_private_redis(prefix: str, **env: str) -> Iterator[tuple[str, Path]]:
+    """A scratch folder, a private redis-server in it, and Django set up in production
+    settings (DEBUG's query log would tax every statement) on the migrated DATABASE_URL.
+    Yields (redis URL, folder); `env` adds or overrides environment variables."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, private_redis(Path(tmp)) as url:
+        os.environ.update(
+            REDIS_URL=url, DEBUG="0", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only"),
+            DJANGO_SETTINGS_MODULE="config.settings", **env,
+        )  # fmt: skip
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        yield url, Path(tmp)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 
-from bench.jobs import log, ms, pct, private_redis, process  # noqa: E402 -- after the path is set
+from bench.jobs import django_on_private_redis, log, ms, pct, process  # noqa: E402 -- after the path is set
 
 # Marker words and the share of posts that get them (every Nth post by id).
 PLANTED = {"rare": ("zuzutu", 20_000), "uncommon": ("kpekere", 200)}
@@ -51,29 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url:
         parser.error("pass --database-url or set DATABASE_URL")
 
-    with (
-        tempfile.TemporaryDirectory(prefix="naija-search-bench-") as tmp,
-        private_redis(Path(tmp)) as redis_url,
-    ):
-        os.environ.update(
-            DATABASE_URL=args.database_url,
-            REDIS_URL=redis_url,
-            DEBUG="0",  # DEBUG's query log would tax every statement
-            SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only"),
-            DJANGO_SETTINGS_MODULE="config.settings",
-        )
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    bench_env = {"DATABASE_URL": args.database_url}
+    with django_on_private_redis("naija-search-bench-", **bench_env) as (_redis_url, tmp):
         figures: list[tuple[str, str, str]] = []
         posts = prepare_index()
         figures.append(("posts", f"{posts}", "posts"))
         figures += latency(args.samples)
         figures += reindex_throughput(args.reindex_posts)
-        figures += lag(Path(tmp), args.lag_posts)
+        figures += lag(tmp, args.lag_posts)
     for name, value, unit in figures:
         print(f"{name} = {value} {unit}")
     return 0
