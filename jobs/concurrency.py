@@ -84,25 +84,19 @@ def admit(jobs: Sequence) -> list:
 
 def release_blocked(*, max_keys: int = 200) -> list[Job]:
     """blocked → ready where a key has free slots; published by the caller before commit."""
-    keys = list(
+    # Each key with blocked jobs, and the limit its next job (in release order) carries.
+    limits = dict(
         Job.objects.blocked()
-        .order_by()
-        .values_list("concurrency_key", flat=True)
-        .distinct()[:max_keys]
+        .order_by("concurrency_key", "priority", "created_at")
+        .distinct("concurrency_key")
+        .values_list("concurrency_key", "concurrency_limit")[:max_keys]
     )
-    if not keys:
+    if not limits:
         return []
     released: list[Job] = []
-    held = _lock_and_count(sorted(keys))
-    for key in keys:
-        oldest = (
-            Job.objects.blocked()
-            .filter(concurrency_key=key)
-            .order_by("priority", "created_at")
-            .values_list("concurrency_limit", flat=True)
-            .first()
-        )
-        free = (oldest or 0) - held.get(key, 0)
+    held = _lock_and_count(sorted(limits))
+    for key, limit in limits.items():
+        free = limit - held.get(key, 0)
         if free > 0:
             released += Job.objects.raw(
                 """

@@ -118,7 +118,7 @@ def page(job_filter: JobFilter, *, number: int) -> tuple[list[Job], bool]:
 
 
 def class_names() -> list[str]:
-    """For the filter's suggestions: classes with a failure or in the counters."""
+    """For the filter's suggestions: every class the counters have seen."""
     return sorted(set(JobMetric.objects.values_list("class_name", flat=True).distinct()))
 
 
@@ -151,16 +151,18 @@ def workers() -> list[dict]:
     running: dict[int, list[Job]] = {}
     for job in Job.objects.claimed().order_by("claimed_at")[:500]:
         running.setdefault(job.process_id, []).append(job)
-    return [
-        {
-            "process": process,
-            "age": (now - process.last_heartbeat_at).total_seconds(),
-            "stale": (now - process.last_heartbeat_at).total_seconds()
-            > settings.JOBS_PROCESS_ALIVE_THRESHOLD,
-            "jobs": running.get(process.id, []),
-        }
-        for process in Process.objects.order_by("kind", "hostname", "pid")
-    ]
+    rows = []
+    for process in Process.objects.order_by("kind", "hostname", "pid"):
+        age = (now - process.last_heartbeat_at).total_seconds()
+        rows.append(
+            {
+                "process": process,
+                "age": age,
+                "stale": age > settings.JOBS_PROCESS_ALIVE_THRESHOLD,
+                "jobs": running.get(process.id, []),
+            }
+        )
+    return rows
 
 
 def throughput_chart(*, hours: int) -> dict:

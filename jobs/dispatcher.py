@@ -27,8 +27,10 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
+from config.celery import app
 from jobs import concurrency, ledger, processes, recovery
 from jobs.base import publish
+from jobs.queues import paused_queues
 
 logger = logging.getLogger("jobs.dispatcher")
 
@@ -118,9 +120,6 @@ class Dispatcher:
             publish(orphans)
         if failed:
             logger.error("dispatcher.orphans_failed count=%d (out of attempts)", failed)
-        from config.celery import app
-        from jobs.queues import paused_queues
-
         with app.connection_for_write() as conn:
             channel = conn.default_channel
             if recovery.check_broker_epoch(channel.client):

@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import (
@@ -135,9 +134,11 @@ class JobsCollector:
             "naija_jobs_live_processes", "Processes with a fresh heartbeat", labels=["kind"]
         )
         fresh = defaultdict(int)
+        newest: dict[str, float] = {}  # kind → age of its freshest heartbeat
         for process in Process.objects.order_by("kind", "name", "pid"):
             seconds = (now - process.last_heartbeat_at).total_seconds()
             age.add_metric([process.kind, process.name, str(process.pid)], seconds)
+            newest[process.kind] = min(seconds, newest.get(process.kind, float("inf")))
             if seconds <= settings.JOBS_PROCESS_ALIVE_THRESHOLD:
                 fresh[process.kind] += 1
         for kind in Process.Kind.values:
@@ -148,12 +149,6 @@ class JobsCollector:
             "Seconds since the freshest dispatcher or beat heartbeat (+Inf: none running)",
             labels=["kind"],
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT kind, extract(epoch FROM now() - max(last_heartbeat_at)) "
-                "FROM jobs_process WHERE kind IN ('dispatcher', 'beat') GROUP BY kind"
-            )
-            ticks = dict(cursor.fetchall())
         for kind in ("dispatcher", "beat"):
-            last_tick.add_metric([kind], float(ticks.get(kind, float("inf"))))
+            last_tick.add_metric([kind], newest.get(kind, float("inf")))
         yield last_tick

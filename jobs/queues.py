@@ -49,8 +49,7 @@ def is_paused(queue: str) -> bool:
     """For the hot path of a worker: the pauses, read at most once a second per process."""
     now = time.monotonic()
     if now - _cache["at"] > CACHE_SECONDS:
-        rows = workerdb.fetchall("SELECT queue FROM jobs_queuepause", [])
-        _cache.update(at=now, paused=frozenset(row[0] for row in rows))
+        _cache.update(at=now, paused=_paused_on_worker_connection())
     return queue in _cache["paused"]
 
 
@@ -70,8 +69,7 @@ class ConsumerPauses:
         self.app, self.hostname, self.queues = app, hostname, queues
 
     def __call__(self) -> None:
-        rows = workerdb.fetchall("SELECT queue FROM jobs_queuepause", [])
-        paused = {row[0] for row in rows}
+        paused = _paused_on_worker_connection()
         active = self._active()
         if active is None:
             return
@@ -90,6 +88,12 @@ class ConsumerPauses:
     def _control(self, command: str, queue: str) -> None:
         logger.info("queues.%s queue=%s worker=%s", command, queue, self.hostname)
         getattr(self.app.control, command)(queue, destination=[self.hostname], reply=False)
+
+
+def _paused_on_worker_connection() -> frozenset[str]:
+    """The pauses, read on the process's own connection (jobs.workerdb): workers read them
+    from their hot path and their heartbeat thread, outside Django's connection."""
+    return frozenset(row[0] for row in workerdb.fetchall("SELECT queue FROM jobs_queuepause", []))
 
 
 def _check(queue: str) -> None:

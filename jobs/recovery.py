@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from jobs.models import Job
+from jobs.queues import paused_queues
 
 logger = logging.getLogger("jobs.recovery")
 
@@ -79,7 +80,7 @@ def mark_all_ready_unpublished() -> int:
     return (
         Job.objects.ready()
         .filter(published_at__isnull=False)
-        .exclude(queue__in=_paused())
+        .exclude(queue__in=paused_queues())
         .update(published_at=None)
     )
 
@@ -107,9 +108,3 @@ def claim_lost(*, queues: list[str], limit: int = 500) -> list[Job]:
             [queues, settings.JOBS_REPUBLISH_AFTER, limit],
         )
     )
-
-
-def _paused() -> list[str]:
-    from jobs.queues import paused_queues
-
-    return list(paused_queues())
