@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -200,22 +201,26 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
         return
     options = dict(options or {})
     options.pop("producer", None)  # beat passes its own; ours batches the whole publish
-    with app.producer_or_acquire() as producer, producer.batch():
-        for job in jobs:
-            soft, hard = settings.JOB_TIME_LIMITS[job.queue]
-            app.send_task(
-                job.class_name,
-                job.args,
-                job.kwargs,
-                task_id=str(job.id),
-                queue=job.queue,
-                priority=job.priority,
-                producer=producer,
-                retry=False,
-                soft_time_limit=soft,
-                time_limit=hard,
-                **options,
-            )
+    with app.producer_or_acquire() as producer:
+        # One connection attempt: kombu would otherwise retry for the whole connect timeout
+        # (2 s) and every request that enqueues would wait that long on a dead Redis.
+        producer.connection.ensure_connection(max_retries=0)
+        with producer.batch():
+            for job in jobs:
+                soft, hard = settings.JOB_TIME_LIMITS[job.queue]
+                app.send_task(
+                    job.class_name,
+                    job.args,
+                    job.kwargs,
+                    task_id=str(job.id),
+                    queue=job.queue,
+                    priority=job.priority,
+                    producer=producer,
+                    retry=False,
+                    soft_time_limit=soft,
+                    time_limit=hard,
+                    **options,
+                )
 
 
 def _enqueue(jobs: list[ledger.NewJob], options: dict) -> None:
@@ -230,20 +235,31 @@ def _enqueue(jobs: list[ledger.NewJob], options: dict) -> None:
         transaction.on_commit(partial(_publish_after_commit, ready, options), robust=True)
 
 
+# After a failed publish this process leaves its jobs to the dispatcher for this long instead
+# of trying Redis again: an unreachable Redis (a partition, a stopped process) would otherwise
+# add its connect timeout to every request that enqueues.
+PUBLISH_BACKOFF_SECONDS = 5.0
+_publish_backoff = {"until": 0.0}
+
+
 def _publish_after_commit(jobs: list[ledger.NewJob], options: dict) -> None:
     """Publish, never raising: a job Redis did not take stays ready for the dispatcher."""
-    try:
-        publish(jobs, options)
-    except Exception as error:
-        logger.warning(
-            "job.publish_failed count=%d error=%s: the dispatcher will publish them",
-            len(jobs),
-            error,
-        )
+    if time.monotonic() < _publish_backoff["until"]:
+        error = f"backing off, a publish failed less than {PUBLISH_BACKOFF_SECONDS:.0f} s ago"
+    else:
         try:
-            ledger.mark_unpublished([job.id for job in jobs])
-        except Exception:
-            logger.exception("job.mark_unpublished_failed count=%d", len(jobs))
+            publish(jobs, options)
+            return
+        except Exception as exc:
+            _publish_backoff["until"] = time.monotonic() + PUBLISH_BACKOFF_SECONDS
+            error = exc
+    logger.warning(
+        "job.publish_failed count=%d error=%s: the dispatcher will publish them", len(jobs), error
+    )
+    try:
+        ledger.mark_unpublished([job.id for job in jobs])
+    except Exception:
+        logger.exception("job.mark_unpublished_failed count=%d", len(jobs))
 
 
 def _timing(options: dict) -> dict:

@@ -178,6 +178,14 @@ def _no_rate_limits(settings):
 
 
 @pytest.fixture(autouse=True)
+def _publish_not_backed_off():
+    """A test that stopped Redis must not leave the next test's publishes backed off."""
+    from jobs import base
+
+    base._publish_backoff["until"] = 0.0
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 at full strength costs ~0.5 s a user; tests hash many."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,5 +1,8 @@
 """The dispatcher: due jobs and lost publishes reach Redis exactly once."""
 
+import logging
+import os
+import signal
 import uuid
 
 import pytest
@@ -37,6 +40,30 @@ def test_job_whose_publish_failed_runs_once_redis_is_back(processes, private_red
     private_redis.start()
     wait_for_state(result.id, State.FINISHED, timeout=60)
     assert runs(key) == 1
+
+
+def test_a_hung_redis_costs_one_publish_then_jobs_go_to_the_dispatcher(
+    processes, private_redis, caplog
+):
+    """A stopped (not dead) Redis accepts connections and never answers: the first publish
+    waits for its socket timeout, the next ones back off at once; all run once it is back."""
+    os.kill(private_redis.proc.pid, signal.SIGSTOP)
+    try:
+        with caplog.at_level(logging.WARNING, logger="jobs"):
+            keys = [uuid.uuid4().hex for _ in range(5)]
+            results = [RecordJob.delay(key) for key in keys]
+        failures = [r.getMessage() for r in caplog.records if "publish_failed" in r.msg]
+        assert len(failures) == 5
+        assert "backing off" not in failures[0]
+        assert all("backing off" in message for message in failures[1:])
+        assert Job.objects.filter(pk__in=[r.id for r in results], published_at=None).count() == 5
+    finally:
+        os.kill(private_redis.proc.pid, signal.SIGCONT)
+    processes.worker(env=private_redis.env)
+    processes.dispatcher(env=private_redis.env)
+    for result in results:
+        wait_for_state(result.id, State.FINISHED, timeout=60)
+    assert [runs(key) for key in keys] == [1] * 5
 
 
 def test_dispatcher_heartbeat_file_shows_its_loop_is_alive(processes, tmp_path):
