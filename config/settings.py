@@ -225,6 +225,11 @@ if JOBS_PROCESS_ALIVE_THRESHOLD < 3 * JOBS_HEARTBEAT_INTERVAL:
         "process would be taken for dead between two heartbeats and its jobs run twice."
     )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers reconnect to a lost Redis every JOBS_BROKER_RETRY_INTERVAL seconds, as long as it
+# takes (jobs.consumer), instead of Celery's 2, 4, 6 … 30 s back-off and 100 attempts.
+CELERY_WORKER_CONSUMER = "jobs.consumer:Consumer"
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+JOBS_BROKER_RETRY_INTERVAL = env.float("JOBS_BROKER_RETRY_INTERVAL", default=1.0)
 # Celery's Django fixup closes the database connection around every task unless this is set:
 # a new connection per job would cost more than the job layer's own writes. Jobs reconnect
 # on a broken connection (jobs.execution).

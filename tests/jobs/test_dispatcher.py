@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import signal
 import uuid
 
@@ -72,3 +73,23 @@ def test_dispatcher_heartbeat_file_shows_its_loop_is_alive(processes, tmp_path):
     wait_for(alive.exists, message="the heartbeat file")
     first = alive.stat().st_mtime
     wait_for(lambda: alive.stat().st_mtime > first, message="a fresh heartbeat")
+
+
+def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private_redis):
+    """Celery's own back-off (2, 4, 6 … 30 s) would leave a worker idle for up to 30 s after
+    Redis returned; jobs.consumer retries every JOBS_BROKER_RETRY_INTERVAL, without limit."""
+    worker = processes.worker(env=private_redis.env)
+    private_redis.stop()
+    wait_for(
+        lambda: processes.log(worker).count("Cannot connect") >= 4,
+        timeout=30,
+        message="four reconnect attempts",
+    )
+    retries = re.findall(r"Trying again (in [\d.]+ seconds?)", processes.log(worker))
+    assert set(retries) == {"in 1.00 second"}, retries
+    private_redis.start()
+    key = uuid.uuid4().hex
+    result = RecordJob.delay(key)
+    wait_for_state(result.id, State.FINISHED, timeout=30)
+    assert runs(key) == 1
+    assert worker.poll() is None
