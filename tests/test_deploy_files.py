@@ -221,3 +221,10 @@ def test_security_headers_on_every_page(client, db):
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "object-src 'none'" in policy
     assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+
+
+def test_readme_documents_every_variable_settings_reads():
+    names, _ = settings_env_reads()
+    readme = (ROOT / "README.md").read_text()
+    undocumented = sorted(name for name in names if f"`{name}`" not in readme)
+    assert not undocumented, f"add these to the README's environment table: {undocumented}"
