@@ -39,6 +39,7 @@ logger = logging.getLogger("jobs.dispatcher")
 UNPUBLISHED_GRACE_SECONDS = 5.0
 # Seconds between the recovery passes (orphans, lost messages), and between heartbeats.
 RECOVERY_EVERY = 1.0
+MAX_BACKOFF = 2.0
 
 
 class Dispatcher:
@@ -77,7 +78,9 @@ class Dispatcher:
                     "dispatcher.error (%d in a row) %s: %s", failures, type(error).__name__, error
                 )
             if moved < self.batch_size:  # a full batch means more is waiting: no sleep
-                self.stopping.wait(min(self.interval * (1 + failures), 5.0))
+                # Backs off while Redis or PostgreSQL is down, but at most 2 s: the jobs left
+                # for it during an outage should go out within seconds of its end.
+                self.stopping.wait(min(self.interval * (1 + failures), MAX_BACKOFF))
         processes.deregister()
         logger.info("dispatcher.stop")
 
@@ -121,6 +124,7 @@ class Dispatcher:
         if failed:
             logger.error("dispatcher.orphans_failed count=%d (out of attempts)", failed)
         with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=0)  # not kombu's 2 s of retries: next tick
             channel = conn.default_channel
             if recovery.check_broker_epoch(channel.client):
                 reset = recovery.mark_all_ready_unpublished()
