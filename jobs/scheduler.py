@@ -5,7 +5,8 @@ must not send every periodic job twice. The beat that holds a PostgreSQL advisor
 its own connection is the leader and ticks; any other waits as a standby and takes over
 within seconds when the leader's connection goes (its lock is released with it). Each tick
 of the leader is its heartbeat in jobs.Process, so "beat not ticking" is visible in
-/metrics and `jobs processes`.
+/metrics and `jobs processes`. While PostgreSQL is unreachable beat sends nothing and keeps
+ticking, instead of exiting.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import logging
 import time
 
+import django.db
+import psycopg
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
@@ -32,14 +35,20 @@ class LockedDatabaseScheduler(DatabaseScheduler):
 
     def tick(self, *args, **kwargs) -> float:
         try:
-            leader = self._hold_lock()
-        except Exception as error:  # PostgreSQL away: send nothing rather than risk a double
-            logger.warning("beat.lock_unavailable %s: %s", type(error).__name__, error)
+            if not self._hold_lock():
+                return STANDBY_RECHECK_SECONDS
+            self._heartbeat()
+            return super().tick(*args, **kwargs)
+        except (django.db.Error, psycopg.Error) as error:
+            # PostgreSQL away (a restart, a failover): send nothing rather than risk a double,
+            # and keep ticking. Celery beat would exit on the error and wait for a process
+            # manager; the schedule and the lock come back with the database.
+            logger.warning(
+                "beat.database_unavailable %s: %s; trying again in %.0f s",
+                type(error).__name__, error, STANDBY_RECHECK_SECONDS,
+            )  # fmt: skip
+            django.db.close_old_connections()
             return STANDBY_RECHECK_SECONDS
-        if not leader:
-            return STANDBY_RECHECK_SECONDS
-        self._heartbeat()
-        return super().tick(*args, **kwargs)
 
     def _hold_lock(self) -> bool:
         conn = workerdb.connection()

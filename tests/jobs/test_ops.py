@@ -6,8 +6,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -134,6 +136,45 @@ def test_a_second_beat_stands_by_and_periodic_jobs_do_not_double_fire(processes)
     logs = [processes.log(beat) for beat in beats]
     assert sum("beat.leader" in log for log in logs) == 1
     assert sum("beat.standby" in log for log in logs) == 1
+
+
+@pytest.mark.worker
+def test_beat_rides_out_a_database_outage(processes):
+    """PostgreSQL unreachable for a few seconds (its restart, a failover): beat keeps running
+    and sends again once the database is back, with no process manager to restart it."""
+    every_second = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="record through an outage", task="RecordJob", args='["outage"]', interval=every_second
+    )
+    processes.worker()
+    beat = processes.start(
+        ["-m", "celery", "-A", "config", "beat", "--loglevel", "INFO", "-s",
+         str(processes.tmp_path / "beat")]
+    )  # fmt: skip
+    wait_for(lambda: runs("outage") >= 1, timeout=60, message="first periodic run")
+    database = connection.settings_dict["NAME"]
+    admin = psycopg.connect(
+        host=connection.settings_dict["HOST"], port=connection.settings_dict["PORT"],
+        user=connection.settings_dict["USER"], dbname="postgres", autocommit=True,
+    )  # fmt: skip
+    with admin:  # as a restart would: every session cut, no new one let in
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            [database],
+        )
+        try:
+            wait_for(
+                lambda: processes.log(beat).count("beat.database_unavailable") >= 3,
+                timeout=30,
+                message="beat ticking through the outage",
+            )
+        finally:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            connection.close()  # this test's session was cut too
+    before = runs("outage")
+    wait_for(lambda: runs("outage") >= before + 2, timeout=30, message="runs after the outage")
+    assert beat.poll() is None, processes.log(beat)
 
 
 def test_a_threshold_too_close_to_the_heartbeat_interval_is_refused_at_start():
