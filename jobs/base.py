@@ -19,7 +19,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -52,6 +52,12 @@ class ApplicationJob(Task):
     retry_backoff_max = 3600.0
     retry_jitter = 0.25  # up to this fraction of the delay is added at random
     limits_concurrency: ConcurrencyLimit | None = None  # at most N at a time per key
+    # While jobs of this class wait for a retry after one of `retry_probe_errors` (class
+    # names), the dispatcher calls `retry_probe()` every few seconds; when it returns True the
+    # cause is gone (the mail server answers again) and those retries run now, not at the end
+    # of their back-off.
+    retry_probe: Callable[[], bool] | None = None
+    retry_probe_errors: tuple[str, ...] = ()
 
     # Delivery: ack after the run, redeliver when the worker process dies (the ledger's
     # compare-and-set claim makes a redelivery of a finished job a no-op).

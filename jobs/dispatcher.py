@@ -39,6 +39,8 @@ logger = logging.getLogger("jobs.dispatcher")
 UNPUBLISHED_GRACE_SECONDS = 5.0
 # Seconds between the recovery passes (orphans, lost messages), and between heartbeats.
 RECOVERY_EVERY = 1.0
+# Seconds between retry probes (ApplicationJob.retry_probe), run only while retries wait.
+RETRY_PROBE_EVERY = 3.0
 MAX_BACKOFF = 2.0
 
 
@@ -52,6 +54,8 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.last_recovery = 0.0
         self.last_heartbeat = 0.0
+        self.last_probe = 0.0
+        self.probed: list | None = None  # job classes with a retry probe, found on first use
 
     def run(self) -> None:
         """Loop until SIGTERM/SIGINT; survives Redis and PostgreSQL outages."""
@@ -97,6 +101,9 @@ class Dispatcher:
         if now - self.last_recovery >= RECOVERY_EVERY:  # first: a lost Redis resets publishes
             self.last_recovery = now
             published.update(self.recover())
+        if now - self.last_probe >= RETRY_PROBE_EVERY:  # before promoting: released are due
+            self.last_probe = now
+            self.probe_retries()
         with transaction.atomic():
             due = [job for job in ledger.promote_due(limit=self.batch_size) if job.state == "ready"]
             publish(due)
@@ -116,6 +123,25 @@ class Dispatcher:
                 "dispatcher.published %s", " ".join(f"{k}={v}" for k, v in published.items())
             )
         return sum(published.values())
+
+    def probe_retries(self) -> int:
+        """Retries waiting on a cause their class can probe run now if the probe passes."""
+        if self.probed is None:
+            self.probed = probed_job_classes()
+        released = 0
+        for task in self.probed:
+            if not ledger.retries_waiting_on(task.name, task.retry_probe_errors):
+                continue
+            try:
+                passed = task.retry_probe()
+            except Exception as error:
+                logger.warning("dispatcher.retry_probe_error class=%s %s", task.name, error)
+                continue
+            if passed:
+                count = ledger.release_retries(task.name, task.retry_probe_errors)
+                logger.info("dispatcher.retries_released class=%s count=%d", task.name, count)
+                released += count
+        return released
 
     def recover(self) -> dict[str, int]:
         with transaction.atomic():
@@ -142,3 +168,9 @@ class Dispatcher:
             lost = recovery.claim_lost(queues=empty, limit=self.batch_size)
             publish(lost)
         return {"orphans": len(orphans), "lost": len(lost)}
+
+
+def probed_job_classes() -> list:
+    """The job classes with a retry probe (the dispatcher imports every app's jobs)."""
+    app.loader.import_default_modules()
+    return [task for task in app.tasks.values() if getattr(task, "retry_probe", None)]

@@ -218,6 +218,33 @@ def promote_due(*, limit: int = 500) -> list[Job]:
     )
 
 
+def retries_waiting_on(class_name: str, error_classes: Sequence[str]) -> bool:
+    """Whether jobs of this class wait for a retry after one of these errors."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM jobs_job WHERE {_WAITING_RETRY})",
+            [class_name, list(error_classes)],
+        )
+        return cursor.fetchone()[0]
+
+
+def release_retries(class_name: str, error_classes: Sequence[str]) -> int:
+    """Those retries are due now: the dispatcher's next promote publishes them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE jobs_job SET scheduled_at = now() WHERE {_WAITING_RETRY}",
+            [class_name, list(error_classes)],
+        )
+        return cursor.rowcount
+
+
+# Matches the partial index job_retry_idx: only the retries waiting, however many jobs wait.
+_WAITING_RETRY = (
+    "state = 'scheduled' AND attempts > 0 AND class_name = %s AND error_class = ANY(%s) "
+    "AND scheduled_at > now()"
+)
+
+
 def claim_unpublished(*, older_than_seconds: float, limit: int = 500) -> list[Job]:
     """Ready jobs whose publish did not happen (Redis was down, or the process died between
     commit and publish), marked published and locked until the caller's transaction ends."""

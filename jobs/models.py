@@ -154,6 +154,11 @@ class Job(models.Model):
                 name="job_failed_idx",
                 condition=models.Q(state="failed"),
             ),
+            models.Index(  # retries waiting, for the dispatcher's retry probes
+                fields=["class_name", "error_class"],
+                name="job_retry_idx",
+                condition=models.Q(state="scheduled", attempts__gt=0),
+            ),
             models.Index(
                 fields=["state", "finished_at"],  # state first: each of the two counts alone
                 name="job_done_idx",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import smtplib
 import time
 import uuid
 from dataclasses import dataclass
@@ -289,6 +290,28 @@ def _send(email: Email) -> None:
     except Exception:
         _smtp.discard()
         raise
+
+
+# Connection-level failures: the mail server down or unreachable, not a refused message.
+SERVER_DOWN_ERRORS = (
+    "ConnectionRefusedError", "ConnectionResetError", "OSError", "SMTPConnectError",
+    "SMTPServerDisconnected", "TimeoutError", "gaierror",
+)  # fmt: skip
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+def mail_server_answers() -> bool:
+    """EmailNotificationJob's retry probe: the SMTP server takes a connection and our greeting
+    (EHLO, STARTTLS and login as configured), and we leave at once. No mail is sent."""
+    backend = get_connection(timeout=PROBE_TIMEOUT_SECONDS)
+    try:
+        backend.open()
+    except (OSError, smtplib.SMTPException):
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            backend.close()
+    return True
 
 
 class _ReusedConnection:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.core.exceptions import ObjectDoesNotExist
 
 from jobs.base import ApplicationJob, register
-from notifications.emails import send_notification_email
+from notifications.emails import SERVER_DOWN_ERRORS, mail_server_answers, send_notification_email
 from notifications.types import (
     NotificationType,
     RecipientUnavailable,
@@ -30,6 +30,11 @@ class EmailNotificationJob(ApplicationJob):
     retry_backoff = 10.0
     # smtplib's errors and refused connections are OSErrors; listed for the reader.
     retry_on = (smtplib.SMTPException, ConnectionError, OSError)
+    # Emails that wait for a retry because the mail server was down go out within seconds of
+    # its return (the dispatcher probes it every few seconds), not at the end of a back-off
+    # that can reach 80 s.
+    retry_probe = staticmethod(mail_server_answers)
+    retry_probe_errors = SERVER_DOWN_ERRORS
     discard_on = (ObjectDoesNotExist, UnknownNotificationType, RecipientUnavailable)
 
     def run(

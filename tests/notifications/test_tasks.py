@@ -1,9 +1,11 @@
 """EmailNotificationJob end to end: a real worker process sends to a real SMTP server."""
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from config.celery import app
 from devtools.mailsink import MailSink
@@ -65,6 +67,34 @@ def test_smtp_server_down_then_up_delivers_once_after_retries(processes, user):
     assert [m["Subject"] for m in sink.messages] == ["Your Naija-Forum password was changed"]
     delivery = EmailDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("sent", done.attempts)
+
+
+def test_emails_waiting_on_a_down_mail_server_go_out_as_soon_as_it_answers(processes, user):
+    """The dispatcher probes the mail server while emails wait for a retry after it was down:
+    once it answers they go out at once, not at the end of their back-off (here an hour)."""
+    sink = MailSink()  # not listening yet
+    processes.worker(env={"EMAIL_URL": sink.url})
+    processes.dispatcher(env={"EMAIL_URL": sink.url})
+    services.notify_security_event(user=user, event="password_changed")
+    job = Job.objects.get(class_name="EmailNotificationJob")
+    wait_for_state(job.pk, "scheduled", timeout=30)
+    in_an_hour = timezone.now() + timedelta(hours=1)
+    Job.objects.filter(pk=job.pk).update(scheduled_at=in_an_hour)  # as a late attempt would be
+    refused = Job.objects.create(  # a retry after the server refused a message: not released
+        class_name="EmailNotificationJob", queue="high_priority", state="scheduled",
+        args=[user.pk, "security_alert"], attempts=1, max_attempts=5,
+        error_class="SMTPRecipientsRefused", scheduled_at=in_an_hour,
+    )  # fmt: skip
+    sink.start()
+    try:
+        done = wait_for_state(job.pk, "finished", timeout=30)
+        wait_for(lambda: sink.received, message="the delivered alert")
+    finally:
+        sink.stop()
+    assert done.attempts == 2
+    assert [m["Subject"] for m in sink.messages] == ["Your Naija-Forum password was changed"]
+    refused.refresh_from_db()
+    assert (refused.state, refused.scheduled_at) == ("scheduled", in_an_hour)
 
 
 def test_emails_outlast_a_two_minute_smtp_outage_before_failing():
