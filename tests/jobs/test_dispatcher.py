@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from jobs.models import Job, State
 from tests.jobs.helpers import queued_messages, wait_for, wait_for_state
-from tests.jobs.sample_jobs import RecordJob, runs
+from tests.jobs.sample_jobs import RecordJob, SlowJob, runs
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -93,3 +93,23 @@ def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private
     wait_for_state(result.id, State.FINISHED, timeout=30)
     assert runs(key) == 1
     assert worker.poll() is None
+
+
+def test_a_worker_waiting_for_messages_survives_losing_redis(processes, private_redis):
+    """kombu 5.7.0 stopped the worker here (AttributeError 'hostname' in restore_unacked)
+    when Redis died while it waited for messages with some prefetched (jobs.kombu_redis)."""
+    worker = processes.worker(concurrency=2, env=private_redis.env)
+    processes.dispatcher(env=private_redis.env)  # republishes the prefetched one Redis lost
+    slow = [SlowJob.delay(uuid.uuid4().hex, 3) for _ in range(3)]
+    wait_for(lambda: Job.objects.filter(state=State.CLAIMED).count() == 2, message="2 running")
+    private_redis.proc.kill()  # a crash: no goodbye to the clients
+    private_redis.proc.wait()
+    wait_for(lambda: "Cannot connect" in processes.log(worker), message="the lost connection")
+    private_redis.start()  # empty
+    key = uuid.uuid4().hex
+    after = RecordJob.delay(key)
+    wait_for_state(after.id, State.FINISHED, timeout=30)
+    for job in slow:
+        wait_for_state(job.id, State.FINISHED, timeout=60)
+    assert worker.poll() is None, processes.log(worker)
+    assert "Unrecoverable error" not in processes.log(worker)
