@@ -5,6 +5,9 @@ Run as `python manage.py jobs dispatcher`, beside the workers and beat. Each pas
 - blocked → ready where a concurrency key has a free slot;
 - ready jobs never published (Redis was down at enqueue, or the process died between commit
   and publish);
+- every few seconds, while jobs wait for a retry after an error their class can probe
+  (`ApplicationJob.retry_probe`, e.g. the mail server down): the probe, and if it passes,
+  those retries due now;
 and, every few passes (jobs.recovery):
 - claimed jobs of dead processes → ready again (or failed after their last attempt);
 - Redis restarted empty or flushed → every ready job published again;
