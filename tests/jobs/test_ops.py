@@ -153,10 +153,12 @@ def test_beat_rides_out_a_database_outage(processes):
     )  # fmt: skip
     wait_for(lambda: runs("outage") >= 1, timeout=60, message="first periodic run")
     database = connection.settings_dict["NAME"]
-    admin = psycopg.connect(
-        host=connection.settings_dict["HOST"], port=connection.settings_dict["PORT"],
-        user=connection.settings_dict["USER"], dbname="postgres", autocommit=True,
-    )  # fmt: skip
+    server = {  # the same server, the embedded one's socket included, another database
+        key: value
+        for key, value in connection.get_connection_params().items()
+        if key in ("host", "port", "user", "password")
+    }
+    admin = psycopg.connect(**server, dbname="postgres", autocommit=True)
     with admin:  # as a restart would: every session cut, no new one let in
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
         admin.execute(
