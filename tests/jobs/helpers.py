@@ -29,5 +29,12 @@ def wait_for_state(job_id, *states: str, timeout: float = 30) -> Job:
     def reached() -> bool:
         return Job.objects.filter(pk=job_id, state__in=states).exists()
 
-    wait_for(reached, timeout=timeout, message=f"job {job_id} to be {'/'.join(states)}")
+    try:
+        wait_for(reached, timeout=timeout, message=f"job {job_id} to be {'/'.join(states)}")
+    except AssertionError as timed_out:
+        job = Job.objects.filter(pk=job_id).first()
+        found = "no such job" if job is None else f"it is {job.state}, attempt {job.attempts}"
+        if job is not None and job.error_class:
+            found += f", last error {job.error_class}: {job.error_message}"
+        raise AssertionError(f"{timed_out} ({found})") from None
     return Job.objects.get(pk=job_id)

@@ -81,6 +81,15 @@ class SlowJob(ApplicationJob):
 
 
 @register
+class NapJob(ApplicationJob):
+    """Sleeps and touches nothing else: it finishes whether or not Redis is there meanwhile."""
+
+    def run(self, seconds: float) -> str:
+        time.sleep(seconds)
+        return f"slept {seconds}"
+
+
+@register
 class PoisonJob(ApplicationJob):
     """Kills the process that runs it, every time."""
 

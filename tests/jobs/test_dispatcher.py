@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from jobs.models import Job, State
 from tests.jobs.helpers import queued_messages, wait_for, wait_for_state
-from tests.jobs.sample_jobs import RecordJob, SlowJob, runs
+from tests.jobs.sample_jobs import NapJob, RecordJob, runs
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -100,7 +100,7 @@ def test_a_worker_waiting_for_messages_survives_losing_redis(processes, private_
     when Redis died while it waited for messages with some prefetched (jobs.kombu_redis)."""
     worker = processes.worker(concurrency=2, env=private_redis.env)
     processes.dispatcher(env=private_redis.env)  # republishes the prefetched one Redis lost
-    slow = [SlowJob.delay(uuid.uuid4().hex, 3) for _ in range(3)]
+    naps = [NapJob.delay(3) for _ in range(3)]  # they finish even if Redis is still away
     wait_for(lambda: Job.objects.filter(state=State.CLAIMED).count() == 2, message="2 running")
     private_redis.proc.kill()  # a crash: no goodbye to the clients
     private_redis.proc.wait()
@@ -109,7 +109,7 @@ def test_a_worker_waiting_for_messages_survives_losing_redis(processes, private_
     key = uuid.uuid4().hex
     after = RecordJob.delay(key)
     wait_for_state(after.id, State.FINISHED, timeout=30)
-    for job in slow:
+    for job in naps:
         wait_for_state(job.id, State.FINISHED, timeout=60)
     assert worker.poll() is None, processes.log(worker)
     assert "Unrecoverable error" not in processes.log(worker)
