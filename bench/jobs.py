@@ -3,13 +3,16 @@
 Both sides run the same no-op job (it only records its start in Redis) on a private
 redis-server this script starts on a free port, with the same worker concurrency:
 
-(a) bare Celery: a minimal app (bench/bare_celery.py), no ledger, no result backend;
+(a) bare Celery: a minimal app (bench/bare_celery.py), no ledger, no result backend, on
+    kombu's stock Redis transport;
 (b) our layer: ApplicationJob with the ledger, compare-and-set claim and TaskResult rows,
     in the database of DATABASE_URL (migrated first).
 
 Figures (stdout, `name = value unit`):
 - drain throughput of 10,000 pre-enqueued jobs, for (a) and (b), and the ratio (b)/(a); and
-  for (a) with acks_late, as our jobs ack, to tell that cost from the ledger's;
+  for (a) with acks_late, as our jobs ack, to tell that cost from the ledger's; and for (a)
+  with acks_late on our Redis transport (jobs/kombu_redis.py, which (b) uses), with the
+  ratio of (b) to that: the ledger's own cost, without what the transport wins back;
 - enqueue latency of (b) inside a transaction (the call, before commit): p50 / p99;
 - pickup latency commit→start with idle workers at 50 jobs/s: p50 / p99 for (a) and (b);
 - lateness of scheduled jobs (start − scheduled time) with the dispatcher running: p99.
@@ -66,12 +69,15 @@ class Bench:
         figures = []
         bare_rate = self.drain("bare", args.jobs)
         late_rate = self.drain("bare_late", args.jobs)
+        same_rate = self.drain("bare_late_jobs_transport", args.jobs)
         ours_rate = self.drain("ours", args.jobs)
         figures += [
             ("drain_bare_celery", f"{bare_rate:.0f}", "jobs/s"),
             ("drain_bare_celery_acks_late", f"{late_rate:.0f}", "jobs/s"),
+            ("drain_bare_celery_acks_late_jobs_transport", f"{same_rate:.0f}", "jobs/s"),
             ("drain_ledger", f"{ours_rate:.0f}", "jobs/s"),
             ("drain_ratio_ledger_to_bare", f"{ours_rate / bare_rate:.2f}", "x"),
+            ("drain_ratio_ledger_to_bare_same_transport", f"{ours_rate / same_rate:.2f}", "x"),
         ]
         enqueue = self.enqueue_latency(1000)
         figures += [
@@ -165,7 +171,7 @@ class Bench:
         if side.startswith("bare"):
             from bench.bare_celery import app, noop, noop_late
 
-            task = noop_late if side == "bare_late" else noop
+            task = noop if side == "bare" else noop_late
             with app.producer_or_acquire() as producer, producer.batch():
                 at = time.time()
                 for key in keys:
@@ -225,7 +231,8 @@ class Bench:
                    "--hostname", f"bench-{side}-{uuid.uuid4().hex[:6]}@localhost"]  # fmt: skip
         if side == "ours":
             command += ["--include", "bench.bench_jobs"]
-        with self.process(command, f"worker-{side}"):
+        env = {"BENCH_TRANSPORT": "jobs"} if side == "bare_late_jobs_transport" else {}
+        with self.process(command, f"worker-{side}", **env):
             yield
 
     @contextlib.contextmanager
@@ -234,17 +241,26 @@ class Bench:
             yield
 
     @contextlib.contextmanager
-    def process(self, command: list[str], name: str) -> Iterator[None]:
-        with process(command, self.tmp / f"{name}.log"):
+    def process(self, command: list[str], name: str, **env: str) -> Iterator[None]:
+        with process(command, self.tmp / f"{name}.log", env):
             yield
 
 
 @contextlib.contextmanager
-def process(command: list[str], log_path: Path) -> Iterator[None]:
+def process(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[None]:
     """Run `command` in the repository for the duration of the block, its output in
-    `log_path`; the end of that log goes to stderr when the block fails."""
+    `log_path`, `env` added to this process's environment; the end of that log goes to
+    stderr when the block fails."""
     with open(log_path, "w") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     try:
         yield
     except BaseException:
