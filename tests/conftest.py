@@ -57,10 +57,16 @@ test_database_url.__test__ = False
 
 @pytest.fixture(scope="session", autouse=True)
 def _empty_job_queues():
-    """Messages left in the test Redis database by an earlier run must not reach our workers."""
+    """Messages left in the test Redis database by an earlier run must not reach our workers:
+    the queues, and the unacknowledged copies of a SIGKILLed worker's messages, which the
+    next worker would otherwise restore once the visibility timeout passed."""
+    import redis
+    from django.conf import settings
+
     from config.celery import app
 
     app.control.purge()
+    redis.Redis.from_url(settings.REDIS_URL).delete("unacked", "unacked_index", "unacked_mutex")
 
 
 # Heartbeats and recovery in seconds rather than tens of seconds, for the processes tests start.

@@ -1,14 +1,27 @@
 """Login, sign-up, posting and commenting are limited per IP and per account, with a message."""
 
+import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import redis
 
+from forum import ratelimit
 from forum.models import Comment, Post, User
 from tests.forum.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clock_at_a_window_start(monkeypatch):
+    """Limits count in fixed windows of wall-clock time, so a test whose requests crossed a
+    window's end would see its count start again. Each test starts 10 s into a window
+    (1,800,000,000 is a multiple of every window used here) and its clock runs at real speed."""
+    started = time.monotonic()
+    clock = SimpleNamespace(time=lambda: 1_800_000_010 + time.monotonic() - started)
+    monkeypatch.setattr(ratelimit, "time", clock)
 
 
 @pytest.fixture
