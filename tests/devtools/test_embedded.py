@@ -22,27 +22,33 @@ print("redis-port", r.connection_pool.connection_kwargs["port"])
 """
 
 
-def run_embedded(data_dir: Path) -> str:
+def run_embedded(data_dir: Path, child: str = CHILD) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["NAIJA_DATA_DIR"] = str(data_dir)
-    result = subprocess.run(
-        [sys.executable, "-m", "devtools.embedded", "run", "--", sys.executable, "-c", CHILD],
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.embedded", "run", "--", sys.executable, "-c", child],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=180,
+        start_new_session=True,  # its own process group, as a terminal gives `make dev`
     )
+
+
+def run_ok(data_dir: Path) -> str:
+    result = run_embedded(data_dir)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Failed" not in result.stderr, result.stderr  # pgserver's "Failed to stop server"
     return result.stdout
 
 
 def test_embedded_servers_start_keep_their_data_and_stop(tmp_path):
-    first = run_embedded(tmp_path)
+    first = run_ok(tmp_path)
     assert "seen-before None" in first
     assert "rows 1" in first
 
-    second = run_embedded(tmp_path)  # a second `make dev` reuses the data
+    second = run_ok(tmp_path)  # a second `make dev` reuses the data
     assert "seen-before b'kept'" in second
     assert "rows 2" in second
 
@@ -50,3 +56,21 @@ def test_embedded_servers_start_keep_their_data_and_stop(tmp_path):
     with socket.socket() as s:  # Redis stopped with the command
         assert s.connect_ex(("127.0.0.1", port)) != 0
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # PostgreSQL too
+
+
+CTRL_C = """
+import os, signal
+pid_file = os.path.join(os.environ["NAIJA_DATA_DIR"], "postgres", "postmaster.pid")
+print("pid", open(pid_file).readline())
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # die of it, as a server would, not a traceback
+os.killpg(os.getpgrp(), signal.SIGINT)  # what Ctrl-C in a terminal does to `make dev`
+"""
+
+
+def test_ctrl_c_stops_the_embedded_servers_quietly(tmp_path):
+    result = run_embedded(tmp_path, CTRL_C)
+    output = result.stdout + result.stderr
+    assert "pid" in result.stdout, output
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists(), output
+    assert "Failed" not in output and "Traceback" not in output, output
+    assert "stopping embedded Redis" in output
