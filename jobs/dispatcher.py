@@ -127,11 +127,10 @@ class Dispatcher:
             )
         return sum(published.values())
 
-    def probe_retries(self) -> int:
+    def probe_retries(self) -> None:
         """Retries waiting on a cause their class can probe run now if the probe passes."""
         if self.probed is None:
             self.probed = probed_job_classes()
-        released = 0
         for task in self.probed:
             if not ledger.retries_waiting_on(task.name, task.retry_probe_errors):
                 continue
@@ -143,8 +142,6 @@ class Dispatcher:
             if passed:
                 count = ledger.release_retries(task.name, task.retry_probe_errors)
                 logger.info("dispatcher.retries_released class=%s count=%d", task.name, count)
-                released += count
-        return released
 
     def recover(self) -> dict[str, int]:
         with transaction.atomic():
