@@ -50,22 +50,33 @@ def test_welcome_email_arrives_by_smtp_with_both_parts_and_a_working_unsubscribe
     wait_for(sent.exists, message="the delivery marked sent")
 
 
-def test_smtp_server_down_then_up_delivers_once_after_retries(processes, user):
-    sink = MailSink()  # not listening yet
+def _alert_waiting_for(sink: MailSink, processes, user) -> Job:
+    """A security alert whose first send found `sink` not listening: waiting for its retry.
+    The worker and the dispatcher (retries, and its retry probe) both use `sink`."""
     processes.worker(env={"EMAIL_URL": sink.url})
-    # Publishes the retries when they are due; its retry probe asks the same (dead) sink.
     processes.dispatcher(env={"EMAIL_URL": sink.url})
     services.notify_security_event(user=user, event="password_changed")
     job = Job.objects.get(class_name="EmailNotificationJob")
-    failed = wait_for_state(job.pk, "scheduled", timeout=30)
-    assert failed.attempts == 1 and failed.error_class == "ConnectionRefusedError"
-    assert EmailDelivery.objects.get().status == "failed"
+    return wait_for_state(job.pk, "scheduled", timeout=30)
+
+
+def _delivered_once_listening(sink: MailSink, job: Job, *, timeout: float) -> Job:
+    """Start `sink`, wait for the job to finish and the alert to arrive; the finished job."""
     sink.start()
     try:
-        done = wait_for_state(job.pk, "finished", timeout=60)
+        done = wait_for_state(job.pk, "finished", timeout=timeout)
         wait_for(lambda: sink.received, message="the delivered alert")
     finally:
         sink.stop()
+    return done
+
+
+def test_smtp_server_down_then_up_delivers_once_after_retries(processes, user):
+    sink = MailSink()  # not listening yet
+    failed = _alert_waiting_for(sink, processes, user)
+    assert failed.attempts == 1 and failed.error_class == "ConnectionRefusedError"
+    assert EmailDelivery.objects.get().status == "failed"
+    done = _delivered_once_listening(sink, failed, timeout=60)
     assert done.attempts >= 2
     assert [m["Subject"] for m in sink.messages] == ["Your Naija-Forum password was changed"]
     delivery = EmailDelivery.objects.get()
@@ -76,11 +87,7 @@ def test_emails_waiting_on_a_down_mail_server_go_out_as_soon_as_it_answers(proce
     """The dispatcher probes the mail server while emails wait for a retry after it was down:
     once it answers they go out at once, not at the end of their back-off (here an hour)."""
     sink = MailSink()  # not listening yet
-    processes.worker(env={"EMAIL_URL": sink.url})
-    processes.dispatcher(env={"EMAIL_URL": sink.url})
-    services.notify_security_event(user=user, event="password_changed")
-    job = Job.objects.get(class_name="EmailNotificationJob")
-    wait_for_state(job.pk, "scheduled", timeout=30)
+    job = _alert_waiting_for(sink, processes, user)
     in_an_hour = timezone.now() + timedelta(hours=1)
     Job.objects.filter(pk=job.pk).update(scheduled_at=in_an_hour)  # as a late attempt would be
     refused = Job.objects.create(  # a retry after the server refused a message: not released
@@ -88,12 +95,7 @@ def test_emails_waiting_on_a_down_mail_server_go_out_as_soon_as_it_answers(proce
         args=[user.pk, "security_alert"], attempts=1, max_attempts=5,
         error_class="SMTPRecipientsRefused", scheduled_at=in_an_hour,
     )  # fmt: skip
-    sink.start()
-    try:
-        done = wait_for_state(job.pk, "finished", timeout=30)
-        wait_for(lambda: sink.received, message="the delivered alert")
-    finally:
-        sink.stop()
+    done = _delivered_once_listening(sink, job, timeout=30)
     assert done.attempts == 2
     assert [m["Subject"] for m in sink.messages] == ["Your Naija-Forum password was changed"]
     refused.refresh_from_db()
