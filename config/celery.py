@@ -5,9 +5,8 @@ import os
 from celery import Celery
 from kombu.transport import TRANSPORT_ALIASES
 
-# redis:// through kombu's Redis transport with two changes (jobs/kombu_redis.py): a worker
-# no longer exits when Redis goes away while it waits for messages, and it no longer builds
-# a Redis client for every message it takes and acknowledges.
+# redis:// through kombu's Redis transport with one fix (jobs/kombu_redis.py): a worker no
+# longer exits when Redis goes away while it waits for messages.
 TRANSPORT_ALIASES["redis"] = "jobs.kombu_redis:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

@@ -1,5 +1,4 @@
-"""kombu's Redis transport, made to survive losing Redis while a wait for messages is pending,
-and to run its pipelines on one Redis client per connection pool instead of a new one each.
+"""kombu's Redis transport, made to survive losing Redis while a wait for messages is pending.
 
 Registered for `redis://` URLs in config/celery.py, so URLs, logs and Flower are unchanged.
 
@@ -22,7 +21,6 @@ job (jobs.recovery), and a duplicate is skipped at claim.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 
 from kombu.transport import redis
 
@@ -53,20 +51,6 @@ class QoS(redis.QoS):
 
 class Channel(redis.Channel):
     QoS = QoS
-    _sync_client = None
-
-    @contextmanager
-    def conn_or_acquire(self, client=None):
-        if client:
-            yield client
-            return
-        # kombu builds a new redis.Redis for every pipeline it runs: two per message a worker
-        # takes (its unacked copy, then the ack), a tenth of the worker's main loop. One
-        # client per connection pool does the same, as redis-py clients share their pool.
-        pool = self.pool  # rebuilt after a reconnect; raises once the channel is detached
-        if self._sync_client is None or self._sync_client.connection_pool is not pool:
-            self._sync_client = self._create_client()
-        yield self._sync_client
 
     def _connparams(self, asynchronous=False):
         # Any other use of a detached channel: a connection error, which kombu and Celery
