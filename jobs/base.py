@@ -171,6 +171,11 @@ class ApplicationJob(Task):
                     f"{self.name} got a {type(value).__name__} argument, which is not JSON: "
                     "pass plain data (ids, strings, numbers, lists, dicts; dates as ISO strings)."
                 )
+            if isinstance(value, str) and "\x00" in value:
+                raise TypeError(
+                    f"{self.name} got a string with a NUL character, which PostgreSQL cannot "
+                    "store: remove it (or pass the id of the row that holds the text)."
+                )
         for value in _walk([kwargs, *args]):
             if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
                 raise TypeError(f"{self.name}: dict keys in arguments must be strings (JSON).")
@@ -230,6 +235,8 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
 
 
 def _enqueue(jobs: list[ledger.NewJob], options: dict) -> None:
+    if len({job.id for job in jobs}) < len(jobs):
+        raise ValueError("Two jobs share a task_id: give each job its own task_id (or none).")
     if any(job.concurrency_key for job in jobs):
         with transaction.atomic():  # the key locks last until the caller's commit
             jobs = concurrency.admit(jobs)

@@ -8,10 +8,11 @@ Each step is a statement in jobs.ledger made here, where its failure is seen: no
 written from Celery signal handlers, whose exceptions Celery logs and swallows.
 
 Successful runs' outcomes are written in batches by a timer thread, every 100 ms or 500
-jobs (`OutcomeBuffer`): one statement per batch costs ~0.3 ms a job against ~1.7 ms for one
-each. A batch PostgreSQL refuses is kept and written when it is back. A process that dies
-with outcomes unwritten leaves those jobs `claimed`, re-run like the jobs of any dead worker
-(at-least-once). Failures, retries and discards are written at once.
+jobs (`OutcomeBuffer`, one statement per batch; docs/PERFORMANCE.md); failures, retries and
+discards at once. Once a job is claimed, it gets an outcome whatever goes wrong: an outcome
+waits while PostgreSQL is away, and one PostgreSQL refuses releases its job for another run.
+A process that dies with outcomes unwritten leaves those jobs `claimed`, re-run like the jobs
+of any dead worker (at-least-once).
 """
 
 from __future__ import annotations
@@ -36,46 +37,97 @@ logger = logging.getLogger("jobs")
 
 
 class OutcomeBuffer:
-    """Outcomes waiting to be written. A batch PostgreSQL did not take (restarting, failing
-    over) is kept and tried again every `retry_delay`: its process is alive and heartbeating,
-    so orphan recovery would never look at those jobs, and they would stay claimed."""
+    """Outcomes waiting to be written, at most one per job (its latest attempt's).
+
+    A batch PostgreSQL did not take because it was away (restarting, failing over) is kept
+    and tried again every `retry_delay`: its process is alive and heartbeating, so orphan
+    recovery would never look at those jobs, and they would stay claimed. A batch refused for
+    any other reason is written one outcome at a time, so that one bad outcome cannot take
+    the others with it; an outcome refused even alone releases its job
+    (`ledger.release_unrecorded`). No outcome is dropped while its job is claimed.
+    """
 
     def __init__(
         self, *, max_jobs: int = 500, max_delay: float = 0.1, retry_delay: float = 1.0
     ) -> None:
         self.max_jobs, self.max_delay, self.retry_delay = max_jobs, max_delay, retry_delay
-        self.pending: list[ledger.Outcome] = []
+        self.pending: dict[str, ledger.Outcome] = {}
         self.lock = threading.Lock()
         self.timer: threading.Timer | None = None
 
-    def add(self, outcome: ledger.Outcome) -> None:
+    def add(self, outcome: ledger.Outcome, *, now: bool = False) -> None:
+        """Queue an outcome; `now` writes it (and what waits with it) before returning,
+        unless PostgreSQL is away."""
         with self.lock:
-            self.pending.append(outcome)
-            full = len(self.pending) >= self.max_jobs
-            if not full:
+            ledger.keep_latest(self.pending, [outcome])
+            now = now or len(self.pending) >= self.max_jobs
+            if not now:
                 self._arm(self.max_delay)
-        if full:
+        if now:
             self.flush()
 
     def flush(self, **_signal_kwargs) -> None:
         with self.lock:
-            batch, self.pending = self.pending, []
+            batch, self.pending = list(self.pending.values()), {}
             if self.timer is not None:
                 self.timer.cancel()
                 self.timer = None
-        if batch:
+        if not batch:
+            return
+        try:
+            ledger.conclude(batch)
+        except OUTAGE as error:
+            self._hold(batch, error)
+        except Exception as error:  # not an outage: find the outcome PostgreSQL refuses
+            logger.warning(
+                "job.outcomes_refused count=%d error=%s: %s; writing them one by one",
+                len(batch), type(error).__name__, error,
+            )  # fmt: skip
+            self._write_one_by_one(batch)
+
+    def _write_one_by_one(self, batch: list[ledger.Outcome]) -> None:
+        for index, outcome in enumerate(batch):
             try:
-                ledger.conclude(batch)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                logger.warning(
-                    "job.outcomes_unwritten count=%d error=%s: trying again in %.0f s",
-                    len(batch), error, self.retry_delay,
-                )  # fmt: skip
-                with self.lock:
-                    self.pending[:0] = batch
-                    self._arm(self.retry_delay)
-            except Exception:  # not an outage: trying again would fail the same way
-                logger.exception("job.outcomes_lost count=%d: left claimed", len(batch))
+                ledger.conclude([outcome])
+            except OUTAGE as error:
+                self._hold(batch[index:], error)
+                return
+            except Exception as error:
+                try:
+                    self._release(outcome, error)
+                except OUTAGE as outage:
+                    self._hold(batch[index:], outage)
+                    return
+                except Exception:  # PostgreSQL refuses even that: say which job, loudly
+                    logger.exception(
+                        "job.outcome_lost id=%s attempt=%d: left claimed",
+                        outcome.job_id, outcome.attempt,
+                    )  # fmt: skip
+
+    @staticmethod
+    def _release(outcome: ledger.Outcome, error: Exception) -> None:
+        reason = (
+            f"attempt {outcome.attempt} ended {outcome.state}, but PostgreSQL refused to "
+            f"record it: {type(error).__name__}: {error}"
+        ).replace("\x00", "\ufffd")
+        state = ledger.release_unrecorded(outcome, reason)
+        logger.error(
+            "job.outcome_unrecorded id=%s attempt=%d outcome=%s error=%s: %s → %s",
+            outcome.job_id, outcome.attempt, outcome.state, type(error).__name__, error,
+            state or "already taken over, nothing written",
+            extra={"job_id": outcome.job_id, "attempt": outcome.attempt},
+        )  # fmt: skip
+
+    def _hold(self, batch: list[ledger.Outcome], error: Exception) -> None:
+        logger.warning(
+            "job.outcomes_unwritten count=%d ids=%s error=%s: trying again in %.0f s",
+            len(batch), ",".join(o.job_id for o in batch[:20]), error, self.retry_delay,
+        )  # fmt: skip
+        with self.lock:
+            newer, self.pending = self.pending, {}
+            ledger.keep_latest(self.pending, batch)
+            ledger.keep_latest(self.pending, newer.values())  # added meanwhile: newer
+            self._arm(self.retry_delay)
 
     def _arm(self, delay: float) -> None:
         """Start the flush timer unless one is running (the lock is held)."""
@@ -84,6 +136,9 @@ class OutcomeBuffer:
             self.timer.daemon = True
             self.timer.start()
 
+
+# PostgreSQL away (restarting, failing over, unreachable): an outcome is kept, not released.
+OUTAGE = (psycopg.OperationalError, psycopg.InterfaceError)
 
 outcomes = OutcomeBuffer()
 _seen = {"generation": None}
@@ -131,13 +186,13 @@ def run_job(task, args: tuple, kwargs: dict):
     started = time.monotonic()
     try:
         value = task.run(*args, **kwargs)
-    except Exception as exc:
+        result = task_result(task, request, args, kwargs, states.SUCCESS, value)
+        outcomes.add(ledger.Outcome(job_id, claim.attempt, State.FINISHED, result))
+    except Exception as exc:  # the job's error, or ours between its run and its outcome
         log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
         if _record_error(task, request, args, kwargs, claim, exc, log) == State.FAILED:
             raise  # a failure: Celery and Flower should show it as one
         return None
-    result = task_result(task, request, args, kwargs, states.SUCCESS, value)
-    outcomes.add(ledger.Outcome(job_id, claim.attempt, State.FINISHED, result))
     log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     logger.info(
         "job.finish class=%s id=%s attempt=%d duration_ms=%.1f",
@@ -147,19 +202,34 @@ def run_job(task, args: tuple, kwargs: dict):
 
 
 def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict) -> State:
-    """Record a run that raised, at once; returns the job's new state."""
-    error = (type(exc).__name__, str(exc), traceback.format_exc())
+    """Record a run that raised, at once (kept for later while PostgreSQL is away); returns
+    the job's new state. Whatever fails here, the job still gets an outcome: it must never
+    stay claimed by a live process, which nothing would recover."""
+    # PostgreSQL text cannot hold NUL, which an exception message may carry (user input).
+    error = tuple(
+        text.replace("\x00", "\ufffd")
+        for text in (type(exc).__name__, str(exc), traceback.format_exc())
+    )
     job_id, attempt, retry_at = request.id, claim.attempt, None
-    if isinstance(exc, task.discard_on) and not isinstance(exc, task.retry_on):
-        state, status = State.DISCARDED, states.REJECTED
-    elif isinstance(exc, task.retry_on) and attempt < claim.max_attempts:
-        state, status = State.SCHEDULED, states.RETRY
-        delay = task.retry_delay(attempt, rand=random.random())
-        retry_at = timezone.now() + timedelta(seconds=delay)
-    else:
-        state, status = State.FAILED, states.FAILURE
-    result = task_result(task, request, args, kwargs, status, exc, error[2])
-    ledger.conclude([ledger.Outcome(job_id, attempt, state, result, error, retry_at)])
+    try:
+        if isinstance(exc, task.discard_on) and not isinstance(exc, task.retry_on):
+            state, status = State.DISCARDED, states.REJECTED
+        elif isinstance(exc, task.retry_on) and attempt < claim.max_attempts:
+            state, status = State.SCHEDULED, states.RETRY
+            delay = task.retry_delay(attempt, rand=random.random())
+            retry_at = timezone.now() + timedelta(seconds=delay)
+        else:
+            state, status = State.FAILED, states.FAILURE
+        result = task_result(task, request, args, kwargs, status, exc, error[2])
+    except Exception:  # a broken retry policy or an exception its backend cannot encode
+        logger.exception("job.error_unrecordable class=%s id=%s: failing it", task.name, job_id)
+        state, status, retry_at = State.FAILED, states.FAILURE, None
+        result = dict.fromkeys(ledger.OUTCOME_FIELDS) | {
+            "task_name": task.name, "status": status, "worker": request.hostname,
+            "content_type": "application/json", "content_encoding": "utf-8",
+            "traceback": error[2],
+        }  # fmt: skip
+    outcomes.add(ledger.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
     if state == State.DISCARDED:
         logger.warning(
             "job.discard class=%s id=%s reason=%s: %s", task.name, job_id, error[0], exc, extra=log
@@ -186,10 +256,13 @@ def task_result(task, request, args, kwargs, status: str, value, tb: str | None 
         content_type, encoding, encoded = backend.encode_content(value)
     except Exception:  # a return value JSON cannot hold: keep its repr rather than fail the job
         content_type, encoding, encoded = backend.encode_content(repr(value))
+    # A message sent without Celery's argsrepr/kwargsrepr headers has neither.
+    args_repr = getattr(request, "argsrepr", None) or repr(tuple(args))
+    kwargs_repr = getattr(request, "kwargsrepr", None) or repr(kwargs)
     return {
         "task_name": task.name,
-        "task_args": backend.encode_content(request.argsrepr or repr(tuple(args)))[2],
-        "task_kwargs": backend.encode_content(request.kwargsrepr or repr(kwargs))[2],
+        "task_args": backend.encode_content(args_repr)[2],
+        "task_kwargs": backend.encode_content(kwargs_repr)[2],
         "status": status,
         "worker": request.hostname,
         "content_type": content_type,

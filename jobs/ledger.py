@@ -122,13 +122,13 @@ _CONCLUDE = f"""
             scheduled_at = coalesce(o.retry_at, j.scheduled_at),
             published_at = CASE WHEN o.state = 'scheduled' THEN NULL ELSE j.published_at END
         FROM o WHERE j.id = o.id AND j.state = 'claimed' AND j.attempts = o.attempt
-        RETURNING j.id, j.created_at, j.claimed_at
+        RETURNING j.id, j.attempts, j.created_at, j.claimed_at
     ), results AS (
         INSERT INTO django_celery_results_taskresult ({TASKRESULT_COLUMNS})
         SELECT o.id::text, o.task_name, o.task_args, o.task_kwargs, o.status, o.worker,
             o.content_type, o.content_encoding, o.result, done.created_at,
             done.claimed_at, now(), o.traceback, o.meta, o.periodic_task_name
-        FROM done JOIN o ON o.id = done.id
+        FROM done JOIN o ON o.id = done.id AND o.attempt = done.attempts
         ON CONFLICT (task_id) DO UPDATE SET
             status = EXCLUDED.status, result = EXCLUDED.result, worker = EXCLUDED.worker,
             date_started = EXCLUDED.date_started, date_done = EXCLUDED.date_done,
@@ -139,9 +139,45 @@ _CONCLUDE = f"""
 
 
 def conclude(outcomes: Sequence[Outcome]) -> int:
-    """Record how runs ended, in one statement; returns how many were applied."""
-    row = workerdb.fetchone(_CONCLUDE + "SELECT count(*) FROM results", _outcome_columns(outcomes))
+    """Record how runs ended, in one statement; returns how many were applied.
+
+    The statement gets one outcome per job, its latest attempt's: PostgreSQL refuses a whole
+    upsert that would touch a row twice, and an earlier attempt's outcome (held back while
+    the job was recovered and run again) must not be written over the newer one.
+    """
+    columns = _outcome_columns(list(keep_latest({}, outcomes).values()))
+    row = workerdb.fetchone(_CONCLUDE + "SELECT count(*) FROM results", columns)
     return row[0]
+
+
+def keep_latest(kept: dict[str, Outcome], outcomes: Iterable[Outcome]) -> dict[str, Outcome]:
+    """Add outcomes to `kept` (by job id), keeping each job's highest attempt; the later one
+    wins among equals. Returns `kept`."""
+    for outcome in outcomes:
+        current = kept.get(outcome.job_id)
+        if current is None or outcome.attempt >= current.attempt:
+            kept[outcome.job_id] = outcome
+    return kept
+
+
+def release_unrecorded(outcome: Outcome, reason: str) -> str | None:
+    """The last resort for an outcome PostgreSQL refuses even on its own: its job leaves
+    `claimed` (which nothing would recover while its process lives) for `ready`, unpublished
+    so the dispatcher sends it again, or `failed` when out of attempts; the reason is kept as
+    its error. Returns the new state, or None when the run no longer owns the job."""
+    row = workerdb.fetchone(
+        """
+        UPDATE jobs_job SET
+            state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'ready' END,
+            finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+            published_at = NULL, process_id = NULL, error_class = 'OutcomeNotRecorded',
+            error_message = %s, error_traceback = ''
+        WHERE id = %s AND state = 'claimed' AND attempts = %s
+        RETURNING state
+        """,
+        [reason, uuid.UUID(outcome.job_id), outcome.attempt],
+    )
+    return row[0] if row else None
 
 
 def claim(

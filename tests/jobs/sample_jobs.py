@@ -71,6 +71,16 @@ class GatedJob(ApplicationJob):
 
 
 @register
+class NulErrorJob(ApplicationJob):
+    """Fails with a NUL character in its message, as an error quoting user input can."""
+
+    max_attempts = 1
+
+    def run(self, key: str) -> None:
+        raise ValueError(f"bad byte \x00 in {key}")
+
+
+@register
 class SlowJob(ApplicationJob):
     """Records its start, sleeps, records its finish: a run killed midway never finishes."""
 

@@ -63,6 +63,8 @@ def test_countdown_and_eta_keep_the_job_out_of_redis():
         (("k", "too", "many"), {}, "too many positional arguments"),
         ((), {"nope": 1}, "missing a required argument"),
         (("k",), {"payload": {1: "x"}}, "keys in arguments must be strings"),
+        (("k\x00",), {}, "NUL character"),
+        (("k",), {"payload": {"deep": ["ok", "n\x00ul"]}}, "NUL character"),
     ],
 )
 def test_bad_arguments_raise_at_enqueue_and_write_nothing(args, kwargs, message):
