@@ -3,8 +3,12 @@ than how it travels (those use a real worker and SMTP server: test_tasks.py)."""
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Permission
+
+from forum.models import User
 from jobs.models import Job, State
 from notifications.tasks import EmailNotificationJob
+from tests.forum.factories import UserFactory
 
 
 def run_email_jobs() -> list[Job]:
@@ -26,3 +30,10 @@ def email_jobs(notification_type: str | None = None) -> list[Job]:
     if notification_type:
         jobs = [job for job in jobs if job.args[1] == notification_type]
     return list(jobs)
+
+
+def mail_reader() -> User:
+    """Staff holding the permission the deliveries log shows (admin's view permission)."""
+    reader = UserFactory(is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_emaildelivery"))
+    return reader
