@@ -245,7 +245,8 @@ FORUM_POST_BODY_MAX_LENGTH = 20_000
 FORUM_COMMENT_BODY_MAX_LENGTH = 10_000
 FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
-# Attempts allowed per (count, seconds) window, per client IP and per account (forum.ratelimit).
+# Attempts allowed per (count, seconds) window, or a list of windows, per client IP and per
+# account (forum.ratelimit). A window opens at the first attempt.
 RATE_LIMITS = {
     "login": (10, 300),
     "signup": (5, 3600),

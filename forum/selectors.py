@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from forum.models import Board, Comment, CommentLike, Post, PostLike, Section, User
@@ -85,3 +85,10 @@ def visible_posts(viewer: User) -> QuerySet[Post]:
 def visible_comments(viewer: User) -> QuerySet[Comment]:
     comments = Comment.objects.all()
     return comments if viewer.is_staff else comments.filter(is_hidden=False)
+
+
+def member_ids_named(*, name: str) -> list[int]:
+    """The members whose username or email address is `name`, ignoring case: whom a login
+    attempt or a rate limit means (forum.ratelimit)."""
+    members = User.objects.filter(Q(username__iexact=name) | Q(email__iexact=name))
+    return list(members.values_list("pk", flat=True)[:2])

@@ -1,27 +1,18 @@
-"""Login, sign-up, posting and commenting are limited per IP and per account, with a message."""
+"""Login, sign-up, posting and commenting are limited per IP and per account, with a message.
 
-import time
+Windows open at the first attempt (Redis TTLs), so no test depends on the wall clock."""
+
 import uuid
-from types import SimpleNamespace
 
 import pytest
 import redis
 
 from forum import ratelimit
 from forum.models import Comment, Post, User
-from tests.forum.factories import PostFactory
+from tests.conftest import PASSWORD
+from tests.forum.factories import PostFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clock_at_a_window_start(monkeypatch):
-    """Limits count in fixed windows of wall-clock time, so a test whose requests crossed a
-    window's end would see its count start again. Each test starts 10 s into a window
-    (1,800,000,000 is a multiple of every window used here) and its clock runs at real speed."""
-    started = time.monotonic()
-    clock = SimpleNamespace(time=lambda: 1_800_000_010 + time.monotonic() - started)
-    monkeypatch.setattr(ratelimit, "time", clock)
 
 
 @pytest.fixture
@@ -89,8 +80,6 @@ def test_posting_is_limited_per_account_and_the_text_is_not_lost(user_client, bo
 
 
 def test_limits_are_skipped_when_redis_is_down(client, user, settings, ip):
-    from forum import ratelimit
-
     settings.RATE_LIMITS = {"login": (0, 300)}
     ratelimit._client["redis"] = None
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
@@ -100,3 +89,76 @@ def test_limits_are_skipped_when_redis_is_down(client, user, settings, ip):
     finally:
         ratelimit._client["redis"] = None
     assert response.status_code == 200  # the normal "wrong password" page, not a lock-out
+
+
+def full_width(text: str) -> str:
+    """ASCII letters, digits and signs as their full-width forms (NFKC folds them back)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def login(client, username: str, password: str = "wrong") -> int:
+    """One attempt from a fresh address, so that only the per-account counter can block it."""
+    address = f"198.51.100.{uuid.uuid4().int % 250}"
+    response = client.post(
+        "/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+    return response.status_code
+
+
+SPELLINGS = {
+    "leading space": lambda name: f" {name}",
+    "trailing space": lambda name: f"{name} ",
+    "tab and newline": lambda name: f"\t{name}\n",
+    "no-break spaces": lambda name: f"\u00a0{name}\u00a0",
+    "ideographic space": lambda name: f"\u3000{name}",
+    "full width": full_width,
+    "upper case": str.upper,
+    "title case": str.title,
+    "mathematical digit": lambda name: name.replace("5", "\U0001d7d3"),  # bold 5
+    "superscript digit": lambda name: name.replace("5", "\u2075"),
+    "email": lambda name: f"{name}@example.com",
+    "email upper case, spaced": lambda name: f"  {name.upper()}@EXAMPLE.COM ",
+    "email full width": lambda name: full_width(f"{name}@example.com"),
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_every_spelling_of_a_username_counts_against_its_one_login_limit(
+    client, settings, ip, spelling
+):
+    settings.RATE_LIMITS = {"login": (2, 300)}
+    UserFactory(username="demo_user_5", email="demo_user_5@example.com")
+    assert login(client, "demo_user_5") == 200
+    assert login(client, spelling("demo_user_5")) == 200
+    # The third attempt, with the right password, waits: both counted against demo_user_5.
+    assert login(client, "demo_user_5", PASSWORD) == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_logging_in_by_email_and_by_username_share_one_counter(client, settings, ip):
+    settings.RATE_LIMITS = {"login": (2, 300)}
+    member = UserFactory(username="ngozi", email="ngozi.okafor@example.ng")
+    assert login(client, "ngozi.okafor@example.ng") == 200
+    assert login(client, "Ngozi") == 200
+    assert login(client, "ngozi.okafor@example.ng", PASSWORD) == 429
+    assert login(client, member.username, PASSWORD) == 429
+    assert login(client, "someone-else", PASSWORD) == 200  # another account is not blocked
+
+
+def test_spellings_of_a_name_that_matches_nobody_share_one_counter(client, settings, ip):
+    settings.RATE_LIMITS = {"login": (2, 300)}
+    assert login(client, " Ghost") == 200
+    assert login(client, full_width("GHOST")) == 200
+    assert login(client, "ghost\u3000") == 429
+
+
+def test_a_window_opens_at_the_first_attempt_and_says_how_long_to_wait(client, settings, ip):
+    settings.RATE_LIMITS = {"login": [(1, 60), (3, 3600)]}
+    assert login(client, "tunde") == 200
+    second = client.post("/accounts/login/", {"username": "TUNDE", "password": "x"})
+    assert second.status_code == 429 and "wait about 1 minute " in second.content.decode()
+    client_redis = redis.Redis.from_url(settings.REDIS_URL)
+    client_redis.delete("ratelimit:login:name:tunde:60")  # the minute has passed
+    assert login(client, "tunde") == 200  # the hour's window counted 3 of 3
+    fourth = client.post("/accounts/login/", {"username": "tunde", "password": "x"})
+    assert fourth.status_code == 429 and "wait about 60 minutes" in fourth.content.decode()
