@@ -36,6 +36,8 @@ def exceeded(
 ) -> str | None:
     """Count one attempt at `action` from this client's IP and, when given, for the account:
     `member`, or `account` as the client typed it. The message to show when over a limit."""
+    if not settings.RATE_LIMITS.get(action):
+        return None
     keys = [f"ip:{client_ip(request)}"]
     if member is not None:
         keys.append(_member_key(member.pk))
@@ -64,7 +66,8 @@ def account_keys(typed: str) -> list[str]:
     """The counters of what a client typed to name an account: each member it names (two
     when one member's username is another's email address), else the normalised text."""
     name = unicodedata.normalize("NFKC", typed).strip()
-    member_ids = selectors.member_ids_named(name=name)
+    # PostgreSQL refuses NUL in text, and no username or address holds one.
+    member_ids = [] if "\x00" in name else selectors.member_ids_named(name=name)
     return [_member_key(pk) for pk in member_ids] or [f"name:{name.casefold()[:254]}"]
 
 

@@ -150,6 +150,7 @@ def test_spellings_of_a_name_that_matches_nobody_share_one_counter(client, setti
     assert login(client, " Ghost") == 200
     assert login(client, full_width("GHOST")) == 200
     assert login(client, "ghost\u3000") == 429
+    assert login(client, "gh\x00ost") == 200  # a name no member can have: its own counter
 
 
 def test_a_window_opens_at_the_first_attempt_and_says_how_long_to_wait(client, settings, ip):
