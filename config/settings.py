@@ -252,6 +252,8 @@ RATE_LIMITS = {
     "signup": (5, 3600),
     "post": (10, 600),
     "comment": (30, 600),
+    "password_reset": (5, 900),  # per IP: the form answers the same when over
+    "password_reset_email": [(1, 300), (5, 86400)],  # emails per member (PasswordResetJob)
 }
 
 # --- Reports ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Rate limits for the actions abusers repeat: logging in, signing up, posting, commenting.
+"""Rate limits for the actions abusers repeat: logging in, signing up, posting, commenting,
+asking for password resets.
 
 Counted in Redis per client IP and per account. A window opens at an account's (or IP's)
 first attempt and lasts its seconds, so `(1, 300)` means at most one in any five minutes;
@@ -29,6 +30,15 @@ from forum.models import User
 logger = logging.getLogger("forum.ratelimit")
 
 _client: dict = {"redis": None}
+
+
+def member_exceeded(action: str, *, member_id: int) -> bool:
+    """For jobs, which have no client: count one attempt at `action` for the member; True
+    when that is over a limit."""
+    over = _count(action, [_member_key(member_id)]) is not None
+    if over:
+        logger.warning("ratelimit.exceeded action=%s member=%s", action, member_id)
+    return over
 
 
 def exceeded(
@@ -84,27 +94,34 @@ def _member_key(member_id: int) -> str:
 
 
 def _count(action: str, keys: list[str]) -> int | None:
-    """Count one attempt under each key in each of the action's windows; None when all are
-    within their limits, else the seconds until the longest exceeded window closes."""
+    """Count one attempt under each key in the action's windows, shortest first; None when
+    all are within their limits, else the seconds until the longest exceeded window closes.
+    An attempt a short window refuses is not counted in the longer ones: five quick clicks
+    must not use up a day's allowance of reset emails."""
     limit = settings.RATE_LIMITS.get(action)
     if not limit:
         return None
-    windows = [limit] if isinstance(limit[0], int) else list(limit)
-    pipe = _redis().pipeline()
-    for key in keys:
-        for _, seconds in windows:
-            name = f"ratelimit:{action}:{key}:{seconds}"
-            pipe.set(name, 0, ex=seconds, nx=True)  # the window opens at the first attempt
-            pipe.incr(name)
-            pipe.ttl(name)
+    windows = [limit] if isinstance(limit[0], int) else sorted(limit, key=lambda w: w[1])
+    waits = []
     try:
-        replies = pipe.execute()
+        for most, seconds in windows:
+            pipe = _redis().pipeline()
+            for key in keys:
+                name = f"ratelimit:{action}:{key}:{seconds}"
+                pipe.set(name, 0, ex=seconds, nx=True)  # the window opens at the first attempt
+                pipe.incr(name)
+                pipe.ttl(name)
+            replies = pipe.execute()
+            over = {
+                key: ttl
+                for key, count, ttl in zip(keys, replies[1::3], replies[2::3], strict=True)
+                if count > most
+            }
+            waits.extend(over.values())
+            keys = [key for key in keys if key not in over]
     except redis.RedisError as error:
         logger.warning("ratelimit.unavailable action=%s: %s", action, error)
         return None
-    allowed = [count for _ in keys for count, _ in windows]
-    counts, ttls = replies[1::3], replies[2::3]
-    waits = [ttl for count, ttl, most in zip(counts, ttls, allowed, strict=True) if count > most]
     return max(*waits, 1) if waits else None
 
 

@@ -262,7 +262,16 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Limited per IP here and per member in PasswordResetJob. Known, unknown and limited
+    addresses all get the same "check your email" page: the answer must not tell anyone
+    whether an account uses the address."""
+
     form_class = QueuedPasswordResetForm
+
+    def form_valid(self, form):
+        if ratelimit.exceeded(self.request, "password_reset"):
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

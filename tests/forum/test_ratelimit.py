@@ -1,4 +1,4 @@
-"""Login, sign-up, posting and commenting are limited per IP and per account, with a message.
+"""Login, sign-up, posting, commenting and password resets are limited per IP and per account.
 
 Windows open at the first attempt (Redis TTLs), so no test depends on the wall clock."""
 
@@ -6,11 +6,15 @@ import uuid
 
 import pytest
 import redis
+from django.core import mail
+from django.db import connection
 
 from forum import ratelimit
 from forum.models import Comment, Post, User
+from jobs.models import Job
 from tests.conftest import PASSWORD
 from tests.forum.factories import PostFactory, UserFactory
+from tests.notifications.helpers import run_email_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -153,13 +157,96 @@ def test_spellings_of_a_name_that_matches_nobody_share_one_counter(client, setti
     assert login(client, "gh\x00ost") == 200  # a name no member can have: its own counter
 
 
-def test_a_window_opens_at_the_first_attempt_and_says_how_long_to_wait(client, settings, ip):
-    settings.RATE_LIMITS = {"login": [(1, 60), (3, 3600)]}
-    assert login(client, "tunde") == 200
-    second = client.post("/accounts/login/", {"username": "TUNDE", "password": "x"})
-    assert second.status_code == 429 and "wait about 1 minute " in second.content.decode()
-    client_redis = redis.Redis.from_url(settings.REDIS_URL)
-    client_redis.delete("ratelimit:login:name:tunde:60")  # the minute has passed
-    assert login(client, "tunde") == 200  # the hour's window counted 3 of 3
-    fourth = client.post("/accounts/login/", {"username": "tunde", "password": "x"})
-    assert fourth.status_code == 429 and "wait about 60 minutes" in fourth.content.decode()
+def test_windows_open_at_the_first_attempt_and_a_refused_one_uses_up_no_longer_window(
+    client, settings, ip
+):
+    settings.RATE_LIMITS = {"login": [(2, 3600), (1, 60)]}
+
+    def attempt(name: str) -> str:
+        data = {"username": name, "password": "x"}
+        address = f"198.51.100.{uuid.uuid4().int % 250}"
+        return client.post("/accounts/login/", data, REMOTE_ADDR=address).content.decode()
+
+    assert "Too many" not in attempt("tunde")
+    assert "wait about 1 minute and" in attempt("TUNDE")  # the minute's window
+    minutes_pass(settings, 1)
+    assert "Too many" not in attempt("tunde")  # the hour counted 2 of 2: the refused one not
+    minutes_pass(settings, 1)
+    assert "wait about 58 minutes" in attempt("tunde")  # the hour's window, from the first
+
+
+# --- Password resets ---------------------------------------------------------------------------
+
+RESET_LIMITS = {"password_reset": (100, 900), "password_reset_email": [(1, 300), (5, 86400)]}
+
+
+def ask_reset(client, email: str, address: str | None = None):
+    address = address or f"203.0.113.{uuid.uuid4().int % 250}"
+    return client.post("/accounts/password_reset/", {"email": email}, REMOTE_ADDR=address)
+
+
+def minutes_pass(settings, minutes: int) -> None:
+    """Age every rate-limit window in Redis by `minutes`, closing those that end sooner."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("ratelimit:*"):
+        left = client.ttl(key) - minutes * 60
+        if left > 0:
+            client.expire(key, left)
+        else:
+            client.delete(key)
+
+
+def reset_emails_to(address: str) -> int:
+    run_email_jobs()
+    return sum(1 for message in mail.outbox if message.to == [address])
+
+
+def test_a_member_gets_one_reset_email_in_five_minutes_and_five_a_day(client, settings, ip):
+    settings.RATE_LIMITS = RESET_LIMITS
+    member = UserFactory(email="Chioma.Eze@example.com")
+    for spelling in ("Chioma.Eze@example.com", "chioma.eze@EXAMPLE.COM", " chioma.eze@example.com"):
+        assert ask_reset(client, spelling).status_code == 302  # each from another address
+    assert reset_emails_to(member.email) == 1
+    for expected in (2, 3, 4, 5, 5, 5):
+        minutes_pass(settings, 5)
+        ask_reset(client, member.email)
+        assert reset_emails_to(member.email) == expected
+    assert Job.objects.filter(class_name="EmailNotificationJob").count() == 5
+
+
+def test_reset_requests_are_limited_per_ip_without_saying_so(client, settings, ip):
+    settings.RATE_LIMITS = {**RESET_LIMITS, "password_reset": (2, 900)}
+    members = [UserFactory() for _ in range(3)]
+    answers = [ask_reset(client, member.email, address=ip) for member in members]
+    done = (302, "/accounts/password_reset/done/")
+    assert {(answer.status_code, answer["Location"]) for answer in answers} == {done}
+    run_email_jobs()
+    assert [message.to for message in mail.outbox] == [[members[0].email], [members[1].email]]
+    assert ask_reset(client, members[2].email).status_code == 302  # another IP is served
+
+
+def test_known_unknown_and_limited_addresses_get_the_same_answer_from_the_same_work(
+    client, settings, ip
+):
+    """The same page, and the same statements in the same order: nothing in the answer or
+    its timing tells whether an account uses the address or it was asked for just now."""
+    settings.RATE_LIMITS = RESET_LIMITS
+    member = UserFactory(email="bola@example.com")
+    ask_reset(client, member.email)  # so that the next one is over the member's limit
+
+    def answer(email: str) -> tuple:
+        statements = []  # as sent, values apart: the work, whatever the address
+
+        def record(execute, sql, params, many, context):
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            response = ask_reset(client, email)
+        page = client.get(response["Location"]).content.decode()
+        return response.status_code, response["Location"], page, statements
+
+    known_limited, unknown = answer(member.email), answer("nobody@example.com")
+    known = answer(UserFactory().email)
+    assert known == unknown == known_limited
+    assert answer("NOBODY@example.com") == unknown

@@ -214,9 +214,11 @@ def test_unknown_type_is_refused_at_enqueue_naming_the_valid_ones(user):
 def test_password_reset_email_comes_from_the_job_with_a_working_link(client, user):
     response = client.post("/accounts/password_reset/", {"email": user.email.upper()})
     assert response.status_code == 302 and mail.outbox == []  # nothing sent in the request
+    request = Job.objects.get(class_name="PasswordResetJob")
+    assert request.queue == "high_priority" and request.args == [user.email.upper()]
+    run_email_jobs()
     [job] = email_jobs("password_reset")
     assert job.queue == "high_priority" and "token" not in str(job.args)
-    run_email_jobs()
     link = re.search(r"http://127.0.0.1:8000(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
     form_url = client.get(link).url
     client.post(form_url, {"new_password1": "reset-pass-2026", "new_password2": "reset-pass-2026"})
