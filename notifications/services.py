@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from forum import ratelimit
 from forum.models import Comment, Post, User
+from notifications import selectors
 from notifications.models import EmailDelivery, EmailPreference, Notification
 from notifications.tasks import EmailNotificationJob, PasswordResetJob
 from notifications.tokens import read_unsubscribe_token
@@ -148,9 +149,8 @@ def notification_mark_read(*, user: User, notification_id: int) -> bool:
 
 
 def notifications_mark_all_read(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
+    unread = selectors.notifications_shown(user=user).filter(read_at__isnull=True)
+    return unread.update(read_at=timezone.now())
 
 
 # --- Preferences and one-click unsubscribe -----------------------------------------------------
