@@ -179,12 +179,17 @@ class Email:
 
     def _prepare_new_like(self, content_id: int | None) -> None:
         notification = (
-            Notification.objects.select_related("post", "actor")
+            Notification.objects.select_related("post", "actor", "comment")
             .filter(pk=content_id, recipient=self.user)
             .first()
         )
         self.notification_id = notification and notification.pk
-        if notification is None or notification.post is None or notification.post.is_hidden:
+        if (
+            notification is None
+            or notification.post is None
+            or notification.post.is_hidden
+            or (notification.comment is not None and notification.comment.is_hidden)
+        ):
             self.skip_reason = SkipReason.CONTENT_DELETED
         elif notification.is_read:
             self.skip_reason = SkipReason.ALREADY_READ

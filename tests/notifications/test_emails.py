@@ -72,6 +72,15 @@ def test_comment_gone_before_the_send_is_skipped(user, other_user, staff, how):
     assert job.args == [user.pk, "new_comment", comment.pk]
 
 
+def test_a_like_of_a_comment_hidden_before_the_send_is_skipped(user, other_user, staff):
+    comment = forum.comment_create(post=PostFactory(), author=user, body="Off-topic")
+    forum.comment_like(comment=comment, user=other_user)
+    forum.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
+    run_email_jobs()
+    assert mail.outbox == []
+    assert delivery_for(user, "new_like").reason.startswith("content_deleted")
+
+
 def test_comment_already_read_in_the_app_is_not_emailed(user, other_user):
     forum.comment_create(post=PostFactory(author=user), author=other_user, body="Hello")
     services.notifications_mark_all_read(user=user)
