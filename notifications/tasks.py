@@ -81,9 +81,19 @@ class PasswordResetJob(ApplicationJob):
     queue = "high_priority"
     max_attempts = 3
 
+    def check_arguments(self, args: list, kwargs: dict) -> None:
+        super().check_arguments(args, kwargs)
+        email = inspect.signature(self.run).bind(*args, **kwargs).arguments["email"]
+        if not isinstance(email, str):
+            raise TypeError(
+                f"PasswordResetJob takes the email address as typed (a string), not {email!r}:"
+                " call notifications.services.request_password_reset(email=…)."
+            )
+
     def run(self, email: str) -> dict:
         from notifications.services import send_password_resets  # it imports this module
 
+        self.check_arguments([email], {})  # a message sent around the enqueue (celery call)
         return send_password_resets(email=email)
 
 
