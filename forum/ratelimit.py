@@ -5,8 +5,9 @@ Counted in Redis per client IP and per account. A window opens at an account's (
 first attempt and lasts its seconds, so `(1, 300)` means at most one in any five minutes;
 an action may have several windows (RATE_LIMITS: `(count, seconds)` or a list of them).
 Over the limit, the view shows its form again with the message (nothing typed is lost) and
-answers 429. With Redis unreachable the limits are skipped: users must not be locked out
-because a counter is down.
+answers 429 — except the password reset form, which answers every request alike so as not
+to tell who has an account. With Redis unreachable the limits are skipped: users must not
+be locked out because a counter is down.
 
 An account is counted per member, not per spelling: what a client typed is resolved to the
 member it names (username or email address, ignoring case, width and surrounding space), so
@@ -52,7 +53,7 @@ def exceeded(
     if member is not None:
         keys.append(_member_key(member.pk))
     elif account:
-        keys.extend(account_keys(account))
+        keys.extend(_account_keys(account))
     wait = _count(action, keys)
     if wait is None:
         return None
@@ -72,7 +73,7 @@ DESCRIPTIONS = {
 }
 
 
-def account_keys(typed: str) -> list[str]:
+def _account_keys(typed: str) -> list[str]:
     """The counters of what a client typed to name an account: each member it names (two
     when one member's username is another's email address), else the normalised text."""
     name = unicodedata.normalize("NFKC", typed).strip()

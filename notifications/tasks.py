@@ -79,7 +79,6 @@ class PasswordResetJob(ApplicationJob):
     for every address and its answer, timing included, says nothing of who has an account."""
 
     queue = "high_priority"
-    max_attempts = 3
 
     def check_arguments(self, args: list, kwargs: dict) -> None:
         super().check_arguments(args, kwargs)

@@ -1,4 +1,5 @@
-"""Every write to reports: requesting one, building it (from the job), expiring old ones.
+"""Every write to reports: requesting one, building it (from the job), taking a hidden or
+deleted post out of members' reports, expiring old ones.
 
     report = request_report(requester=user, report_type="user_activity",
                             parameters={"start_date": "2026-11-01", "end_date": "2026-11-28"})
@@ -138,24 +139,21 @@ def generate_report(
     return report
 
 
-def withdraw_post(*, post_id: int) -> int:
+def withdraw_post(*, post_id: int) -> None:
     """Take a post a moderator hid or deleted out of the ready reports of members that list
     it (the "Top posts" rows, in the page and the CSV): a member's report must not keep what
     members can no longer see. Its counts stay: numbers show no content. Call it in the
-    transaction that hides or deletes the post. Returns how many reports changed."""
+    transaction that hides or deletes the post."""
     listing = Report.objects.select_for_update(of=("self",)).select_related("requester")
     listing = listing.filter(
         status=Status.READY, result__tables__contains=[{"post_ids": [post_id]}]
     )
-    changed = 0
     for report in listing:
         if sees_hidden(report.requester):
             continue
         _drop_posts(report.result, post_ids={post_id})
         default_storage.delete(report.csv_file.name)  # first, so the new one keeps its name
         _update(report, result=report.result, csv_file=_save_csv(report, report.result))
-        changed += 1
-    return changed
 
 
 def expire_reports(*, now=None) -> dict[str, int]:
