@@ -245,12 +245,15 @@ FORUM_POST_BODY_MAX_LENGTH = 20_000
 FORUM_COMMENT_BODY_MAX_LENGTH = 10_000
 FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
-# Attempts allowed per (count, seconds) window, per client IP and per account (forum.ratelimit).
+# Attempts allowed per (count, seconds) window, or a list of windows, per client IP and per
+# account (forum.ratelimit). A window opens at the first attempt.
 RATE_LIMITS = {
     "login": (10, 300),
     "signup": (5, 3600),
     "post": (10, 600),
     "comment": (30, 600),
+    "password_reset": (5, 900),  # per IP: the form answers the same when over
+    "password_reset_email": [(1, 300), (5, 86400)],  # emails per member (PasswordResetJob)
 }
 
 # --- Reports ------------------------------------------------------------------------------

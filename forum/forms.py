@@ -56,9 +56,9 @@ class EmailChangeForm(forms.Form):
 
 
 class QueuedPasswordResetForm(PasswordResetForm):
-    """Django's reset form, but the email goes through EmailNotificationJob (high_priority):
-    the request never waits on SMTP."""
+    """Django's reset form, but the members are found and emailed by PasswordResetJob
+    (high_priority): the request never waits on SMTP, and does the same work whoever the
+    address belongs to."""
 
     def save(self, **_options) -> None:
-        for user in self.get_users(self.cleaned_data["email"]):
-            notifications.request_password_reset(user=user)
+        notifications.request_password_reset(email=self.cleaned_data["email"])

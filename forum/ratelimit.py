@@ -1,53 +1,67 @@
-"""Rate limits for the actions abusers repeat: logging in, signing up, posting, commenting.
+"""Rate limits for the actions abusers repeat: logging in, signing up, posting, commenting,
+asking for password resets.
 
-Fixed windows counted in Redis, per client IP and per account. Over the limit, the view shows
-its form again with the message (nothing typed is lost) and answers 429. With Redis
-unreachable the limits are skipped: users must not be locked out because a counter is down.
+Counted in Redis per client IP and per account. A window opens at an account's (or IP's)
+first attempt and lasts its seconds, so `(1, 300)` means at most one in any five minutes;
+an action may have several windows (RATE_LIMITS: `(count, seconds)` or a list of them).
+Over the limit, the view shows its form again with the message (nothing typed is lost) and
+answers 429 — except the password reset form, which answers every request alike so as not
+to tell who has an account. With Redis unreachable the limits are skipped: users must not
+be locked out because a counter is down.
+
+An account is counted per member, not per spelling: what a client typed is resolved to the
+member it names (username or email address, ignoring case, width and surrounding space), so
+" ada", "ＡＤＡ" and ada@example.com share one counter. A name that matches nobody is counted
+under its NFKC-normalised, case-folded, stripped form.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
+import unicodedata
 
 import redis
 from django.conf import settings
 from django.http import HttpRequest
+
+from forum import selectors
+from forum.models import User
 
 logger = logging.getLogger("forum.ratelimit")
 
 _client: dict = {"redis": None}
 
 
-def exceeded(request: HttpRequest, action: str, *, account: str = "") -> str | None:
-    """Count one attempt at `action`; the message to show when over a limit, else None."""
-    limit = settings.RATE_LIMITS.get(action)
-    if not limit:
+def member_exceeded(action: str, *, member_id: int) -> bool:
+    """For jobs, which have no client: count one attempt at `action` for the member; True
+    when that is over a limit."""
+    over = _count(action, [_member_key(member_id)]) is not None
+    if over:
+        logger.warning("ratelimit.exceeded action=%s member=%s", action, member_id)
+    return over
+
+
+def exceeded(
+    request: HttpRequest, action: str, *, account: str = "", member: User | None = None
+) -> str | None:
+    """Count one attempt at `action` from this client's IP and, when given, for the account:
+    `member`, or `account` as the client typed it. The message to show when over a limit."""
+    if not settings.RATE_LIMITS.get(action):
         return None
-    count, seconds = limit
-    window = int(time.time() // seconds)
-    keys = [f"ratelimit:{action}:ip:{client_ip(request)}:{window}"]
-    if account:
-        keys.append(f"ratelimit:{action}:account:{account.lower()}:{window}")
-    try:
-        pipe = _redis().pipeline()
-        for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, seconds)
-        counts = pipe.execute()[::2]
-    except redis.RedisError as error:
-        logger.warning("ratelimit.unavailable action=%s: %s", action, error)
+    keys = [f"ip:{client_ip(request)}"]
+    if member is not None:
+        keys.append(_member_key(member.pk))
+    elif account:
+        keys.extend(_account_keys(account))
+    wait = _count(action, keys)
+    if wait is None:
         return None
-    if max(counts) <= count:
-        return None
-    wait = math.ceil(((window + 1) * seconds - time.time()) / 60)
-    logger.warning(
-        "ratelimit.exceeded action=%s ip=%s account=%s", action, client_ip(request), account
-    )
+    logger.warning("ratelimit.exceeded action=%s keys=%r", action, keys)
+    minutes = math.ceil(wait / 60)
     return (
         f"Too many {DESCRIPTIONS.get(action, action)} from you in a short time. "
-        f"Please wait about {wait} minute{'s' if wait != 1 else ''} and try again."
+        f"Please wait about {minutes} minute{'s' if minutes != 1 else ''} and try again."
     )
 
 
@@ -59,12 +73,57 @@ DESCRIPTIONS = {
 }
 
 
+def _account_keys(typed: str) -> list[str]:
+    """The counters of what a client typed to name an account: each member it names (two
+    when one member's username is another's email address), else the normalised text."""
+    name = unicodedata.normalize("NFKC", typed).strip()
+    # PostgreSQL refuses NUL in text, and no username or address holds one.
+    member_ids = [] if "\x00" in name else selectors.member_ids_named(name=name)
+    return [_member_key(pk) for pk in member_ids] or [f"name:{name.casefold()[:254]}"]
+
+
 def client_ip(request: HttpRequest) -> str:
     """REMOTE_ADDR; behind a proxy (HTTPS on) its X-Forwarded-For's last hop."""
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if settings.HTTPS and forwarded:
         return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _member_key(member_id: int) -> str:
+    return f"member:{member_id}"
+
+
+def _count(action: str, keys: list[str]) -> int | None:
+    """Count one attempt under each key in the action's windows, shortest first; None when
+    all are within their limits, else the seconds until the longest exceeded window closes.
+    An attempt a short window refuses is not counted in the longer ones: five quick clicks
+    must not use up a day's allowance of reset emails."""
+    limit = settings.RATE_LIMITS.get(action)
+    if not limit:
+        return None
+    windows = [limit] if isinstance(limit[0], int) else sorted(limit, key=lambda w: w[1])
+    waits = []
+    try:
+        for most, seconds in windows:
+            pipe = _redis().pipeline()
+            for key in keys:
+                name = f"ratelimit:{action}:{key}:{seconds}"
+                pipe.set(name, 0, ex=seconds, nx=True)  # the window opens at the first attempt
+                pipe.incr(name)
+                pipe.ttl(name)
+            replies = pipe.execute()
+            over = {
+                key: ttl
+                for key, count, ttl in zip(keys, replies[1::3], replies[2::3], strict=True)
+                if count > most
+            }
+            waits.extend(over.values())
+            keys = [key for key in keys if key not in over]
+    except redis.RedisError as error:
+        logger.warning("ratelimit.unavailable action=%s: %s", action, error)
+        return None
+    return max(*waits, 1) if waits else None
 
 
 def _redis() -> redis.Redis:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from forum.models import Board, Comment, CommentLike, Post, PostLike, Section, User
@@ -26,7 +26,7 @@ def board_posts_page(*, board: Board, viewer: User, page: str | int | None) -> P
         "title", "author", "board", "comment_count", "like_count", "last_activity_at",
         "is_hidden", *AUTHOR_FIELDS,
     ).order_by("-last_activity_at", "-id")  # fmt: skip
-    count = None if viewer.is_staff else board.post_count
+    count = None if sees_hidden(viewer) else board.post_count
     return _page(posts, settings.FORUM_POSTS_PER_PAGE, page, count=count)
 
 
@@ -39,7 +39,7 @@ def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> P
     comments = comments.only(
         "post", "author", "body_html", "created_at", "like_count", "is_hidden", *AUTHOR_FIELDS
     ).order_by("created_at", "id")
-    count = None if viewer.is_staff else post.comment_count
+    count = None if sees_hidden(viewer) else post.comment_count
     return _page(comments, settings.FORUM_COMMENTS_PER_PAGE, page, count=count)
 
 
@@ -77,11 +77,24 @@ def _page(items: QuerySet, per_page: int, number: str | int | None, *, count: in
     return paginator.get_page(number)
 
 
+def sees_hidden(viewer: User) -> bool:
+    """Whether `viewer` may see hidden (moderated) content: the one question pages, reports
+    and notifications ask. Search shows hidden content to nobody."""
+    return viewer.is_staff
+
+
 def visible_posts(viewer: User) -> QuerySet[Post]:
     posts = Post.objects.all()
-    return posts if viewer.is_staff else posts.filter(is_hidden=False)
+    return posts if sees_hidden(viewer) else posts.filter(is_hidden=False)
 
 
 def visible_comments(viewer: User) -> QuerySet[Comment]:
     comments = Comment.objects.all()
-    return comments if viewer.is_staff else comments.filter(is_hidden=False)
+    return comments if sees_hidden(viewer) else comments.filter(is_hidden=False)
+
+
+def member_ids_named(*, name: str) -> list[int]:
+    """The members whose username or email address is `name`, ignoring case: whom a login
+    attempt or a rate limit means (forum.ratelimit)."""
+    members = User.objects.filter(Q(username__iexact=name) | Q(email__iexact=name))
+    return list(members.values_list("pk", flat=True)[:2])

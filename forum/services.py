@@ -16,6 +16,7 @@ from django.utils import timezone
 from forum.markdown import render_markdown
 from forum.models import Board, Comment, CommentLike, Post, PostLike, User
 from notifications import services as notifications
+from reports import services as reports
 from search import services as search
 
 
@@ -87,6 +88,7 @@ def post_delete(*, post: Post, actor: User) -> None:
     post = Post.objects.select_for_update().get(pk=post.pk)
     if not post.is_hidden:
         Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") - 1)
+    reports.withdraw_post(post_id=post.pk)
     post.delete()
 
 
@@ -100,6 +102,8 @@ def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
         delta = -1 if hidden else 1
         Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") + delta)
         search.post_changed(post=post)
+        if hidden:
+            reports.withdraw_post(post_id=post.pk)
     return post
 
 

@@ -52,7 +52,7 @@ def post_create(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
     form = PostForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if limited := ratelimit.exceeded(request, "post", account=request.user.username):
+        if limited := ratelimit.exceeded(request, "post", member=request.user):
             form.add_error(None, limited)
             return render(
                 request, "forum/post_form.html", {"form": form, "board": board}, status=429
@@ -122,9 +122,7 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     form = CommentForm(request.POST)
     status = 400
-    if form.is_valid() and (
-        limited := ratelimit.exceeded(request, "comment", account=request.user.username)
-    ):
+    if form.is_valid() and (limited := ratelimit.exceeded(request, "comment", member=request.user)):
         form.add_error(None, limited)
         status = 429
     elif form.is_valid():
@@ -243,7 +241,8 @@ def account_email(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, with attempts limited per IP and per username (forum.ratelimit)."""
+    """Django's login, with attempts limited per IP and per member, however the username or
+    email address is spelled (forum.ratelimit)."""
 
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")[:150]
@@ -263,7 +262,16 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Limited per IP here and per member in PasswordResetJob. Known, unknown and limited
+    addresses all get the same "check your email" page: the answer must not tell anyone
+    whether an account uses the address."""
+
     form_class = QueuedPasswordResetForm
+
+    def form_valid(self, form):
+        if ratelimit.exceeded(self.request, "password_reset"):
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -30,6 +30,7 @@ from django.utils.http import urlsafe_base64_encode
 from forum.models import User, url_template
 from notifications import selectors
 from notifications.models import DeliveryStatus, EmailDelivery, Notification, SkipReason
+from notifications.redaction import redact, redact_headers
 from notifications.types import RecipientUnavailable, kind_of
 
 
@@ -110,6 +111,7 @@ class Email:
         self.context: dict = {"user": user, "site_url": settings.SITE_URL, "data": data}
         self.subject = self.text = self.html = ""
         self.headers: dict[str, str] = {}
+        self.secrets: list[str] = []  # tokens in the email: the log keeps it without them
 
     def prepare(self, content_id: int | None) -> None:
         """Re-check that the email is still wanted and gather what its templates show. The
@@ -130,11 +132,11 @@ class Email:
 
     def render(self, *, critical: bool) -> None:
         if not critical:
-            unsubscribe = absolute_url(
-                selectors.unsubscribe_path(
-                    user_id=self.user.pk, notification_type=self.notification_type
-                )
+            path = selectors.unsubscribe_path(
+                user_id=self.user.pk, notification_type=self.notification_type
             )
+            self.secrets.append(path.rstrip("/").rsplit("/", 1)[-1])  # the signed token
+            unsubscribe = absolute_url(path)
             self.headers = {
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058
@@ -145,6 +147,15 @@ class Email:
         self.subject = " ".join(render_to_string(f"{name}_subject.txt", self.context).split())
         self.text = render_to_string(f"{name}.txt", self.context)
         self.html = render_to_string(f"{name}.html", self.context)
+
+    def log_copy(self) -> tuple[str, str, str, dict[str, str]]:
+        """Subject, text, HTML and headers as the deliveries log keeps them: redacted."""
+        return (
+            redact(self.subject, secrets=self.secrets),
+            redact(self.text, secrets=self.secrets),
+            redact(self.html, secrets=self.secrets),
+            redact_headers(self.headers, secrets=self.secrets),
+        )
 
     # --- per type: set skip_reason, or fill the context ------------------------------------
     def _prepare_welcome(self, content_id: int | None) -> None:
@@ -168,12 +179,17 @@ class Email:
 
     def _prepare_new_like(self, content_id: int | None) -> None:
         notification = (
-            Notification.objects.select_related("post", "actor")
+            Notification.objects.select_related("post", "actor", "comment")
             .filter(pk=content_id, recipient=self.user)
             .first()
         )
         self.notification_id = notification and notification.pk
-        if notification is None or notification.post is None or notification.post.is_hidden:
+        if (
+            notification is None
+            or notification.post is None
+            or notification.post.is_hidden
+            or (notification.comment is not None and notification.comment.is_hidden)
+        ):
             self.skip_reason = SkipReason.CONTENT_DELETED
         elif notification.is_read:
             self.skip_reason = SkipReason.ALREADY_READ
@@ -204,6 +220,7 @@ class Email:
         # Made now, in the worker: the token never sits in the job's arguments.
         uid = urlsafe_base64_encode(force_bytes(self.user.pk))
         token = default_token_generator.make_token(self.user)
+        self.secrets.append(token)
         self.context["reset_url"] = absolute_url(
             reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
         )
@@ -237,15 +254,17 @@ _RESERVE = """
 
 
 def _reserve(key: str, email: Email, job_id: str) -> int | None:
-    """Record the attempt before sending: `sending`, or `skipped` with its reason."""
+    """Record the attempt before sending: `sending`, or `skipped` with its reason. The row
+    holds the email's redacted copy (notifications.redaction), never its links' tokens."""
     status = DeliveryStatus.SKIPPED if email.skip_reason else DeliveryStatus.SENDING
+    subject, text, html, headers = email.log_copy()
     with connection.cursor() as cursor:
         cursor.execute(
             _ASYNC_COMMIT + _RESERVE,
             [
                 key, email.notification_type, email.user.pk,
                 email.notification_id, email.to or "",
-                email.subject[:255], email.text, email.html, json.dumps(email.headers),
+                subject[:255], text, html, json.dumps(headers),
                 status, email.skip_reason_text, job_id,
             ],
         )  # fmt: skip

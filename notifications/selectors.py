@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from forum.models import Comment, Post, User
+from forum.selectors import sees_hidden
 from notifications.models import EmailDelivery, EmailPreference, Notification
 from notifications.tokens import make_unsubscribe_token
 from notifications.types import OPTIONAL_TYPES
@@ -17,16 +18,26 @@ DELIVERIES_PER_PAGE = 50
 
 
 def unread_count(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    return notifications_shown(user=user).filter(read_at__isnull=True).count()
 
 
 def notifications_page(*, user: User, page: str | int | None) -> Page:
     notifications = (
-        Notification.objects.filter(recipient=user)
+        notifications_shown(user=user)
         .select_related("actor", "post")
         .order_by("-updated_at", "-id")
     )
     return Paginator(notifications, NOTIFICATIONS_PER_PAGE).get_page(page)
+
+
+def notifications_shown(*, user: User) -> QuerySet[Notification]:
+    """The member's notifications, less those about hidden posts or comments: their text
+    names the post, and a moderator hid it from members, its author included. The bell, the
+    list and "mark all read" count these only."""
+    notifications = Notification.objects.filter(recipient=user)
+    if sees_hidden(user):
+        return notifications
+    return notifications.exclude(post__is_hidden=True).exclude(comment__is_hidden=True)
 
 
 def email_preferences(*, user: User) -> dict[str, bool]:

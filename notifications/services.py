@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib.auth.forms import PasswordResetForm
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from forum import ratelimit
 from forum.models import Comment, Post, User
+from notifications import selectors
 from notifications.models import EmailDelivery, EmailPreference, Notification
-from notifications.tasks import EmailNotificationJob
+from notifications.tasks import EmailNotificationJob, PasswordResetJob
 from notifications.tokens import read_unsubscribe_token
 from notifications.types import OPTIONAL_TYPES, NotificationType, kind_of
 
@@ -99,9 +102,25 @@ def notify_security_event(*, user: User, event: str, **details: str) -> None:
     )
 
 
-def request_password_reset(*, user: User) -> None:
-    """The link is made by the worker at send time: no reset token is stored in the ledger."""
-    EmailNotificationJob.delay(user.pk, NotificationType.PASSWORD_RESET)
+def request_password_reset(*, email: str) -> None:
+    """The "forgot password" form's call, the same whether or not an account uses `email`:
+    PasswordResetJob finds the members in the worker."""
+    PasswordResetJob.delay(email)
+
+
+def send_password_resets(*, email: str) -> dict[str, int]:
+    """PasswordResetJob: a reset email for each active member using `email` (Django's
+    PasswordResetForm rules), at most as often as RATE_LIMITS["password_reset_email"] allows
+    per member. The link is made by the worker at send time: no reset token is stored in the
+    ledger."""
+    queued = limited = 0
+    for user in PasswordResetForm().get_users(email):
+        if ratelimit.member_exceeded("password_reset_email", member_id=user.pk):
+            limited += 1
+            continue
+        EmailNotificationJob.delay(user.pk, NotificationType.PASSWORD_RESET)
+        queued += 1
+    return {"queued": queued, "limited": limited}
 
 
 @transaction.atomic
@@ -130,9 +149,8 @@ def notification_mark_read(*, user: User, notification_id: int) -> bool:
 
 
 def notifications_mark_all_read(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
+    unread = selectors.notifications_shown(user=user).filter(read_at__isnull=True)
+    return unread.update(read_at=timezone.now())
 
 
 # --- Preferences and one-click unsubscribe -----------------------------------------------------

@@ -38,7 +38,9 @@ class ReportType:
     staff_only: bool
     clean: Callable[[dict, User], dict]
     title: Callable[[dict], str]
-    build: Callable[..., dict]  # (parameters, step) → result
+    # (parameters, step, visible_only) → result; visible_only: for a member, who must not
+    # learn anything of hidden content (reports.selectors)
+    build: Callable[..., dict]
     steps: int  # times `build` calls step(), for the progress percentage
 
 
@@ -169,8 +171,8 @@ REPORT_TYPES: dict[str, ReportType] = {
             staff_only=False,
             clean=_clean_user_activity,
             title=_user_activity_title,
-            build=lambda p, step: selectors.user_activity(
-                **_dates(p), user_id=p["user_id"], step=step
+            build=lambda p, step, visible_only: selectors.user_activity(
+                **_dates(p), user_id=p["user_id"], step=step, visible_only=visible_only
             ),
             steps=5,
         ),
@@ -181,8 +183,8 @@ REPORT_TYPES: dict[str, ReportType] = {
             staff_only=True,
             clean=_clean_daily_summary,
             title=lambda p: f"Daily summary for {p['date']}",
-            build=lambda p, step: selectors.daily_summary(
-                day=date.fromisoformat(p["date"]), step=step
+            build=lambda p, step, visible_only: selectors.daily_summary(
+                day=date.fromisoformat(p["date"]), step=step, visible_only=visible_only
             ),
             steps=4,
         ),
@@ -193,8 +195,8 @@ REPORT_TYPES: dict[str, ReportType] = {
             staff_only=False,
             clean=_clean_board_activity,
             title=_board_activity_title,
-            build=lambda p, step: selectors.board_activity(
-                board_id=p["board_id"], **_dates(p), step=step
+            build=lambda p, step, visible_only: selectors.board_activity(
+                board_id=p["board_id"], **_dates(p), step=step, visible_only=visible_only
             ),
             steps=3,
         ),

@@ -6,14 +6,19 @@ by reports.rendering:
     {"totals": {label: n}, "chart": {"title", "labels", "series": [{"name", "values"}]},
      "tables": [{"title", "columns", "rows"}]}
 
-Days are calendar days in the site's time zone (settings.TIME_ZONE, Africa/Lagos). Every
-row counts, hidden content included: a report says what happened, not what readers see.
+Days are calendar days in the site's time zone (settings.TIME_ZONE, Africa/Lagos). With
+`visible_only` (a report for a member) a report counts and lists only what members can see:
+hidden posts and comments, and the comments and likes under them, are left out. Otherwise
+(staff) every row counts, hidden content included. A "Top posts" table carries its posts'
+ids (`post_ids`, not shown) so that a post hidden or deleted later can be taken out of
+members' reports (reports.services.withdraw_post).
 Each selector calls `step()` after each query so the job can show progress.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
@@ -33,20 +38,25 @@ TOP = 10  # rows in the "top" tables of daily_summary and board_activity
 
 
 def user_activity(
-    *, start: date, end: date, user_id: int | None, step: Step = lambda: None
+    *,
+    start: date,
+    end: date,
+    user_id: int | None,
+    step: Step = lambda: None,
+    visible_only: bool = False,
 ) -> dict:
     """Posts, comments, likes given and received per member (or for one member), busiest
     members first, with the daily totals as the chart."""
     lo, hi = _bounds(start, end)
     per_user: dict[str, dict[int, int]] = {}
     per_day: dict[str, dict[date, int]] = {}
-    for name, source in _USER_SOURCES.items():
+    for name, source in _user_sources(_tables(visible_only)).items():
         per_user[name], per_day[name] = _by_user_and_day(source, lo=lo, hi=hi, user_id=user_id)
         step()
     ids = set().union(*per_user.values())
     names = dict(User.objects.filter(pk__in=ids).values_list("pk", "username"))
     rows = [
-        [names.get(uid, f"#{uid}"), *(per_user[name].get(uid, 0) for name in _USER_SOURCES)]
+        [names.get(uid, f"#{uid}"), *(per_user[name].get(uid, 0) for name in _LABELS)]
         for uid in ids
     ]
     rows.sort(key=lambda row: (-sum(row[1:]), row[0]))
@@ -55,7 +65,7 @@ def user_activity(
     return {
         "totals": {
             "Active members": len(rows),
-            **{_LABELS[name]: sum(per_user[name].values()) for name in _USER_SOURCES},
+            **{label: sum(per_user[name].values()) for name, label in _LABELS.items()},
         },
         "chart": _daily_chart(
             "Activity per day",
@@ -65,25 +75,27 @@ def user_activity(
         "tables": [
             {
                 "title": "Members, most active first",
-                "columns": ["Member", *(_LABELS[name] for name in _USER_SOURCES)],
+                "columns": ["Member", *_LABELS.values()],
                 "rows": rows,
             }
         ],
     }
 
 
-def daily_summary(*, day: date, step: Step = lambda: None) -> dict:
+def daily_summary(*, day: date, step: Step = lambda: None, visible_only: bool = False) -> dict:
     """One day: sign-ups, posts, comments, likes, the busiest boards, the top posts and how
     the background jobs fared."""
     lo, hi = _bounds(day, day)
+    tables = _tables(visible_only)
+    sources = _user_sources(tables)
     totals = {"New members": User.objects.filter(date_joined__gte=lo, date_joined__lt=hi).count()}
     for name in ("posts", "comments", "likes_given"):
-        totals[_LABELS[name]] = _count(_USER_SOURCES[name], lo=lo, hi=hi)
+        totals[_LABELS[name]] = _count(sources[name], lo=lo, hi=hi)
     totals["Likes"] = totals.pop(_LABELS["likes_given"])
     step()
-    boards = _busiest_boards(lo=lo, hi=hi)
+    boards = _busiest_boards(tables, lo=lo, hi=hi)
     step()
-    top_posts = _top_posts(lo=lo, hi=hi, board_id=None)
+    top_posts = _top_posts(tables, lo=lo, hi=hi, board_id=None)
     step()
     jobs = _job_health(lo=lo, hi=hi)
     step()
@@ -99,7 +111,7 @@ def daily_summary(*, day: date, step: Step = lambda: None) -> dict:
         },
         "tables": [
             {"title": "Busiest boards", "columns": ["Board", "Posts", "Comments"], "rows": boards},
-            {"title": "Top posts", "columns": _TOP_POST_COLUMNS, "rows": top_posts},
+            top_posts,
             {
                 "title": "Background jobs",
                 "columns": ["Job", "Finished", "Failed"],
@@ -109,18 +121,21 @@ def daily_summary(*, day: date, step: Step = lambda: None) -> dict:
     }
 
 
-def board_activity(*, board_id: int, start: date, end: date, step: Step = lambda: None) -> dict:
+def board_activity(
+    *, board_id: int, start: date, end: date, step: Step = lambda: None, visible_only: bool = False
+) -> dict:
     """One board over a range: posts and comments per day, and its top posts."""
     lo, hi = _bounds(start, end)
-    posts = _by_day(f"SELECT created_at FROM {_POST} WHERE board_id = %s", [board_id], lo, hi)
+    t = _tables(visible_only)
+    posts = _by_day(f"SELECT created_at FROM {t.post} p WHERE board_id = %s", [board_id], lo, hi)
     step()
     comments = _by_day(
-        f"SELECT c.created_at FROM {_COMMENT} c JOIN {_POST} p ON p.id = c.post_id"
+        f"SELECT c.created_at FROM {t.comment} c JOIN {t.post} p ON p.id = c.post_id"
         " WHERE p.board_id = %s",
         [board_id], lo, hi,
     )  # fmt: skip
     step()
-    top_posts = _top_posts(lo=lo, hi=hi, board_id=board_id)
+    top_posts = _top_posts(t, lo=lo, hi=hi, board_id=board_id)
     step()
     days = _days(start, end)
     return {
@@ -134,7 +149,7 @@ def board_activity(*, board_id: int, start: date, end: date, step: Step = lambda
                 "columns": ["Day", "Posts", "Comments"],
                 "rows": [[d.isoformat(), posts.get(d, 0), comments.get(d, 0)] for d in days],
             },
-            {"title": "Top posts", "columns": _TOP_POST_COLUMNS, "rows": top_posts},
+            top_posts,
         ],
     }
 
@@ -168,20 +183,51 @@ def reports_progress(*, user: User, ids: list[int]) -> list[dict]:
 
 # --- SQL helpers -----------------------------------------------------------------------------
 
-_POST, _COMMENT = "forum_post", "forum_comment"
-_POSTLIKE, _COMMENTLIKE = "forum_postlike", "forum_commentlike"
 
-# (user_id, created_at) rows of each kind of activity; the date filter is pushed into them.
-_USER_SOURCES = {
-    "posts": f"SELECT author_id AS user_id, created_at FROM {_POST}",
-    "comments": f"SELECT author_id AS user_id, created_at FROM {_COMMENT}",
-    "likes_given": f"SELECT user_id, created_at FROM {_POSTLIKE}"
-    f" UNION ALL SELECT user_id, created_at FROM {_COMMENTLIKE}",
-    "likes_received": f"SELECT p.author_id AS user_id, l.created_at FROM {_POSTLIKE} l"
-    f" JOIN {_POST} p ON p.id = l.post_id"
-    f" UNION ALL SELECT c.author_id, l.created_at FROM {_COMMENTLIKE} l"
-    f" JOIN {_COMMENT} c ON c.id = l.comment_id",
-}
+@dataclass(frozen=True)
+class _Tables:
+    """What the queries read as posts, comments and likes: the tables, or (for members) the
+    rows members can see, as subqueries PostgreSQL folds into the query."""
+
+    post: str
+    comment: str
+    postlike: str
+    commentlike: str
+
+
+_ALL = _Tables("forum_post", "forum_comment", "forum_postlike", "forum_commentlike")
+_VISIBLE_POST = "SELECT * FROM forum_post WHERE NOT is_hidden"
+_VISIBLE_COMMENT = (
+    "SELECT vc.* FROM forum_comment vc JOIN forum_post vp ON vp.id = vc.post_id"
+    " WHERE NOT vc.is_hidden AND NOT vp.is_hidden"
+)
+_VISIBLE = _Tables(
+    post=f"({_VISIBLE_POST})",
+    comment=f"({_VISIBLE_COMMENT})",
+    postlike=f"(SELECT vl.* FROM forum_postlike vl JOIN ({_VISIBLE_POST}) v ON v.id = vl.post_id)",
+    commentlike="(SELECT vl.* FROM forum_commentlike vl"
+    f" JOIN ({_VISIBLE_COMMENT}) v ON v.id = vl.comment_id)",
+)
+
+
+def _tables(visible_only: bool) -> _Tables:
+    return _VISIBLE if visible_only else _ALL
+
+
+def _user_sources(t: _Tables) -> dict[str, str]:
+    """(user_id, created_at) rows of each kind of activity; the date filter is pushed in."""
+    return {
+        "posts": f"SELECT author_id AS user_id, created_at FROM {t.post} p",
+        "comments": f"SELECT author_id AS user_id, created_at FROM {t.comment} c",
+        "likes_given": f"SELECT user_id, created_at FROM {t.postlike} pl"
+        f" UNION ALL SELECT user_id, created_at FROM {t.commentlike} cl",
+        "likes_received": f"SELECT p.author_id AS user_id, l.created_at FROM {t.postlike} l"
+        f" JOIN {t.post} p ON p.id = l.post_id"
+        f" UNION ALL SELECT c.author_id, l.created_at FROM {t.commentlike} l"
+        f" JOIN {t.comment} c ON c.id = l.comment_id",
+    }
+
+
 _LABELS = {
     "posts": "Posts",
     "comments": "Comments",
@@ -223,13 +269,13 @@ def _by_day(source: str, params: list, lo: datetime, hi: datetime) -> dict[date,
     return dict(_rows(sql, [settings.TIME_ZONE, *params, lo, hi]))
 
 
-def _busiest_boards(*, lo: datetime, hi: datetime) -> list[list]:
+def _busiest_boards(t: _Tables, *, lo: datetime, hi: datetime) -> list[list]:
     sql = f"""
         SELECT b.name, sum(a.posts)::int, sum(a.comments)::int FROM (
-            SELECT board_id, 1 AS posts, 0 AS comments FROM {_POST}
+            SELECT board_id, 1 AS posts, 0 AS comments FROM {t.post} p
             WHERE created_at >= %s AND created_at < %s
             UNION ALL
-            SELECT p.board_id, 0, 1 FROM {_COMMENT} c JOIN {_POST} p ON p.id = c.post_id
+            SELECT p.board_id, 0, 1 FROM {t.comment} c JOIN {t.post} p ON p.id = c.post_id
             WHERE c.created_at >= %s AND c.created_at < %s
         ) a JOIN forum_board b ON b.id = a.board_id
         GROUP BY b.id, b.name ORDER BY sum(a.posts) + sum(a.comments) DESC, b.name LIMIT %s
@@ -237,20 +283,27 @@ def _busiest_boards(*, lo: datetime, hi: datetime) -> list[list]:
     return [list(row) for row in _rows(sql, [lo, hi, lo, hi, TOP])]
 
 
-def _top_posts(*, lo: datetime, hi: datetime, board_id: int | None) -> list[list]:
-    """Posts with the most comments and likes in the period, whenever they were written."""
+def _top_posts(t: _Tables, *, lo: datetime, hi: datetime, board_id: int | None) -> dict:
+    """The "Top posts" table: posts with the most comments and likes in the period, whenever
+    they were written, with their ids."""
     sql = f"""
-        SELECT p.title, b.name, sum(a.comments)::int, sum(a.likes)::int FROM (
-            SELECT post_id, 1 AS comments, 0 AS likes FROM {_COMMENT}
+        SELECT p.id, p.title, b.name, sum(a.comments)::int, sum(a.likes)::int FROM (
+            SELECT post_id, 1 AS comments, 0 AS likes FROM {t.comment} c
             WHERE created_at >= %s AND created_at < %s
             UNION ALL
-            SELECT post_id, 0, 1 FROM {_POSTLIKE} WHERE created_at >= %s AND created_at < %s
-        ) a JOIN {_POST} p ON p.id = a.post_id JOIN forum_board b ON b.id = p.board_id
+            SELECT post_id, 0, 1 FROM {t.postlike} l WHERE created_at >= %s AND created_at < %s
+        ) a JOIN {t.post} p ON p.id = a.post_id JOIN forum_board b ON b.id = p.board_id
         WHERE %s::bigint IS NULL OR p.board_id = %s
         GROUP BY p.id, p.title, b.name
         ORDER BY sum(a.comments) + sum(a.likes) DESC, p.id LIMIT %s
     """
-    return [list(row) for row in _rows(sql, [lo, hi, lo, hi, board_id, board_id, TOP])]
+    rows = _rows(sql, [lo, hi, lo, hi, board_id, board_id, TOP])
+    return {
+        "title": "Top posts",
+        "columns": _TOP_POST_COLUMNS,
+        "rows": [list(row[1:]) for row in rows],
+        "post_ids": [row[0] for row in rows],
+    }
 
 
 def _job_health(*, lo: datetime, hi: datetime) -> list[list]:

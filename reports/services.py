@@ -1,4 +1,5 @@
-"""Every write to reports: requesting one, building it (from the job), expiring old ones.
+"""Every write to reports: requesting one, building it (from the job), taking a hidden or
+deleted post out of members' reports, expiring old ones.
 
     report = request_report(requester=user, report_type="user_activity",
                             parameters={"start_date": "2026-11-01", "end_date": "2026-11-28"})
@@ -23,7 +24,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from forum.models import User
+from forum.models import Post, User
+from forum.selectors import sees_hidden
 from jobs.models import Job, State
 from notifications.services import notify_report_ready
 from reports import registry
@@ -101,15 +103,28 @@ def generate_report(
         span = FILES_PROGRESS - START_PROGRESS
         _update(report, progress=START_PROGRESS + span * min(done, kind.steps) // kind.steps)
 
+    visible_only = not sees_hidden(requester)
     try:
-        result = kind.build(report.parameters, step)
-        csv_name = default_storage.save(
-            f"reports/{report.pk}/report-{report.pk}.csv", ContentFile(render_csv(result))
-        )
-        chart_name = default_storage.save(
-            f"reports/{report.pk}/chart-{report.pk}.svg",
-            ContentFile(render_chart_svg(result["chart"])),
-        )
+        result = kind.build(report.parameters, step, visible_only)
+        with transaction.atomic():
+            if visible_only:
+                # Posts hidden or deleted while the build ran are taken out; the others stay
+                # locked until the report is ready, so that a moderator hiding one meanwhile
+                # waits and then finds this report (withdraw_post).
+                _drop_posts(result, post_ids=_listed_posts_gone(result))
+            csv_name = _save_csv(report, result)
+            chart_name = default_storage.save(
+                f"reports/{report.pk}/chart-{report.pk}.svg",
+                ContentFile(render_chart_svg(result["chart"])),
+            )
+            now = timezone.now()
+            _update(report, status=Status.READY, progress=100, finished_at=now, result=result,
+                    expires_at=now + timedelta(days=settings.REPORTS_KEEP_DAYS),
+                    csv_file=csv_name, chart_file=chart_name)  # fmt: skip
+            notify_report_ready(
+                user=requester, report_id=report.pk, title=report.title,
+                url=report.get_absolute_url(),
+            )  # fmt: skip
     except SoftTimeLimitExceeded:
         _drop_interrupted_connection()
         _fail(report, "The report took longer than the time limit for reports and was "
@@ -121,16 +136,24 @@ def generate_report(
                       f"({type(error).__name__}). Request it again; if it fails again, tell "
                       "the forum staff.")  # fmt: skip
         raise
-    now = timezone.now()
-    with transaction.atomic():
-        _update(report, status=Status.READY, progress=100, finished_at=now, result=result,
-                expires_at=now + timedelta(days=settings.REPORTS_KEEP_DAYS),
-                csv_file=csv_name, chart_file=chart_name)  # fmt: skip
-        notify_report_ready(
-            user=requester, report_id=report.pk, title=report.title,
-            url=report.get_absolute_url(),
-        )  # fmt: skip
     return report
+
+
+def withdraw_post(*, post_id: int) -> None:
+    """Take a post a moderator hid or deleted out of the ready reports of members that list
+    it (the "Top posts" rows, in the page and the CSV): a member's report must not keep what
+    members can no longer see. Its counts stay: numbers show no content. Call it in the
+    transaction that hides or deletes the post."""
+    listing = Report.objects.select_for_update(of=("self",)).select_related("requester")
+    listing = listing.filter(
+        status=Status.READY, result__tables__contains=[{"post_ids": [post_id]}]
+    )
+    for report in listing:
+        if sees_hidden(report.requester):
+            continue
+        _drop_posts(report.result, post_ids={post_id})
+        default_storage.delete(report.csv_file.name)  # first, so the new one keeps its name
+        _update(report, result=report.result, csv_file=_save_csv(report, report.result))
 
 
 def expire_reports(*, now=None) -> dict[str, int]:
@@ -178,6 +201,30 @@ def _report_without_request(
         requester=requester, report_type=report_type, parameters=parameters,
         title=registry.get(report_type).title(parameters), job_id=job_id or None,
     )  # fmt: skip
+
+
+def _save_csv(report: Report, result: dict) -> str:
+    return default_storage.save(
+        f"reports/{report.pk}/report-{report.pk}.csv", ContentFile(render_csv(result))
+    )
+
+
+def _listed_posts_gone(result: dict) -> set[int]:
+    """The posts a result lists that are hidden or deleted now. The rest are locked (FOR NO
+    KEY UPDATE, which a moderator's FOR UPDATE waits for) until the transaction ends."""
+    listed = {pk for table in result["tables"] for pk in table.get("post_ids", [])}
+    visible = Post.objects.select_for_update(no_key=True).filter(pk__in=listed, is_hidden=False)
+    return listed - set(visible.values_list("pk", flat=True))
+
+
+def _drop_posts(result: dict, *, post_ids: set[int]) -> None:
+    """Remove the rows of `post_ids` from the result's tables that list posts."""
+    for table in result["tables"]:
+        if "post_ids" in table and post_ids & set(table["post_ids"]):
+            kept = [(pk, row) for pk, row in zip(table["post_ids"], table["rows"], strict=True)
+                    if pk not in post_ids]  # fmt: skip
+            table["post_ids"] = [pk for pk, _ in kept]
+            table["rows"] = [row for _, row in kept]
 
 
 def _update(report: Report, **fields) -> None:

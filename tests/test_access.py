@@ -61,8 +61,9 @@ MATRIX = [
     ("GET", "/notifications/email/", (302, 200, 200, 200)),
     ("GET", "/notifications/unsubscribe/{token}/", (200, 200, 200, 200)),
     ("GET", "/notifications/unsubscribe/{token}x/", (400, 400, 400, 400)),
-    ("GET", "/notifications/deliveries/", (302, 302, 302, 200)),
-    ("GET", "/notifications/deliveries/{delivery}/", (302, 302, 302, 200)),
+    # Staff without notifications.view_emaildelivery: the mail log is refused.
+    ("GET", "/notifications/deliveries/", (302, 302, 302, 403)),
+    ("GET", "/notifications/deliveries/{delivery}/", (302, 302, 302, 403)),
     ("GET", "/reports/", (302, 200, 200, 200)),
     ("GET", "/reports/new/", (302, 200, 200, 200)),
     ("GET", "/reports/{report}/", (302, 200, 404, 200)),

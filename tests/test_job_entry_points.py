@@ -6,7 +6,7 @@ import pytest
 
 from config.celery import app
 from jobs.models import Job, State
-from notifications.tasks import EmailNotificationJob
+from notifications.tasks import EmailNotificationJob, PasswordResetJob
 from reports.tasks import ReportGenerationJob
 from search.tasks import ContentIndexingJob
 from tests.jobs.helpers import wait_for_state
@@ -17,6 +17,8 @@ BAD_ENQUEUES = [
     (EmailNotificationJob, [1, "no_such_type"], {}, "welcome"),
     (EmailNotificationJob, [1, "new_comment", None, object()], {}, "not JSON"),
     (EmailNotificationJob, [], {}, "missing"),
+    (PasswordResetJob, [7], {}, "a string"),
+    (PasswordResetJob, [["ada@example.com"]], {}, "a string"),
     (ContentIndexingJob, [1, "video"], {}, "post"),
     (ContentIndexingJob, [1], {}, "missing"),
     (ReportGenerationJob, ["no_such_report", {}, 1], {}, "user_activity"),
@@ -49,6 +51,7 @@ def test_bad_arguments_are_refused_at_enqueue_with_a_reason(job, args, kwargs, s
         ("ContentIndexingJob", [1, "video"]),
         ("ReportGenerationJob", ["no_such_report", {}, 1]),
         ("EmailNotificationJob", ["too", "many", "arguments", "here", "now"]),
+        ("PasswordResetJob", [["ada@example.com"]]),
     ],
 )
 def test_a_bad_message_reaching_a_worker_ends_at_once(celery_worker, name, args):

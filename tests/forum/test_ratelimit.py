@@ -1,27 +1,22 @@
-"""Login, sign-up, posting and commenting are limited per IP and per account, with a message."""
+"""Login, sign-up, posting, commenting and password resets are limited per IP and per account.
 
-import time
+Windows open at the first attempt (Redis TTLs), so no test depends on the wall clock."""
+
 import uuid
-from types import SimpleNamespace
 
 import pytest
 import redis
+from django.core import mail
+from django.db import connection
 
 from forum import ratelimit
 from forum.models import Comment, Post, User
-from tests.forum.factories import PostFactory
+from jobs.models import Job
+from tests.conftest import PASSWORD
+from tests.forum.factories import PostFactory, UserFactory
+from tests.notifications.helpers import run_email_jobs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clock_at_a_window_start(monkeypatch):
-    """Limits count in fixed windows of wall-clock time, so a test whose requests crossed a
-    window's end would see its count start again. Each test starts 10 s into a window
-    (1,800,000,000 is a multiple of every window used here) and its clock runs at real speed."""
-    started = time.monotonic()
-    clock = SimpleNamespace(time=lambda: 1_800_000_010 + time.monotonic() - started)
-    monkeypatch.setattr(ratelimit, "time", clock)
 
 
 @pytest.fixture
@@ -89,8 +84,6 @@ def test_posting_is_limited_per_account_and_the_text_is_not_lost(user_client, bo
 
 
 def test_limits_are_skipped_when_redis_is_down(client, user, settings, ip):
-    from forum import ratelimit
-
     settings.RATE_LIMITS = {"login": (0, 300)}
     ratelimit._client["redis"] = None
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
@@ -100,3 +93,160 @@ def test_limits_are_skipped_when_redis_is_down(client, user, settings, ip):
     finally:
         ratelimit._client["redis"] = None
     assert response.status_code == 200  # the normal "wrong password" page, not a lock-out
+
+
+def full_width(text: str) -> str:
+    """ASCII letters, digits and signs as their full-width forms (NFKC folds them back)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def login(client, username: str, password: str = "wrong") -> int:
+    """One attempt from a fresh address, so that only the per-account counter can block it."""
+    address = f"198.51.100.{uuid.uuid4().int % 250}"
+    response = client.post(
+        "/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+    return response.status_code
+
+
+SPELLINGS = {
+    "leading space": lambda name: f" {name}",
+    "trailing space": lambda name: f"{name} ",
+    "tab and newline": lambda name: f"\t{name}\n",
+    "no-break spaces": lambda name: f"\u00a0{name}\u00a0",
+    "ideographic space": lambda name: f"\u3000{name}",
+    "full width": full_width,
+    "upper case": str.upper,
+    "title case": str.title,
+    "mathematical digit": lambda name: name.replace("5", "\U0001d7d3"),  # bold 5
+    "superscript digit": lambda name: name.replace("5", "\u2075"),
+    "email": lambda name: f"{name}@example.com",
+    "email upper case, spaced": lambda name: f"  {name.upper()}@EXAMPLE.COM ",
+    "email full width": lambda name: full_width(f"{name}@example.com"),
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_every_spelling_of_a_username_counts_against_its_one_login_limit(
+    client, settings, ip, spelling
+):
+    settings.RATE_LIMITS = {"login": (2, 300)}
+    UserFactory(username="demo_user_5", email="demo_user_5@example.com")
+    assert login(client, "demo_user_5") == 200
+    assert login(client, spelling("demo_user_5")) == 200
+    # The third attempt, with the right password, waits: both counted against demo_user_5.
+    assert login(client, "demo_user_5", PASSWORD) == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_logging_in_by_email_and_by_username_share_one_counter(client, settings, ip):
+    settings.RATE_LIMITS = {"login": (2, 300)}
+    member = UserFactory(username="ngozi", email="ngozi.okafor@example.ng")
+    assert login(client, "ngozi.okafor@example.ng") == 200
+    assert login(client, "Ngozi") == 200
+    assert login(client, "ngozi.okafor@example.ng", PASSWORD) == 429
+    assert login(client, member.username, PASSWORD) == 429
+    assert login(client, "someone-else", PASSWORD) == 200  # another account is not blocked
+
+
+def test_spellings_of_a_name_that_matches_nobody_share_one_counter(client, settings, ip):
+    settings.RATE_LIMITS = {"login": (2, 300)}
+    assert login(client, " Ghost") == 200
+    assert login(client, full_width("GHOST")) == 200
+    assert login(client, "ghost\u3000") == 429
+    assert login(client, "gh\x00ost") == 200  # a name no member can have: its own counter
+
+
+def test_windows_open_at_the_first_attempt_and_a_refused_one_uses_up_no_longer_window(
+    client, settings, ip
+):
+    settings.RATE_LIMITS = {"login": [(2, 3600), (1, 60)]}
+
+    def attempt(name: str) -> str:
+        data = {"username": name, "password": "x"}
+        address = f"198.51.100.{uuid.uuid4().int % 250}"
+        return client.post("/accounts/login/", data, REMOTE_ADDR=address).content.decode()
+
+    assert "Too many" not in attempt("tunde")
+    assert "wait about 1 minute and" in attempt("TUNDE")  # the minute's window
+    minutes_pass(settings, 1)
+    assert "Too many" not in attempt("tunde")  # the hour counted 2 of 2: the refused one not
+    minutes_pass(settings, 1)
+    assert "wait about 58 minutes" in attempt("tunde")  # the hour's window, from the first
+
+
+# --- Password resets ---------------------------------------------------------------------------
+
+RESET_LIMITS = {"password_reset": (100, 900), "password_reset_email": [(1, 300), (5, 86400)]}
+
+
+def ask_reset(client, email: str, address: str | None = None):
+    address = address or f"203.0.113.{uuid.uuid4().int % 250}"
+    return client.post("/accounts/password_reset/", {"email": email}, REMOTE_ADDR=address)
+
+
+def minutes_pass(settings, minutes: int) -> None:
+    """Age every rate-limit window in Redis by `minutes`, closing those that end sooner."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("ratelimit:*"):
+        left = client.ttl(key) - minutes * 60
+        if left > 0:
+            client.expire(key, left)
+        else:
+            client.delete(key)
+
+
+def reset_emails_to(address: str) -> int:
+    run_email_jobs()
+    return sum(1 for message in mail.outbox if message.to == [address])
+
+
+def test_a_member_gets_one_reset_email_in_five_minutes_and_five_a_day(client, settings, ip):
+    settings.RATE_LIMITS = RESET_LIMITS
+    member = UserFactory(email="Chioma.Eze@example.com")
+    for spelling in ("Chioma.Eze@example.com", "chioma.eze@EXAMPLE.COM", " chioma.eze@example.com"):
+        assert ask_reset(client, spelling).status_code == 302  # each from another address
+    assert reset_emails_to(member.email) == 1
+    for expected in (2, 3, 4, 5, 5, 5):
+        minutes_pass(settings, 5)
+        ask_reset(client, member.email)
+        assert reset_emails_to(member.email) == expected
+    assert Job.objects.filter(class_name="EmailNotificationJob").count() == 5
+
+
+def test_reset_requests_are_limited_per_ip_without_saying_so(client, settings, ip):
+    settings.RATE_LIMITS = {**RESET_LIMITS, "password_reset": (2, 900)}
+    members = [UserFactory() for _ in range(3)]
+    answers = [ask_reset(client, member.email, address=ip) for member in members]
+    done = (302, "/accounts/password_reset/done/")
+    assert {(answer.status_code, answer["Location"]) for answer in answers} == {done}
+    run_email_jobs()
+    assert [message.to for message in mail.outbox] == [[members[0].email], [members[1].email]]
+    assert ask_reset(client, members[2].email).status_code == 302  # another IP is served
+
+
+def test_known_unknown_and_limited_addresses_get_the_same_answer_from_the_same_work(
+    client, settings, ip
+):
+    """The same page, and the same statements in the same order: nothing in the answer or
+    its timing tells whether an account uses the address or it was asked for just now."""
+    settings.RATE_LIMITS = RESET_LIMITS
+    member = UserFactory(email="bola@example.com")
+    ask_reset(client, member.email)  # so that the next one is over the member's limit
+
+    def answer(email: str) -> tuple:
+        statements = []  # as sent, values apart: the work, whatever the address
+
+        def record(execute, sql, params, many, context):
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            response = ask_reset(client, email)
+        page = client.get(response["Location"]).content.decode()
+        return response.status_code, response["Location"], page, statements
+
+    known_limited, unknown = answer(member.email), answer("nobody@example.com")
+    known = answer(UserFactory().email)
+    assert known == unknown == known_limited
+    assert answer("NOBODY@example.com") == unknown

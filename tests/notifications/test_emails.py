@@ -72,6 +72,15 @@ def test_comment_gone_before_the_send_is_skipped(user, other_user, staff, how):
     assert job.args == [user.pk, "new_comment", comment.pk]
 
 
+def test_a_like_of_a_comment_hidden_before_the_send_is_skipped(user, other_user, staff):
+    comment = forum.comment_create(post=PostFactory(), author=user, body="Off-topic")
+    forum.comment_like(comment=comment, user=other_user)
+    forum.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
+    run_email_jobs()
+    assert mail.outbox == []
+    assert delivery_for(user, "new_like").reason.startswith("content_deleted")
+
+
 def test_comment_already_read_in_the_app_is_not_emailed(user, other_user):
     forum.comment_create(post=PostFactory(author=user), author=other_user, body="Hello")
     services.notifications_mark_all_read(user=user)
@@ -214,9 +223,11 @@ def test_unknown_type_is_refused_at_enqueue_naming_the_valid_ones(user):
 def test_password_reset_email_comes_from_the_job_with_a_working_link(client, user):
     response = client.post("/accounts/password_reset/", {"email": user.email.upper()})
     assert response.status_code == 302 and mail.outbox == []  # nothing sent in the request
+    request = Job.objects.get(class_name="PasswordResetJob")
+    assert request.queue == "high_priority" and request.args == [user.email.upper()]
+    run_email_jobs()
     [job] = email_jobs("password_reset")
     assert job.queue == "high_priority" and "token" not in str(job.args)
-    run_email_jobs()
     link = re.search(r"http://127.0.0.1:8000(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
     form_url = client.get(link).url
     client.post(form_url, {"new_password1": "reset-pass-2026", "new_password2": "reset-pass-2026"})

@@ -10,7 +10,7 @@ from notifications.models import EmailPreference
 from notifications.selectors import unsubscribe_path
 from tests.conftest import PASSWORD
 from tests.forum.factories import PostFactory, UserFactory
-from tests.notifications.helpers import email_jobs, run_email_jobs
+from tests.notifications.helpers import email_jobs, mail_reader, run_email_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -79,10 +79,10 @@ def test_unsubscribe_link_of_a_deleted_account_says_so(client, user):
     assert "This account no longer exists" in client.post(path).content.decode()
 
 
-def test_staff_see_every_email_with_its_rendered_parts(client, staff, user, other_user):
+def test_mail_readers_see_every_email_with_its_rendered_parts(client, user, other_user):
     forum.comment_create(post=PostFactory(author=user), author=other_user, body="Gist for you")
     run_email_jobs()
-    client.force_login(staff)
+    client.force_login(mail_reader())
     listing = client.get("/notifications/deliveries/").content.decode()
     assert user.email in listing and "commented on" in listing
     detail_url = re.search(r'href="(/notifications/deliveries/\d+/)"', listing).group(1)

@@ -1,5 +1,6 @@
 """Requesting, building and expiring reports, in this process (test_tasks.py uses a worker)."""
 
+import dataclasses
 from datetime import date, timedelta
 
 import pytest
@@ -7,8 +8,11 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from forum import services as forum_services
+from forum.models import Board, Post
 from jobs.models import Job, State
 from notifications.models import Notification
+from reports import registry
 from reports.models import Report, Status
 from reports.services import (
     expire_reports,
@@ -154,3 +158,70 @@ def test_a_pending_report_whose_job_failed_is_marked_failed(user):
     told = Notification.objects.get(recipient=user)
     assert told.data["error"] == report.error
     assert Job.objects.filter(class_name="EmailNotificationJob").count() == 1
+
+
+# --- Hidden and deleted content in members' reports -------------------------------------------
+
+
+def built(requester, report_type: str, **parameters) -> Report:
+    report = request_report(requester=requester, report_type=report_type, parameters=parameters)
+    generate_report(report_type=report_type, parameters=report.parameters,
+                    user_id=requester.pk, job_id=str(report.job_id))  # fmt: skip
+    report.refresh_from_db()
+    return report
+
+
+def csv_of(report: Report) -> str:
+    return default_storage.open(report.csv_file.name).read().decode()
+
+
+def test_a_members_report_leaves_out_hidden_posts_and_what_hangs_off_them(forum, staff):
+    Post.objects.filter(pk=forum.p1.pk).update(is_hidden=True)  # Fuel price, and its activity
+
+    board = built(forum.bayo, "board_activity", board_id=forum.politics.pk, **RANGE)
+    assert board.result["totals"] == {"Posts": 1, "Comments": 0}
+    assert board.result["tables"][1]["rows"] == [] and "Fuel price" not in csv_of(board)
+    # bayo's comment on it, his like of it and ada's like of that comment are not counted
+    activity = built(forum.bayo, "user_activity", **RANGE)
+    assert activity.result["tables"][0]["rows"] == [["bayo", 1, 0, 0, 0]]
+    # Staff see hidden content, and so do their reports.
+    staff_board = built(staff, "board_activity", board_id=forum.politics.pk, **RANGE)
+    assert staff_board.result["totals"] == {"Posts": 2, "Comments": 2}
+    assert staff_board.result["tables"][1]["rows"] == [["Fuel price", "Politics", 2, 2]]
+
+
+@pytest.mark.parametrize("moderation", ["hide", "delete"])
+def test_a_post_hidden_or_deleted_later_leaves_members_reports_but_not_staffs(
+    forum, staff, moderation
+):
+    Board.objects.filter(pk=forum.politics.pk).update(post_count=2)  # factories leave it at 0
+    mine = built(forum.bayo, "board_activity", board_id=forum.politics.pk, **RANGE)
+    theirs = built(staff, "board_activity", board_id=forum.politics.pk, **RANGE)
+    assert "Fuel price" in csv_of(mine)
+    csv_name = mine.csv_file.name
+
+    if moderation == "hide":
+        forum_services.post_set_hidden(post=forum.p1, moderator=staff, hidden=True)
+    else:
+        forum_services.post_delete(post=forum.p1, actor=staff)
+
+    mine.refresh_from_db()
+    assert mine.result["tables"][1]["rows"] == [] and mine.result["tables"][1]["post_ids"] == []
+    assert "Fuel price" not in csv_of(mine) and mine.csv_file.name == csv_name
+    theirs.refresh_from_db()
+    assert theirs.result["tables"][1]["rows"] == [["Fuel price", "Politics", 2, 2]]
+
+
+def test_a_post_hidden_while_a_members_report_is_built_is_left_out(forum, monkeypatch):
+    kind = registry.REPORT_TYPES["board_activity"]
+
+    def build_then_hide(parameters, step, visible_only):
+        result = kind.build(parameters, step, visible_only)
+        Post.objects.filter(pk=forum.p1.pk).update(is_hidden=True)  # a moderator, meanwhile
+        return result
+
+    monkeypatch.setitem(
+        registry.REPORT_TYPES, "board_activity", dataclasses.replace(kind, build=build_then_hide)
+    )
+    report = built(forum.bayo, "board_activity", board_id=forum.politics.pk, **RANGE)
+    assert report.result["tables"][1]["rows"] == [] and "Fuel price" not in csv_of(report)
