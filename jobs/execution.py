@@ -27,7 +27,7 @@ from datetime import timedelta
 
 import psycopg
 from celery import signals, states
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from jobs import ledger, processes, queues, workerdb
@@ -211,10 +211,14 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
         for text in (type(exc).__name__, str(exc), traceback.format_exc())
     )
     job_id, attempt, retry_at = request.id, claim.attempt, None
+    if database_outage(exc):
+        connection.close()  # broken: the next job in this process opens a new one
     try:
         if isinstance(exc, task.discard_on) and not isinstance(exc, task.retry_on):
             state, status = State.DISCARDED, states.REJECTED
-        elif isinstance(exc, task.retry_on) and attempt < claim.max_attempts:
+        elif (isinstance(exc, task.retry_on) or database_outage(exc)) and (
+            attempt < claim.max_attempts
+        ):
             state, status = State.SCHEDULED, states.RETRY
             delay = task.retry_delay(attempt, rand=random.random())
             retry_at = timezone.now() + timedelta(seconds=delay)
@@ -245,6 +249,20 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
             task.name, job_id, attempt, claim.max_attempts, error[0], exc, extra=log,
         )  # fmt: skip
     return state
+
+
+# SQLSTATE classes of errors that pass: connection exceptions, deadlocks and serialization
+# failures, and the server shutting down or starting (57P01-57P03).
+_TRANSIENT_SQLSTATES = ("08", "40", "57P")
+
+
+def database_outage(exc: BaseException) -> bool:
+    """Whether a job's error came from PostgreSQL being away (restarting, failing over) or a
+    transient conflict: every job retries it, whatever its retry_on, with its back-off."""
+    error = exc.__cause__ if isinstance(exc, DatabaseError) else exc
+    if not isinstance(error, OUTAGE):
+        return False
+    return error.sqlstate is None or error.sqlstate.startswith(_TRANSIENT_SQLSTATES)
 
 
 def task_result(task, request, args, kwargs, status: str, value, tb: str | None = None) -> dict:

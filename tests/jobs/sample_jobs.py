@@ -9,6 +9,7 @@ import time
 
 import redis
 from django.conf import settings
+from django.db import connection
 
 from forum.models import User
 from jobs.base import ApplicationJob, register
@@ -68,6 +69,19 @@ class GatedJob(ApplicationJob):
         if not _redis().get(f"test:allow:{key}"):
             raise ValueError(f"report {key} of size {size} is not allowed yet")
         return size
+
+
+@register
+class CutOffJob(ApplicationJob):
+    """Its first run loses its database connection midway, as in a PostgreSQL restart."""
+
+    retry_backoff = 0.2
+
+    def run(self, key: str) -> int:
+        if _redis().incr(f"test:runs:{key}") == 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return User.objects.filter(username=key).count()
 
 
 @register

@@ -18,7 +18,7 @@ from jobs.base import enqueue_all, publish
 from jobs.execution import OutcomeBuffer, task_result
 from jobs.models import Job, State
 from tests.jobs.helpers import wait_for, wait_for_state
-from tests.jobs.sample_jobs import GatedJob, NulErrorJob, RecordJob, runs
+from tests.jobs.sample_jobs import CutOffJob, GatedJob, NulErrorJob, RecordJob, runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -163,6 +163,18 @@ def test_a_message_with_arguments_run_does_not_take_fails_the_job(celery_worker)
     job = wait_for_state(job_id, State.FAILED, State.FINISHED)
     assert (job.state, job.error_class, job.attempts) == (State.FAILED, "TypeError", 1)
     assert "colour" in job.error_message
+
+
+@pytest.mark.worker
+def test_a_job_that_loses_its_database_connection_midway_runs_again_and_finishes(processes):
+    """PostgreSQL restarting under a running job is not the job's fault: it is retried
+    whatever its retry_on, and the next job of that process gets a working connection."""
+    processes.worker()
+    processes.dispatcher()
+    key = uuid.uuid4().hex
+    job = wait_for_state(CutOffJob.delay(key).id, State.FINISHED, State.FAILED)
+    assert (job.state, job.attempts, runs(key)) == (State.FINISHED, 2, 2)
+    assert wait_for_state(RecordJob.delay(key).id, State.FINISHED).attempts == 1
 
 
 @pytest.mark.worker
