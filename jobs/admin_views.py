@@ -1,8 +1,16 @@
-"""The jobs dashboard inside Django admin (staff only): thin views over jobs.dashboard."""
+"""The jobs dashboard inside Django admin: thin views over jobs.dashboard.
+
+`is_staff` only lets a user into admin. Every view and action here asks the model admin of
+what it shows or changes, as admin's own pages do (see POWERS), and the templates show only
+the buttons the user may use.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -14,6 +22,19 @@ from django_celery_results.models import TaskResult
 
 from jobs import dashboard, queues
 from jobs.dashboard import JobFilter
+from jobs.models import Job, Process, QueuePause
+
+# What a user may do on the dashboard: (model, action) whose admin check grants it.
+POWERS = {
+    "view": (Job, "view"),  # every tab and job page
+    "operate": (Job, "change"),  # retry, discard, run now
+    "pause": (QueuePause, "add"),
+    "resume": (QueuePause, "delete"),
+    "workers": (Process, "view"),
+    "recurring": (PeriodicTask, "view"),
+    "run_periodic": (PeriodicTask, "change"),
+    "results": (TaskResult, "view"),  # a job's task result
+}
 
 
 class JobsDashboard:
@@ -21,6 +42,27 @@ class JobsDashboard:
 
     def __init__(self, model_admin) -> None:
         self.model_admin = model_admin
+
+    def permissions(self, request: HttpRequest) -> dict[str, bool]:
+        """Every power of POWERS for this user, for the templates' buttons and tabs."""
+        return {power: self._allowed(request, power) for power in POWERS}
+
+    def require(self, request: HttpRequest, *powers: str, obj: Model | None = None) -> None:
+        for power in powers:
+            if not self._allowed(request, power, obj):
+                model, action = POWERS[power]
+                opts = model._meta
+                raise PermissionDenied(
+                    f"This needs the {opts.app_label}.{get_permission_codename(action, opts)} "
+                    "permission: ask an admin to grant it (or to add you to a group with it)."
+                )
+
+    def _allowed(self, request: HttpRequest, power: str, obj: Model | None = None) -> bool:
+        model, action = POWERS[power]
+        check = getattr(
+            self.model_admin.admin_site.get_model_admin(model), f"has_{action}_permission"
+        )
+        return check(request) if action == "add" else check(request, obj)
 
     def context(self, request: HttpRequest, title: str, tab: str, **extra) -> dict:
         if "counts" in extra:  # the overview has them already
@@ -38,10 +80,12 @@ class JobsDashboard:
             "tab": tab,
             "tabs": [(state, counts.get(state, "0")) for state in dashboard.LIST_STATES],
             "opts": self.model_admin.model._meta,
+            "can": self.permissions(request),
             **extra,
         }
 
     def overview(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view")
         data = dashboard.overview()
         for queue in data["queues"]:
             queue["latency_text"] = dashboard.latency_text(queue["latency"])
@@ -49,6 +93,7 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/overview.html", context)
 
     def state_list(self, request: HttpRequest, state: str) -> HttpResponse:
+        self.require(request, "view")
         try:
             job_filter = JobFilter.from_query(state, request.GET)
         except ValueError as error:
@@ -64,10 +109,13 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/list.html", context)
 
     def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        self.require(request, "view")
         job = dashboard.get_job(job_id)
         if job is None:
             raise Http404("No such job: it may have been pruned.")
-        result = TaskResult.objects.filter(task_id=str(job.id)).first()
+        result = None
+        if self._allowed(request, "results"):
+            result = TaskResult.objects.filter(task_id=str(job.id)).first()
         context = self.context(
             request, f"{job.class_name} {job.id}", job.state, job=job, result=result,
             args=dashboard.mask(job.args), kwargs=dashboard.mask(job.kwargs),
@@ -77,6 +125,7 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/job.html", context)
 
     def triage(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view")
         window = request.GET.get("window", "24h")
         if window not in dashboard.WINDOWS:
             window = "24h"
@@ -87,10 +136,12 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/triage.html", context)
 
     def workers(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view", "workers")
         context = self.context(request, "Workers", "workers", rows=dashboard.workers())
         return TemplateResponse(request, "admin/jobs/dashboard/workers.html", context)
 
     def recurring(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view", "recurring")
         tasks = PeriodicTask.objects.select_related("interval", "crontab", "clocked").order_by(
             "name"
         )
@@ -102,6 +153,7 @@ class JobsDashboard:
         job = dashboard.get_job(job_id)
         if job is None:
             raise Http404("No such job.")
+        self.require(request, "operate", obj=job)
         jobs = dashboard.Job.objects.filter(pk=job.pk)
         done = self._apply(request, jobs, action)
         if not done:
@@ -111,6 +163,7 @@ class JobsDashboard:
         return redirect(request.POST.get("next") or _url("job", job_id=job.pk))
 
     def bulk_action(self, request: HttpRequest, state: str, action: str) -> HttpResponse:
+        self.require(request, "operate")
         try:
             job_filter = JobFilter.from_query(state, request.POST)
         except ValueError as error:
@@ -123,6 +176,7 @@ class JobsDashboard:
     def queue_action(self, request: HttpRequest, queue: str, action: str) -> HttpResponse:
         if action not in ("pause", "resume"):
             raise Http404(f"Unknown action {action!r}.")
+        self.require(request, action)
         try:
             (queues.pause if action == "pause" else queues.resume)(queue)
         except ValueError as error:
@@ -132,6 +186,7 @@ class JobsDashboard:
         return redirect(_url("overview"))
 
     def periodic_run_now(self, request: HttpRequest, task_id: int) -> HttpResponse:
+        self.require(request, "run_periodic", obj=PeriodicTask.objects.filter(pk=task_id).first())
         try:
             job_id = dashboard.enqueue_periodic_now(task_id)
         except (PeriodicTask.DoesNotExist, ValueError) as error:

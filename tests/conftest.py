@@ -27,7 +27,13 @@ def other_user(db):
 
 @pytest.fixture
 def staff(db):
+    """is_staff only: lets them into admin and grants no permission."""
     return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -69,8 +69,8 @@ MATRIX = [
     ("GET", "/reports/{report}/report.csv", (302, 404, 404, 404)),  # not built yet
     ("GET", "/reports/progress/", (302, 200, 200, 200)),
     ("GET", "/admin/", (302, 302, 302, 200)),
-    ("GET", "/admin/jobs/job/dashboard/", (302, 302, 302, 200)),
-    ("GET", "/admin/jobs/job/dashboard/failed/", (302, 302, 302, 200)),
+    ("GET", "/admin/jobs/job/dashboard/", (302, 302, 302, 403)),  # no jobs.view_job
+    ("GET", "/admin/jobs/job/dashboard/failed/", (302, 302, 302, 403)),
     ("GET", "/metrics", (403, 403, 403, 403)),  # a bearer token, whoever the user is
     ("GET", "/healthz", (200, 200, 200, 200)),
 ]

@@ -1,4 +1,5 @@
 import factory
+from django.contrib.auth.models import Group, Permission
 from factory.django import DjangoModelFactory
 
 from forum.markdown import render_markdown
@@ -14,6 +15,21 @@ class UserFactory(DjangoModelFactory):
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     display_name = factory.Faker("name")
     password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def permissions(self, create, names, **kwargs):
+        """UserFactory(permissions=["jobs.view_job", …]) grants each to the user."""
+        for name in names or ():
+            app_label, codename = name.split(".")
+            self.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+    @factory.post_generation
+    def groups(self, create, names, **kwargs):
+        """UserFactory(groups=["Moderators"]) adds the user to each (existing) group."""
+        for name in names or ():
+            self.groups.add(Group.objects.get(name=name))
 
 
 class SectionFactory(DjangoModelFactory):
