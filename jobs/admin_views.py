@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from jobs import dashboard, queues
+from jobs import dashboard, operations
 from jobs.dashboard import JobFilter
 from jobs.models import Job, Process, QueuePause
 
@@ -155,7 +155,7 @@ class JobsDashboard:
             raise Http404("No such job.")
         self.require(request, "operate", obj=job)
         jobs = dashboard.Job.objects.filter(pk=job.pk)
-        done = self._apply(request, jobs, action)
+        done = self._apply(request, jobs, action, how="in the jobs dashboard")
         if not done:
             messages.warning(
                 request, f"Nothing to {action.replace('_', ' ')}: the job is {job.state}."
@@ -168,17 +168,20 @@ class JobsDashboard:
             job_filter = JobFilter.from_query(state, request.POST)
         except ValueError as error:
             raise Http404(str(error)) from None
-        self._apply(request, job_filter.queryset(), action)
-        url = _url("list", state=state)
         query = urlencode(job_filter.as_query())
+        matching = f"all {state} jobs" + (f" matching {query}" if query else "")
+        how = f"in the jobs dashboard ({matching})"
+        self._apply(request, job_filter.queryset(), action, how=how)
+        url = _url("list", state=state)
         return redirect(f"{url}?{query}" if query else url)
 
     def queue_action(self, request: HttpRequest, queue: str, action: str) -> HttpResponse:
         if action not in ("pause", "resume"):
             raise Http404(f"Unknown action {action!r}.")
         self.require(request, action)
+        act = operations.pause_queue if action == "pause" else operations.resume_queue
         try:
-            (queues.pause if action == "pause" else queues.resume)(queue)
+            act(queue=queue, user=request.user, how="in the jobs dashboard")
         except ValueError as error:
             messages.error(request, str(error))
         else:
@@ -186,28 +189,31 @@ class JobsDashboard:
         return redirect(_url("overview"))
 
     def periodic_run_now(self, request: HttpRequest, task_id: int) -> HttpResponse:
-        self.require(request, "run_periodic", obj=PeriodicTask.objects.filter(pk=task_id).first())
+        task = PeriodicTask.objects.filter(pk=task_id).first()
+        self.require(request, "run_periodic", obj=task)
+        if task is None:
+            messages.error(request, "Could not run it: that periodic task no longer exists.")
+            return redirect(_url("recurring"))
         try:
-            job_id = dashboard.enqueue_periodic_now(task_id)
-        except (PeriodicTask.DoesNotExist, ValueError) as error:
+            job_id = operations.run_periodic_task(
+                task=task, user=request.user, how="in the jobs dashboard"
+            )
+        except ValueError as error:
             messages.error(request, f"Could not run it: {error}")
         else:
             messages.success(request, f"Enqueued now as job {job_id}.")
         return redirect(_url("recurring"))
 
-    def _apply(self, request: HttpRequest, jobs, action: str) -> int:
-        who = request.user.get_username()
-        if action == "retry":
-            count = jobs.retry()
-            verb = "Re-enqueued"
-        elif action == "discard":
-            count = jobs.discard(reason=f"discarded by {who} in the jobs dashboard")
-            verb = "Discarded"
-        elif action == "run_now":
-            count = dashboard.run_now(jobs)
-            verb = "Made due now"
-        else:
+    def _apply(self, request: HttpRequest, jobs, action: str, *, how: str) -> int:
+        actions = {
+            "retry": (operations.retry, "Re-enqueued"),
+            "discard": (operations.discard, "Discarded"),
+            "run_now": (operations.run_now, "Made due now"),
+        }
+        if action not in actions:
             raise Http404(f"Unknown action {action!r}.")
+        act, verb = actions[action]
+        count = act(jobs=jobs, user=request.user, how=how)
         if count:
             messages.success(request, f"{verb} {count:,} job{'s' if count != 1 else ''}.")
         return count
