@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
@@ -160,7 +160,7 @@ class JobsDashboard:
             messages.warning(
                 request, f"Nothing to {action.replace('_', ' ')}: the job is {job.state}."
             )
-        return redirect(request.POST.get("next") or _url("job", job_id=job.pk))
+        return redirect(_next_on_this_site(request) or _url("job", job_id=job.pk))
 
     def bulk_action(self, request: HttpRequest, state: str, action: str) -> HttpResponse:
         self.require(request, "operate")
@@ -255,3 +255,12 @@ def _page_number(request: HttpRequest) -> int:
         return max(1, int(request.GET.get("page", 1)))
     except ValueError:
         return 1
+
+
+def _next_on_this_site(request: HttpRequest) -> str:
+    """The form's `next` page, only if it is on this site: no open redirect."""
+    target = request.POST.get("next", "")
+    on_site = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if on_site else ""

@@ -132,3 +132,16 @@ def test_recurring_run_now_enqueues_the_periodic_job_through_the_ledger(staff_cl
 def test_an_unknown_tab_or_job_is_a_404(staff_client):
     assert staff_client.get("/admin/jobs/job/dashboard/nonsense/").status_code == 404
     assert staff_client.get("/admin/jobs/job/dashboard/job/not-a-uuid/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:alert(1)"],
+)
+def test_an_action_returns_to_a_page_of_this_site_only(staff_client, target):
+    job_id = RecordJob.apply_async(["later"], countdown=3600).id
+    url = reverse("admin:jobs_dashboard_job_action", args=[job_id, "run_now"])
+    response = staff_client.post(url, {"next": target})
+    assert response["Location"] == reverse("admin:jobs_dashboard_job", args=[job_id])
+    back = reverse("admin:jobs_dashboard_list", args=["scheduled"])
+    assert staff_client.post(url, {"next": back})["Location"] == back
