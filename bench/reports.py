@@ -91,8 +91,10 @@ def build(name: str) -> int:
     from forum.models import User
     from reports.services import generate_report
 
-    admin, _ = User.objects.get_or_create(
-        username="bench_reports", defaults={"email": "bench_reports@example.com", "is_staff": True}
+    # Everyone's activity and the daily summary need reports.view_report: a superuser has it.
+    admin, _ = User.objects.update_or_create(
+        username="bench_reports",
+        defaults={"email": "bench_reports@example.com", "is_staff": True, "is_superuser": True},
     )
     yesterday = timezone.localdate() - timedelta(days=1)
     parameters = {

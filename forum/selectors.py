@@ -1,4 +1,5 @@
-"""Every read the forum's pages make. Hidden content is visible to staff only."""
+"""Every read the forum's pages make. Hidden content is visible to those who may hide it
+(forum.permissions) only."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from forum.models import Board, Comment, CommentLike, Post, PostLike, Section, User
+from forum.permissions import can_hide
 
 
 def section_list() -> QuerySet[Section]:
@@ -26,7 +28,7 @@ def board_posts_page(*, board: Board, viewer: User, page: str | int | None) -> P
         "title", "author", "board", "comment_count", "like_count", "last_activity_at",
         "is_hidden", *AUTHOR_FIELDS,
     ).order_by("-last_activity_at", "-id")  # fmt: skip
-    count = None if viewer.is_staff else board.post_count
+    count = None if can_hide(viewer, Post) else board.post_count
     return _page(posts, settings.FORUM_POSTS_PER_PAGE, page, count=count)
 
 
@@ -39,7 +41,7 @@ def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> P
     comments = comments.only(
         "post", "author", "body_html", "created_at", "like_count", "is_hidden", *AUTHOR_FIELDS
     ).order_by("created_at", "id")
-    count = None if viewer.is_staff else post.comment_count
+    count = None if can_hide(viewer, Comment) else post.comment_count
     return _page(comments, settings.FORUM_COMMENTS_PER_PAGE, page, count=count)
 
 
@@ -79,9 +81,9 @@ def _page(items: QuerySet, per_page: int, number: str | int | None, *, count: in
 
 def visible_posts(viewer: User) -> QuerySet[Post]:
     posts = Post.objects.all()
-    return posts if viewer.is_staff else posts.filter(is_hidden=False)
+    return posts if can_hide(viewer, Post) else posts.filter(is_hidden=False)
 
 
 def visible_comments(viewer: User) -> QuerySet[Comment]:
     comments = Comment.objects.all()
-    return comments if viewer.is_staff else comments.filter(is_hidden=False)
+    return comments if can_hide(viewer, Comment) else comments.filter(is_hidden=False)

@@ -1,3 +1,5 @@
+from importlib import import_module
+
 import factory
 from django.contrib.auth.models import Group, Permission
 from factory.django import DjangoModelFactory
@@ -30,6 +32,19 @@ class UserFactory(DjangoModelFactory):
         """UserFactory(groups=["Moderators"]) adds the user to each (existing) group."""
         for name in names or ():
             self.groups.add(Group.objects.get(name=name))
+
+
+def moderators_group() -> Group:
+    """The Moderators group as forum's migration 0003 makes it. Transactional tests empty every
+    table, the migration's rows too: then it is made again from the migration's own list."""
+    migration = import_module("forum.migrations.0003_moderators_group")
+    group, created = Group.objects.get_or_create(name=migration.GROUP)
+    if created:
+        group.permissions.set(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            for app_label, codename in migration.PERMISSIONS
+        )
+    return group
 
 
 class SectionFactory(DjangoModelFactory):

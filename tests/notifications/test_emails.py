@@ -59,13 +59,13 @@ def test_turned_off_type_is_skipped_with_the_reason(user, other_user):
 
 
 @pytest.mark.parametrize("how", ["deleted", "hidden"])
-def test_comment_gone_before_the_send_is_skipped(user, other_user, staff, how):
+def test_comment_gone_before_the_send_is_skipped(user, other_user, moderator, admin, how):
     comment = forum.comment_create(post=PostFactory(author=user), author=other_user, body="Spam")
     job = email_jobs("new_comment")[0]
     if how == "deleted":
-        forum.comment_delete(comment=comment, actor=staff)
+        forum.comment_delete(comment=comment, actor=admin)
     else:
-        forum.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
+        forum.comment_set_hidden(comment=comment, moderator=moderator, hidden=True)
     run_email_jobs()
     assert mail.outbox == []
     assert delivery_for(user, "new_comment").reason.startswith("content_deleted")

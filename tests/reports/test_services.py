@@ -90,31 +90,32 @@ def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum
     assert email.args[:3] == [forum.ada.pk, "report_ready", report.pk]
 
 
-def test_a_job_enqueued_without_a_request_makes_its_report(forum, staff):
+def test_a_job_enqueued_without_a_request_makes_its_report(forum, moderator):
     generate_report(report_type="daily_summary", parameters={"date": "2026-11-11"},
-                    user_id=staff.pk, job_id="")  # fmt: skip
+                    user_id=moderator.pk, job_id="")  # fmt: skip
     report = Report.objects.get()
     assert (report.requester, report.status, report.title) == (
-        staff, Status.READY, "Daily summary for 2026-11-11",
+        moderator, Status.READY, "Daily summary for 2026-11-11",
     )  # fmt: skip
     assert report.result["totals"]["Posts"] == 2
 
     generate_report(report_type="daily_summary", parameters={"date": "2026-11-10"},
-                    user_id=staff.pk)  # fmt: skip
+                    user_id=moderator.pk)  # fmt: skip
     assert Report.objects.filter(status=Status.READY).count() == 2
 
 
-def test_the_scheduled_daily_summary_is_yesterday_for_each_active_staff_member(staff, user):
+def test_the_scheduled_daily_summary_is_yesterday_for_each_active_moderator_and_admin(
+    moderator, admin, staff, user
+):
     from tests.forum.factories import UserFactory
 
-    second = UserFactory(is_staff=True)
-    UserFactory(is_staff=True, is_active=False)
+    UserFactory(is_staff=True, is_active=False, groups=["Moderators"])
 
     reports = request_daily_summaries()
 
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     assert [(r.requester, r.parameters) for r in reports] == [
-        (staff, {"date": yesterday}), (second, {"date": yesterday}),
+        (moderator, {"date": yesterday}), (admin, {"date": yesterday}),
     ]  # fmt: skip
     assert request_daily_summaries(day=date.fromisoformat(yesterday)) == reports  # deduped
 
