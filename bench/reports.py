@@ -44,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return build(args.build)
 
     with tempfile.TemporaryDirectory(prefix="naija-bench-reports-") as media:
-        env = {**os.environ, "MEDIA_ROOT": media, "DJANGO_SETTINGS_MODULE": "config.settings"}
+        env = {
+            "DEBUG": "1",  # a laptop run unless the caller says otherwise
+            **os.environ,
+            "MEDIA_ROOT": media,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        }
         manage(env, "migrate", "--no-input")
         timings: dict[str, list[tuple[int, float]]] = {name: [] for name in REPORTS}
         for posts in (int(size) for size in args.sizes.split(",")):

@@ -120,28 +120,3 @@ def test_unsubscribe_links_are_signed_per_user_and_type(world):
     other = make_unsubscribe_token(user_id=world["other"].pk, notification_type="new_comment")
     assert other != world["token"]
     assert str(world["user"].pk) not in world["token"].split(":")[-1]  # not a bare id
-
-
-@pytest.mark.worker
-def test_flower_asks_for_its_basic_auth(processes):
-    import base64
-    import http.client
-
-    from devtools.embedded import free_port, wait_for_port
-
-    port = free_port()
-    flower = processes.start(["-m", "celery", "-A", "config", "flower", "--address=127.0.0.1",
-                              f"--port={port}", "--basic-auth=ops:s3cret-flower"])  # fmt: skip
-    wait_for_port(port, flower, timeout=60)
-
-    def get(path: str, auth: str | None = None) -> int:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        token = base64.b64encode((auth or "").encode()).decode()
-        headers = {"Authorization": f"Basic {token}"} if auth else {}
-        conn.request("GET", path, headers=headers)
-        return conn.getresponse().status
-
-    assert get("/") == 401
-    assert get("/", "ops:wrong") == 401
-    assert get("/", "ops:s3cret-flower") == 200
-    assert get("/healthcheck") == 200  # for container health checks, no secrets
