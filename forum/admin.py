@@ -53,7 +53,7 @@ class PostAdmin(admin.ModelAdmin):
     actions = ["hide", "unhide"]
 
     def has_hide_permission(self, request) -> bool:
-        return can_hide(request.user, Post)
+        return can_hide(request.user)
 
     @admin.action(description="Hide selected posts from members", permissions=["hide"])
     def hide(self, request, queryset):
@@ -76,7 +76,7 @@ class CommentAdmin(admin.ModelAdmin):
     actions = ["hide", "unhide"]
 
     def has_hide_permission(self, request) -> bool:
-        return can_hide(request.user, Comment)
+        return can_hide(request.user)
 
     @admin.action(description="Hide selected comments from members", permissions=["hide"])
     def hide(self, request, queryset):

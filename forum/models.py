@@ -102,7 +102,10 @@ class Post(models.Model):
             ),
             models.Index("author", models.F("created_at").desc(), name="post_author_created_idx"),
         ]
-        permissions = [("hide_post", "Can hide and unhide posts, and see hidden ones")]
+        # One permission for hiding posts and comments: whoever may hide content sees it.
+        permissions = [
+            ("hide_content", "Can hide and unhide posts and comments, and see hidden ones")
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -125,7 +128,6 @@ class Comment(models.Model):
 
     class Meta:
         indexes = [models.Index("post", "created_at", "id", name="comment_post_created_idx")]
-        permissions = [("hide_comment", "Can hide and unhide comments, and see hidden ones")]
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on {self.post_id}"

@@ -1,8 +1,10 @@
 """Who may moderate what: Django permissions, never is_staff (which only lets a user into
 admin). The Moderators group (migration 0003) holds what moderation needs; superusers hold all.
 
-- hide_post / hide_comment: hide and unhide, and see what is hidden (to judge and unhide it);
-- delete_post / delete_comment: delete someone else's content (authors delete their own).
+- forum.hide_content: hide and unhide posts and comments, and see what is hidden (to judge
+  and unhide it; forum.selectors.sees_hidden);
+- forum.delete_post / forum.delete_comment: delete someone else's content (authors delete
+  their own).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from django.contrib.auth.models import AnonymousUser
 from forum.models import Comment, Post, User
 
 
-def can_hide(user: User | AnonymousUser, kind: type[Post] | type[Comment]) -> bool:
-    return user.has_perm(f"forum.hide_{kind._meta.model_name}")
+def can_hide(user: User | AnonymousUser) -> bool:
+    return user.has_perm("forum.hide_content")
 
 
 def can_delete(user: User | AnonymousUser, content: Post | Comment) -> bool:

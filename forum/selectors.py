@@ -1,5 +1,5 @@
-"""Every read the forum's pages make. Hidden content is visible to those who may hide it
-(forum.permissions) only."""
+"""Every read the forum's pages make. Hidden content is visible only to those who may hide
+it (sees_hidden)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def board_posts_page(*, board: Board, viewer: User, page: str | int | None) -> P
         "title", "author", "board", "comment_count", "like_count", "last_activity_at",
         "is_hidden", *AUTHOR_FIELDS,
     ).order_by("-last_activity_at", "-id")  # fmt: skip
-    count = None if can_hide(viewer, Post) else board.post_count
+    count = None if sees_hidden(viewer) else board.post_count
     return _page(posts, settings.FORUM_POSTS_PER_PAGE, page, count=count)
 
 
@@ -41,7 +41,7 @@ def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> P
     comments = comments.only(
         "post", "author", "body_html", "created_at", "like_count", "is_hidden", *AUTHOR_FIELDS
     ).order_by("created_at", "id")
-    count = None if can_hide(viewer, Comment) else post.comment_count
+    count = None if sees_hidden(viewer) else post.comment_count
     return _page(comments, settings.FORUM_COMMENTS_PER_PAGE, page, count=count)
 
 
@@ -79,11 +79,17 @@ def _page(items: QuerySet, per_page: int, number: str | int | None, *, count: in
     return paginator.get_page(number)
 
 
+def sees_hidden(viewer: User) -> bool:
+    """Whether `viewer` may see hidden (moderated) content: whoever may hide it
+    (forum.permissions.can_hide), so that they can judge it and unhide it."""
+    return can_hide(viewer)
+
+
 def visible_posts(viewer: User) -> QuerySet[Post]:
     posts = Post.objects.all()
-    return posts if can_hide(viewer, Post) else posts.filter(is_hidden=False)
+    return posts if sees_hidden(viewer) else posts.filter(is_hidden=False)
 
 
 def visible_comments(viewer: User) -> QuerySet[Comment]:
     comments = Comment.objects.all()
-    return comments if can_hide(viewer, Comment) else comments.filter(is_hidden=False)
+    return comments if sees_hidden(viewer) else comments.filter(is_hidden=False)

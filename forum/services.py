@@ -93,7 +93,7 @@ def post_delete(*, post: Post, actor: User) -> None:
 
 @transaction.atomic
 def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
-    _require_hide(moderator, Post)
+    _require_hide(moderator)
     post = Post.objects.select_for_update().get(pk=post.pk)
     if post.is_hidden != hidden:
         post.is_hidden = hidden
@@ -106,7 +106,7 @@ def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
 
 @transaction.atomic
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
-    if post.is_hidden and not can_hide(author, Post):
+    if post.is_hidden and not can_hide(author):
         raise PermissionDenied("This post has been hidden by a moderator.")
     body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
     now = timezone.now()
@@ -150,7 +150,7 @@ def comment_delete(*, comment: Comment, actor: User) -> None:
 
 @transaction.atomic
 def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Comment:
-    _require_hide(moderator, Comment)
+    _require_hide(moderator)
     comment = Comment.objects.select_for_update().get(pk=comment.pk)
     if comment.is_hidden != hidden:
         comment.is_hidden = hidden
@@ -232,6 +232,6 @@ def _require_delete(obj: Post | Comment, user: User) -> None:
         )
 
 
-def _require_hide(user: User, kind: type[Post] | type[Comment]) -> None:
-    if not can_hide(user, kind):
+def _require_hide(user: User) -> None:
+    if not can_hide(user):
         raise PermissionDenied("Only moderators (the Moderators group) can hide or show content.")

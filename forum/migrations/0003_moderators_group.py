@@ -9,8 +9,7 @@ from django.db import migrations
 GROUP = "Moderators"
 PERMISSIONS = [
     # hide and unhide posts and comments, see hidden ones, in the forum and in admin's lists
-    ("forum", "hide_post"),
-    ("forum", "hide_comment"),
+    ("forum", "hide_content"),
     ("forum", "view_post"),
     ("forum", "view_comment"),
     # every member's reports, anyone's activity report, the daily summary

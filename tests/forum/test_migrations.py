@@ -8,7 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 from tests.forum.factories import UserFactory
 
 MODERATION = {
-    "forum.hide_post", "forum.hide_comment", "forum.view_post", "forum.view_comment",
+    "forum.hide_content", "forum.view_post", "forum.view_comment",
     "reports.view_report",
     "jobs.view_job", "jobs.view_process", "jobs.view_queuepause",
     "django_celery_beat.view_periodictask",
