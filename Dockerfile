@@ -3,12 +3,15 @@
 FROM python:3.11-slim
 
 # gunicorn reads WEB_CONCURRENCY as its worker count; override it at run time to scale.
+# DEBUG=0: the image is production; it starts only once given SECRET_KEY and ALLOWED_HOSTS
+# (and Flower FLOWER_BASIC_AUTH), so a forgotten variable stops it instead of exposing it.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
-    WEB_CONCURRENCY=2
+    WEB_CONCURRENCY=2 \
+    DEBUG=0
 
 WORKDIR /app
 
@@ -18,13 +21,13 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 
-# Settings refuse to import without DATABASE_URL and REDIS_URL (and SECRET_KEY once DEBUG is
-# off). collectstatic connects to neither, so dummy values for this one step are enough; they
-# are not kept in the image's environment.
+# Settings refuse to import without DATABASE_URL, REDIS_URL, a real SECRET_KEY and
+# ALLOWED_HOSTS. collectstatic uses none of them, so values for this one step are enough (a
+# throwaway random key); they are not kept in the image's environment.
 RUN DATABASE_URL=postgres://build@localhost/build \
     REDIS_URL=redis://localhost:6379/0 \
-    DEBUG=0 \
-    SECRET_KEY=build-only \
+    SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    ALLOWED_HOSTS=build.invalid \
     python manage.py collectstatic --no-input
 
 # The code stays root-owned and read-only to the app user; it writes only uploads/reports under

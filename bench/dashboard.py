@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         ALLOWED_HOSTS="testserver",
         STATIC_ROOT=static_root,
     )
-    os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 

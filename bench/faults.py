@@ -39,6 +39,7 @@ import logging
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import sys
@@ -115,7 +116,7 @@ class System(Chaos):
             self.sink.start()
             os.environ.update(
                 DATABASE_URL=self.database_url, REDIS_URL=self.redis_server.url,
-                EMAIL_URL=self.sink.url, DEBUG="0", HTTPS="0", SECRET_KEY="bench-faults-only",
+                EMAIL_URL=self.sink.url, DEBUG="0", HTTPS="0", SECRET_KEY=secrets.token_urlsafe(50),
                 ALLOWED_HOSTS="127.0.0.1", STATIC_ROOT=str(self.tmp / "static"),
                 SITE_URL=self.base, DJANGO_SETTINGS_MODULE="config.settings", **RECOVERY,
             )  # fmt: skip

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -281,7 +282,8 @@ def django_on_private_redis(prefix: str, **env: str) -> Iterator[tuple[str, Path
     Yields (redis URL, folder); `env` adds or overrides environment variables."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, private_redis(Path(tmp)) as url:
         os.environ.update(
-            REDIS_URL=url, DEBUG="0", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only"),
+            REDIS_URL=url, DEBUG="0", ALLOWED_HOSTS="127.0.0.1",
+            SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
             DJANGO_SETTINGS_MODULE="config.settings", **env,
         )  # fmt: skip
         import django

@@ -44,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return build(args.build)
 
     with tempfile.TemporaryDirectory(prefix="naija-bench-reports-") as media:
-        env = {**os.environ, "MEDIA_ROOT": media, "DJANGO_SETTINGS_MODULE": "config.settings"}
+        env = {
+            "DEBUG": "1",  # a laptop run unless the caller says otherwise
+            **os.environ,
+            "MEDIA_ROOT": media,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        }
         manage(env, "migrate", "--no-input")
         timings: dict[str, list[tuple[int, float]]] = {name: [] for name in REPORTS}
         for posts in (int(size) for size in args.sizes.split(",")):
@@ -91,8 +96,10 @@ def build(name: str) -> int:
     from forum.models import User
     from reports.services import generate_report
 
-    admin, _ = User.objects.get_or_create(
-        username="bench_reports", defaults={"email": "bench_reports@example.com", "is_staff": True}
+    # Everyone's activity and the daily summary need reports.view_report: a superuser has it.
+    admin, _ = User.objects.update_or_create(
+        username="bench_reports",
+        defaults={"email": "bench_reports@example.com", "is_staff": True, "is_superuser": True},
     )
     yesterday = timezone.localdate() - timedelta(days=1)
     parameters = {

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import http.client
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def server_env(tmp: Path) -> dict[str, str]:
         "STATIC_ROOT": str(tmp / "static"),
         "DEBUG": "0",
         "HTTPS": "0",  # plain HTTP on loopback: no redirect to https
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + "x" * 50,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": HOST,
     }
 

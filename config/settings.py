@@ -1,13 +1,18 @@
 """Settings, read from the environment in this one place.
 
 Every variable is listed in the README. `make dev` / `make test` set DATABASE_URL and
-REDIS_URL to the embedded servers when they are unset (devtools/embedded.py).
+REDIS_URL to the embedded servers when they are unset, and DEBUG=1 (devtools/embedded.py).
+
+Production is the default: with DEBUG off (unset or 0) settings refuse to load without a
+real SECRET_KEY and an explicit ALLOWED_HOSTS, so a forgotten variable stops the process
+instead of shipping a public key or a debug page.
 """
 
 from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.checks.security.base import _check_secret_key
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -15,13 +20,40 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+DEBUG = env.bool("DEBUG", default=False)
+DEV_SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
+# Values copied from examples: refused in production even when long enough for Django.
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "insecure")
+SECRET_KEY = env("SECRET_KEY", default="") or (DEV_SECRET_KEY if DEBUG else "")
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+    if host.strip()
+]
+
+
+def _production_problems() -> list[str]:
+    problems = []
+    placeholder = any(word in SECRET_KEY.lower() for word in PLACEHOLDER_WORDS)
+    if not _check_secret_key(SECRET_KEY) or placeholder:  # _check_secret_key: Django's W009
+        problems.append(
+            "SECRET_KEY must be a long random secret (at least 50 characters, not an example "
+            "value): generate one with python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    if "ALLOWED_HOSTS" not in env or not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
+        problems.append(
+            "ALLOWED_HOSTS must list the host names the site answers to, comma-separated "
+            "(e.g. ALLOWED_HOSTS=forum.example.com); '*' is refused"
+        )
+    return problems
+
+
+if not DEBUG and (_problems := _production_problems()):
+    raise ImproperlyConfigured(
+        "Refusing to start: DEBUG is off (production), and\n- "
+        + "\n- ".join(_problems)
+        + "\nOn a laptop, use `make dev` (or set DEBUG=1)."
+    )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Served over HTTPS in production (behind a TLS proxy that sets X-Forwarded-Proto): redirect

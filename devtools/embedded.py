@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("NAIJA_DATA_DIR", ROOT / ".data")).resolve()
 DATABASE_NAME = "naija_forum"
 PYTHON = sys.executable
+# A laptop's settings, given only here: without DEBUG=1 settings refuse to start with no real
+# SECRET_KEY and ALLOWED_HOSTS, and Flower refuses to start without a password.
+LAPTOP_DEFAULTS = {"DEBUG": "1", "FLOWER_BASIC_AUTH": "admin:naija-admin"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["dev", "test", "run"])
     parser.add_argument("command", nargs="*", help="test: pytest arguments; run: the command")
     args = parser.parse_args(argv)
+    for name, value in LAPTOP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     # Tests use their own Redis database number so they never purge a dev server's queues.
     with embedded_services(redis_db=15 if args.mode == "test" else 0):
         if args.mode == "dev":

@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from forum import services
 from forum.models import Board, Comment, Post, Section, User
+from forum.permissions import can_hide
 
 
 @admin.register(User)
@@ -51,12 +52,15 @@ class PostAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["hide", "unhide"]
 
-    @admin.action(description="Hide selected posts from members")
+    def has_hide_permission(self, request) -> bool:
+        return can_hide(request.user)
+
+    @admin.action(description="Hide selected posts from members", permissions=["hide"])
     def hide(self, request, queryset):
         for post in queryset:
             services.post_set_hidden(post=post, moderator=request.user, hidden=True)
 
-    @admin.action(description="Show selected posts again")
+    @admin.action(description="Show selected posts again", permissions=["hide"])
     def unhide(self, request, queryset):
         for post in queryset:
             services.post_set_hidden(post=post, moderator=request.user, hidden=False)
@@ -71,12 +75,15 @@ class CommentAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["hide", "unhide"]
 
-    @admin.action(description="Hide selected comments from members")
+    def has_hide_permission(self, request) -> bool:
+        return can_hide(request.user)
+
+    @admin.action(description="Hide selected comments from members", permissions=["hide"])
     def hide(self, request, queryset):
         for comment in queryset:
             services.comment_set_hidden(comment=comment, moderator=request.user, hidden=True)
 
-    @admin.action(description="Show selected comments again")
+    @admin.action(description="Show selected comments again", permissions=["hide"])
     def unhide(self, request, queryset):
         for comment in queryset:
             services.comment_set_hidden(comment=comment, moderator=request.user, hidden=False)

@@ -102,6 +102,10 @@ class Post(models.Model):
             ),
             models.Index("author", models.F("created_at").desc(), name="post_author_created_idx"),
         ]
+        # One permission for hiding posts and comments: whoever may hide content sees it.
+        permissions = [
+            ("hide_content", "Can hide and unhide posts and comments, and see hidden ones")
+        ]
 
     def __str__(self) -> str:
         return self.title

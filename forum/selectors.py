@@ -1,4 +1,5 @@
-"""Every read the forum's pages make. Hidden content is visible to staff only."""
+"""Every read the forum's pages make. Hidden content is visible only to those who may hide
+it (sees_hidden)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from forum.models import Board, Comment, CommentLike, Post, PostLike, Section, User
+from forum.permissions import can_hide
 
 
 def section_list() -> QuerySet[Section]:
@@ -78,9 +80,10 @@ def _page(items: QuerySet, per_page: int, number: str | int | None, *, count: in
 
 
 def sees_hidden(viewer: User) -> bool:
-    """Whether `viewer` may see hidden (moderated) content: the one question pages, reports
-    and notifications ask. Search shows hidden content to nobody."""
-    return viewer.is_staff
+    """Whether `viewer` may see hidden (moderated) content: whoever may hide it
+    (forum.permissions.can_hide), so that they can judge it and unhide it. The one question
+    pages, reports and notifications ask; search shows hidden content to nobody."""
+    return can_hide(viewer)
 
 
 def visible_posts(viewer: User) -> QuerySet[Post]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from forum.markdown import render_markdown
 from forum.models import Board, Comment, CommentLike, Post, PostLike, User
+from forum.permissions import can_delete, can_hide
 from notifications import services as notifications
 from reports import services as reports
 from search import services as search
@@ -84,7 +85,7 @@ def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
 
 @transaction.atomic
 def post_delete(*, post: Post, actor: User) -> None:
-    _require_author_or_staff(post, actor)
+    _require_delete(post, actor)
     post = Post.objects.select_for_update().get(pk=post.pk)
     if not post.is_hidden:
         Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") - 1)
@@ -94,7 +95,7 @@ def post_delete(*, post: Post, actor: User) -> None:
 
 @transaction.atomic
 def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
-    _require_staff(moderator)
+    _require_hide(moderator)
     post = Post.objects.select_for_update().get(pk=post.pk)
     if post.is_hidden != hidden:
         post.is_hidden = hidden
@@ -109,7 +110,7 @@ def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
 
 @transaction.atomic
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
-    if post.is_hidden and not author.is_staff:
+    if post.is_hidden and not can_hide(author):
         raise PermissionDenied("This post has been hidden by a moderator.")
     body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
     now = timezone.now()
@@ -143,7 +144,7 @@ def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
 
 @transaction.atomic
 def comment_delete(*, comment: Comment, actor: User) -> None:
-    _require_author_or_staff(comment, actor)
+    _require_delete(comment, actor)
     comment = Comment.objects.select_for_update().get(pk=comment.pk)
     if not comment.is_hidden:
         Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") - 1)
@@ -153,7 +154,7 @@ def comment_delete(*, comment: Comment, actor: User) -> None:
 
 @transaction.atomic
 def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Comment:
-    _require_staff(moderator)
+    _require_hide(moderator)
     comment = Comment.objects.select_for_update().get(pk=comment.pk)
     if comment.is_hidden != hidden:
         comment.is_hidden = hidden
@@ -228,11 +229,13 @@ def _require_author(obj: Post | Comment, user: User) -> None:
         raise PermissionDenied("Only the author can edit this.")
 
 
-def _require_author_or_staff(obj: Post | Comment, user: User) -> None:
-    if obj.author_id != user.pk and not user.is_staff:
-        raise PermissionDenied("Only the author or a moderator can delete this.")
+def _require_delete(obj: Post | Comment, user: User) -> None:
+    if not can_delete(user, obj):
+        raise PermissionDenied(
+            "Only its author or an admin can delete this; moderators can hide it."
+        )
 
 
-def _require_staff(user: User) -> None:
-    if not user.is_staff:
-        raise PermissionDenied("Only moderators can hide or show content.")
+def _require_hide(user: User) -> None:
+    if not can_hide(user):
+        raise PermissionDenied("Only moderators (the Moderators group) can hide or show content.")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from forum import ratelimit, selectors, services
 from forum.forms import CommentForm, EmailChangeForm, PostForm, QueuedPasswordResetForm, SignUpForm
 from forum.models import Board, Comment, User
+from forum.permissions import can_delete
 from notifications import services as notifications
 
 
@@ -90,8 +91,10 @@ def post_delete(request: HttpRequest, pk: int) -> HttpResponse:
         services.post_delete(post=post, actor=request.user)
         messages.success(request, "Post deleted.")
         return redirect(post.board)
-    if post.author_id != request.user.pk and not request.user.is_staff:
-        return HttpResponse("Only the author or a moderator can delete this post.", status=403)
+    if not can_delete(request.user, post):
+        return HttpResponse(
+            "Only its author or an admin can delete this post; moderators can hide it.", status=403
+        )
     return render(request, "forum/confirm_delete.html", {"object": post, "kind": "post"})
 
 
@@ -164,8 +167,11 @@ def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
         services.comment_delete(comment=comment, actor=request.user)
         messages.success(request, "Comment deleted.")
         return redirect(comment.post)
-    if comment.author_id != request.user.pk and not request.user.is_staff:
-        return HttpResponse("Only the author or a moderator can delete this comment.", status=403)
+    if not can_delete(request.user, comment):
+        return HttpResponse(
+            "Only its author or an admin can delete this comment; moderators can hide it.",
+            status=403,
+        )
     return render(request, "forum/confirm_delete.html", {"object": comment, "kind": "comment"})
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from jobs import queues
+from jobs import operations, queues
 from jobs.admin_views import JobsDashboard
 from jobs.models import Job, Process, QueuePause
 
@@ -38,16 +38,19 @@ class JobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # jobs end by discard or prune, which keep the counters true
 
-    @admin.action(description="Retry selected failed/discarded jobs")
+    # Actions need the change permission: without it admin offers them to anyone who can view.
+    @admin.action(description="Retry selected failed/discarded jobs", permissions=["change"])
     def retry_jobs(self, request, queryset):
-        count = queryset.retry()
+        count = operations.retry(jobs=queryset, user=request.user, how="in admin")
         self.message_user(
             request, f"Re-enqueued {count} job(s) with their original arguments.", messages.SUCCESS
         )
 
-    @admin.action(description="Discard selected jobs that have not finished")
+    @admin.action(
+        description="Discard selected jobs that have not finished", permissions=["change"]
+    )
     def discard_jobs(self, request, queryset):
-        count = queryset.discard(reason=f"discarded by {request.user.get_username()} in admin")
+        count = operations.discard(jobs=queryset, user=request.user, how="in admin")
         self.message_user(request, f"Discarded {count} job(s).", messages.SUCCESS)
 
 

@@ -1,19 +1,40 @@
-"""The jobs dashboard inside Django admin (staff only): thin views over jobs.dashboard."""
+"""The jobs dashboard inside Django admin: thin views over jobs.dashboard.
+
+`is_staff` only lets a user into admin. Every view and action here asks the model admin of
+what it shows or changes, as admin's own pages do (see POWERS), and the templates show only
+the buttons the user may use.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from jobs import dashboard, queues
+from jobs import dashboard, operations
 from jobs.dashboard import JobFilter
+from jobs.models import Job, Process, QueuePause
+
+# What a user may do on the dashboard: (model, action) whose admin check grants it.
+POWERS = {
+    "view": (Job, "view"),  # every tab and job page
+    "operate": (Job, "change"),  # retry, discard, run now
+    "pause": (QueuePause, "add"),
+    "resume": (QueuePause, "delete"),
+    "workers": (Process, "view"),
+    "recurring": (PeriodicTask, "view"),
+    "run_periodic": (PeriodicTask, "change"),
+    "results": (TaskResult, "view"),  # a job's task result
+}
 
 
 class JobsDashboard:
@@ -21,6 +42,27 @@ class JobsDashboard:
 
     def __init__(self, model_admin) -> None:
         self.model_admin = model_admin
+
+    def permissions(self, request: HttpRequest) -> dict[str, bool]:
+        """Every power of POWERS for this user, for the templates' buttons and tabs."""
+        return {power: self._allowed(request, power) for power in POWERS}
+
+    def require(self, request: HttpRequest, *powers: str, obj: Model | None = None) -> None:
+        for power in powers:
+            if not self._allowed(request, power, obj):
+                model, action = POWERS[power]
+                opts = model._meta
+                raise PermissionDenied(
+                    f"This needs the {opts.app_label}.{get_permission_codename(action, opts)} "
+                    "permission: ask an admin to grant it (or to add you to a group with it)."
+                )
+
+    def _allowed(self, request: HttpRequest, power: str, obj: Model | None = None) -> bool:
+        model, action = POWERS[power]
+        check = getattr(
+            self.model_admin.admin_site.get_model_admin(model), f"has_{action}_permission"
+        )
+        return check(request) if action == "add" else check(request, obj)
 
     def context(self, request: HttpRequest, title: str, tab: str, **extra) -> dict:
         if "counts" in extra:  # the overview has them already
@@ -38,10 +80,12 @@ class JobsDashboard:
             "tab": tab,
             "tabs": [(state, counts.get(state, "0")) for state in dashboard.LIST_STATES],
             "opts": self.model_admin.model._meta,
+            "can": self.permissions(request),
             **extra,
         }
 
     def overview(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view")
         data = dashboard.overview()
         for queue in data["queues"]:
             queue["latency_text"] = dashboard.latency_text(queue["latency"])
@@ -49,6 +93,7 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/overview.html", context)
 
     def state_list(self, request: HttpRequest, state: str) -> HttpResponse:
+        self.require(request, "view")
         try:
             job_filter = JobFilter.from_query(state, request.GET)
         except ValueError as error:
@@ -64,10 +109,13 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/list.html", context)
 
     def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        self.require(request, "view")
         job = dashboard.get_job(job_id)
         if job is None:
             raise Http404("No such job: it may have been pruned.")
-        result = TaskResult.objects.filter(task_id=str(job.id)).first()
+        result = None
+        if self._allowed(request, "results"):
+            result = TaskResult.objects.filter(task_id=str(job.id)).first()
         context = self.context(
             request, f"{job.class_name} {job.id}", job.state, job=job, result=result,
             args=dashboard.mask(job.args), kwargs=dashboard.mask(job.kwargs),
@@ -77,6 +125,7 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/job.html", context)
 
     def triage(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view")
         window = request.GET.get("window", "24h")
         if window not in dashboard.WINDOWS:
             window = "24h"
@@ -87,10 +136,12 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/triage.html", context)
 
     def workers(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view", "workers")
         context = self.context(request, "Workers", "workers", rows=dashboard.workers())
         return TemplateResponse(request, "admin/jobs/dashboard/workers.html", context)
 
     def recurring(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "view", "recurring")
         tasks = PeriodicTask.objects.select_related("interval", "crontab", "clocked").order_by(
             "name"
         )
@@ -102,29 +153,35 @@ class JobsDashboard:
         job = dashboard.get_job(job_id)
         if job is None:
             raise Http404("No such job.")
+        self.require(request, "operate", obj=job)
         jobs = dashboard.Job.objects.filter(pk=job.pk)
-        done = self._apply(request, jobs, action)
+        done = self._apply(request, jobs, action, how="in the jobs dashboard")
         if not done:
             messages.warning(
                 request, f"Nothing to {action.replace('_', ' ')}: the job is {job.state}."
             )
-        return redirect(request.POST.get("next") or _url("job", job_id=job.pk))
+        return redirect(_next_on_this_site(request) or _url("job", job_id=job.pk))
 
     def bulk_action(self, request: HttpRequest, state: str, action: str) -> HttpResponse:
+        self.require(request, "operate")
         try:
             job_filter = JobFilter.from_query(state, request.POST)
         except ValueError as error:
             raise Http404(str(error)) from None
-        self._apply(request, job_filter.queryset(), action)
-        url = _url("list", state=state)
         query = urlencode(job_filter.as_query())
+        matching = f"all {state} jobs" + (f" matching {query}" if query else "")
+        how = f"in the jobs dashboard ({matching})"
+        self._apply(request, job_filter.queryset(), action, how=how)
+        url = _url("list", state=state)
         return redirect(f"{url}?{query}" if query else url)
 
     def queue_action(self, request: HttpRequest, queue: str, action: str) -> HttpResponse:
         if action not in ("pause", "resume"):
             raise Http404(f"Unknown action {action!r}.")
+        self.require(request, action)
+        act = operations.pause_queue if action == "pause" else operations.resume_queue
         try:
-            (queues.pause if action == "pause" else queues.resume)(queue)
+            act(queue=queue, user=request.user, how="in the jobs dashboard")
         except ValueError as error:
             messages.error(request, str(error))
         else:
@@ -132,27 +189,31 @@ class JobsDashboard:
         return redirect(_url("overview"))
 
     def periodic_run_now(self, request: HttpRequest, task_id: int) -> HttpResponse:
+        task = PeriodicTask.objects.filter(pk=task_id).first()
+        self.require(request, "run_periodic", obj=task)
+        if task is None:
+            messages.error(request, "Could not run it: that periodic task no longer exists.")
+            return redirect(_url("recurring"))
         try:
-            job_id = dashboard.enqueue_periodic_now(task_id)
-        except (PeriodicTask.DoesNotExist, ValueError) as error:
+            job_id = operations.run_periodic_task(
+                task=task, user=request.user, how="in the jobs dashboard"
+            )
+        except ValueError as error:
             messages.error(request, f"Could not run it: {error}")
         else:
             messages.success(request, f"Enqueued now as job {job_id}.")
         return redirect(_url("recurring"))
 
-    def _apply(self, request: HttpRequest, jobs, action: str) -> int:
-        who = request.user.get_username()
-        if action == "retry":
-            count = jobs.retry()
-            verb = "Re-enqueued"
-        elif action == "discard":
-            count = jobs.discard(reason=f"discarded by {who} in the jobs dashboard")
-            verb = "Discarded"
-        elif action == "run_now":
-            count = dashboard.run_now(jobs)
-            verb = "Made due now"
-        else:
+    def _apply(self, request: HttpRequest, jobs, action: str, *, how: str) -> int:
+        actions = {
+            "retry": (operations.retry, "Re-enqueued"),
+            "discard": (operations.discard, "Discarded"),
+            "run_now": (operations.run_now, "Made due now"),
+        }
+        if action not in actions:
             raise Http404(f"Unknown action {action!r}.")
+        act, verb = actions[action]
+        count = act(jobs=jobs, user=request.user, how=how)
         if count:
             messages.success(request, f"{verb} {count:,} job{'s' if count != 1 else ''}.")
         return count
@@ -194,3 +255,12 @@ def _page_number(request: HttpRequest) -> int:
         return max(1, int(request.GET.get("page", 1)))
     except ValueError:
         return 1
+
+
+def _next_on_this_site(request: HttpRequest) -> str:
+    """The form's `next` page, only if it is on this site: no open redirect."""
+    target = request.POST.get("next", "")
+    on_site = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if on_site else ""

@@ -1,4 +1,5 @@
-"""Selectors and actions behind the jobs dashboard in admin (jobs/admin_views.py).
+"""Selectors behind the jobs dashboard in admin (jobs/admin_views.py); its actions are in
+jobs.operations.
 
 Mission Control — Jobs' pages (queues, one tab per state, job page, workers, recurring tasks)
 plus what it lacks: a finished/failed chart, per-class duration percentiles and failures
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
@@ -79,7 +82,8 @@ def overview() -> dict:
     now = timezone.now()
     counts = Job.objects.capped_counts_by_state(cap=COUNT_CAP)
     ready = Job.objects.ready_by_queue()
-    paused = set(QueuePause.objects.values_list("queue", flat=True))
+    paused = dict(QueuePause.objects.values_list("queue", "paused_at"))
+    paused_by = pause_entries(paused)
     queues = []
     for queue in settings.JOB_QUEUES:
         count, oldest = ready.get(queue, (0, None))
@@ -89,6 +93,7 @@ def overview() -> dict:
                 "ready": count,
                 "latency": (now - oldest).total_seconds() if oldest else None,
                 "paused": queue in paused,
+                "paused_by": paused_by.get(queue),
             }
         )
     return {
@@ -98,6 +103,22 @@ def overview() -> dict:
         "durations": duration_percentiles(),
         "live_workers": Process.objects.filter(kind=Process.Kind.WORKER).count(),
     }
+
+
+def pause_entries(paused: dict[str, datetime]) -> dict[str, LogEntry]:
+    """Admin's history entry of each current pause (who, when); none for a CLI pause."""
+    entries = (
+        LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(QueuePause),
+            object_id__in=list(paused),
+            action_flag=ADDITION,
+        )
+        .select_related("user")
+        .order_by("object_id", "-action_time")
+        .distinct("object_id")
+    )
+    # An entry older than the pause is from an earlier one, since resumed.
+    return {e.object_id: e for e in entries if e.action_time >= paused[e.object_id]}
 
 
 def count_label(count: int) -> str:
@@ -256,37 +277,6 @@ def get_job(job_id: str) -> Job | None:
         return Job.objects.filter(pk=uuid.UUID(str(job_id))).first()
     except ValueError:
         return None
-
-
-# --- actions ----------------------------------------------------------------------------------
-
-
-def run_now(jobs: QuerySet[Job]) -> int:
-    """Scheduled → due now (the dispatcher publishes within a second); blocked → ready now,
-    past its concurrency limit, as Mission Control's "Run now" does."""
-    now = timezone.now()
-    due = jobs.filter(state=State.SCHEDULED).update(scheduled_at=now)
-    unblocked = jobs.filter(state=State.BLOCKED).update(state=State.READY, published_at=None)
-    return due + unblocked
-
-
-def enqueue_periodic_now(task_id: int) -> str:
-    """Send a periodic task's job at once, with its stored arguments, through the ledger."""
-    import json
-
-    from django_celery_beat.models import PeriodicTask
-
-    from config.celery import app
-
-    periodic = PeriodicTask.objects.get(pk=task_id)
-    task = app.tasks.get(periodic.task)
-    if task is None:
-        raise ValueError(f"No job or task named {periodic.task!r} is registered.")
-    result = task.apply_async(
-        json.loads(periodic.args or "[]"), json.loads(periodic.kwargs or "{}"),
-        queue=periodic.queue or None,
-    )  # fmt: skip
-    return str(result.id)
 
 
 def _quantile(bounds: list[str], counts: dict[str, int], total: int, q: float) -> str:

@@ -300,10 +300,16 @@ def claim_unpublished(*, older_than_seconds: float, limit: int = 500) -> list[Jo
     )
 
 
+# The states each operator action applies to; jobs in other states are left alone.
+RETRYABLE = (State.FAILED, State.DISCARDED)
+DISCARDABLE = (State.SCHEDULED, State.READY, State.BLOCKED, State.FAILED)
+RUNNABLE_NOW = (State.SCHEDULED, State.BLOCKED)
+
+
 def retry_jobs(jobs: JobQuerySet) -> int:
     """failed/discarded → scheduled now, with fresh attempts: the dispatcher's next tick
     (under a second) publishes them with their original arguments."""
-    return jobs.filter(state__in=[State.FAILED, State.DISCARDED]).update(
+    return jobs.filter(state__in=RETRYABLE).update(
         state=State.SCHEDULED,
         attempts=0,
         scheduled_at=timezone.now(),
@@ -318,14 +324,20 @@ def retry_jobs(jobs: JobQuerySet) -> int:
 
 def discard_jobs(jobs: JobQuerySet, *, reason: str) -> int:
     """Drop jobs that have not run to an end (scheduled, ready, blocked, failed)."""
-    return jobs.filter(
-        state__in=[State.SCHEDULED, State.READY, State.BLOCKED, State.FAILED]
-    ).update(
+    return jobs.filter(state__in=DISCARDABLE).update(
         state=State.DISCARDED,
         finished_at=timezone.now(),
         error_class="Discarded",
         error_message=reason,
     )
+
+
+def run_jobs_now(jobs: JobQuerySet) -> int:
+    """Scheduled → due now (the dispatcher publishes within a second); blocked → ready now,
+    past its concurrency limit, as Mission Control's "Run now" does."""
+    due = jobs.filter(state=State.SCHEDULED).update(scheduled_at=timezone.now())
+    unblocked = jobs.filter(state=State.BLOCKED).update(state=State.READY, published_at=None)
+    return due + unblocked
 
 
 def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from forum.models import Board, User
-from reports import registry
+from reports import registry, selectors
 
 DATE = forms.DateInput(attrs={"type": "date"})
 
@@ -32,7 +32,7 @@ class ReportRequestForm(forms.Form):
             (kind.name, kind.label) for kind in registry.types_for(user)
         ]
         self.fields["board_id"].choices = [("", "—"), *Board.objects.values_list("pk", "name")]
-        if not user.is_staff:  # members see their own activity only
+        if not selectors.sees_every_report(user):  # members see their own activity only
             del self.fields["scope"]
 
     def parameters(self) -> dict:

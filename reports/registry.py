@@ -35,7 +35,7 @@ class ReportType:
     name: str
     label: str
     fields: tuple[str, ...]  # the parameters a request gives
-    staff_only: bool
+    moderators_only: bool
     clean: Callable[[dict, User], dict]
     title: Callable[[dict], str]
     # (parameters, step, visible_only) → result; visible_only: for a member, who must not
@@ -57,8 +57,10 @@ def get(report_type: str) -> ReportType:
 def clean_parameters(*, report_type: str, parameters: dict, requester: User) -> dict:
     """The canonical parameters, or ParameterError (a ValueError) saying what is wrong."""
     kind = get(report_type)
-    if kind.staff_only and not requester.is_staff:
-        raise ParameterError("report_type", f"Only staff can request the {kind.label} report.")
+    if kind.moderators_only and not selectors.sees_every_report(requester):
+        raise ParameterError(
+            "report_type", f"Only moderators and admins can request the {kind.label} report."
+        )
     if not isinstance(parameters, dict):
         raise ParameterError("__all__", "Report parameters must be a JSON object.")
     unknown = sorted(set(parameters) - set(kind.fields))
@@ -72,7 +74,8 @@ def clean_parameters(*, report_type: str, parameters: dict, requester: User) -> 
 
 
 def types_for(user: User) -> list[ReportType]:
-    return [kind for kind in REPORT_TYPES.values() if user.is_staff or not kind.staff_only]
+    everyone = selectors.sees_every_report(user)
+    return [kind for kind in REPORT_TYPES.values() if everyone or not kind.moderators_only]
 
 
 # --- Parameters --------------------------------------------------------------------------------
@@ -110,16 +113,16 @@ def _date_range(parameters: dict) -> tuple[date, date]:
 
 def _clean_user_activity(parameters: dict, requester: User) -> dict:
     start, end = _date_range(parameters)
-    # Members see their own activity; staff may ask for everyone (user_id None) or anyone.
+    # Members see their own activity; moderators may ask for everyone (user_id None) or anyone.
     user_id = parameters.get("user_id", requester.pk)
     if user_id is not None:
         try:
             user_id = int(user_id)
         except (TypeError, ValueError):
             raise ParameterError("user_id", f"user_id {user_id!r} is not a member id.") from None
-    if not requester.is_staff and user_id != requester.pk:
+    if user_id != requester.pk and not selectors.sees_every_report(requester):
         raise ParameterError(
-            "user_id", "You can request your own activity only; staff can request everyone's."
+            "user_id", "You can request your own activity only; moderators can request everyone's."
         )
     if user_id is not None and not User.objects.filter(pk=user_id).exists():
         raise ParameterError("user_id", f"There is no member with id {user_id}.")
@@ -168,7 +171,7 @@ REPORT_TYPES: dict[str, ReportType] = {
             name="user_activity",
             label="User activity",
             fields=("start_date", "end_date", "user_id"),
-            staff_only=False,
+            moderators_only=False,
             clean=_clean_user_activity,
             title=_user_activity_title,
             build=lambda p, step, visible_only: selectors.user_activity(
@@ -180,7 +183,7 @@ REPORT_TYPES: dict[str, ReportType] = {
             name="daily_summary",
             label="Daily summary",
             fields=("date",),
-            staff_only=True,
+            moderators_only=True,
             clean=_clean_daily_summary,
             title=lambda p: f"Daily summary for {p['date']}",
             build=lambda p, step, visible_only: selectors.daily_summary(
@@ -192,7 +195,7 @@ REPORT_TYPES: dict[str, ReportType] = {
             name="board_activity",
             label="Board activity",
             fields=("board_id", "start_date", "end_date"),
-            staff_only=False,
+            moderators_only=False,
             clean=_clean_board_activity,
             title=_board_activity_title,
             build=lambda p, step, visible_only: selectors.board_activity(

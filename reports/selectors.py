@@ -157,23 +157,34 @@ def board_activity(
 # --- Who sees which report -------------------------------------------------------------------
 
 
+def sees_every_report(user: User) -> bool:
+    """Anyone's reports and activity: reports.view_report (the Moderators group, superusers).
+    is_staff alone does not: it only lets a user into admin."""
+    return user.has_perm("reports.view_report")
+
+
+def report_readers() -> QuerySet[User]:
+    """Active members who see every report (each gets the daily summary)."""
+    return User.objects.with_perm("reports.view_report", is_active=True)
+
+
 def report_for_viewer(*, user: User, report_id: int) -> Report | None:
-    """The report, if `user` may see it: their own, or any for staff."""
+    """The report, if `user` may see it: their own, or any with sees_every_report."""
     reports = Report.objects.select_related("requester")
-    if not user.is_staff:
+    if not sees_every_report(user):
         reports = reports.filter(requester=user)
     return reports.filter(pk=report_id).first()
 
 
 def reports_list(*, user: User, everyone: bool = False) -> QuerySet[Report]:
     reports = Report.objects.select_related("requester").defer("result")
-    return reports if everyone and user.is_staff else reports.filter(requester=user)
+    return reports if everyone and sees_every_report(user) else reports.filter(requester=user)
 
 
 def reports_progress(*, user: User, ids: list[int]) -> list[dict]:
     """What the pages poll: status and progress of the listed reports the user may see."""
     reports = Report.objects.filter(pk__in=ids[:100])
-    if not user.is_staff:
+    if not sees_every_report(user):
         reports = reports.filter(requester=user)
     return [
         {"id": pk, "status": status, "progress": progress, "error": error}

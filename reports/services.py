@@ -28,7 +28,7 @@ from forum.models import Post, User
 from forum.selectors import sees_hidden
 from jobs.models import Job, State
 from notifications.services import notify_report_ready
-from reports import registry
+from reports import registry, selectors
 from reports.models import PENDING, Report, Status
 from reports.rendering import render_chart_svg, render_csv
 from reports.tasks import ReportGenerationJob
@@ -68,13 +68,13 @@ def request_report(*, requester: User, report_type: str, parameters: dict) -> Re
 
 
 def request_daily_summaries(*, day: date | None = None) -> list[Report]:
-    """The scheduled daily_summary (yesterday, Lagos time) for every active staff member."""
+    """The scheduled daily_summary (yesterday, Lagos time) for every active member who sees
+    every report (the Moderators group, superusers)."""
     day = day or timezone.localdate() - timedelta(days=1)
-    staff = User.objects.filter(is_staff=True, is_active=True).order_by("pk")
     return [
         request_report(requester=member, report_type="daily_summary",
                        parameters={"date": day.isoformat()})
-        for member in staff
+        for member in selectors.report_readers().order_by("pk")
     ]  # fmt: skip
 
 

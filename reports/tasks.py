@@ -58,7 +58,8 @@ class ReportGenerationJob(ApplicationJob):
 
 @register
 class DailySummaryReportsJob(ApplicationJob):
-    """Daily (beat, 12:00 Lagos): yesterday's daily_summary, built for and sent to staff.
+    """Daily (beat, 12:00 Lagos): yesterday's daily_summary, built for and sent to
+    moderators and admins (reports.selectors.report_readers).
     `day` (YYYY-MM-DD) is for running it by hand; the schedule leaves it out."""
 
     queue = "reports"

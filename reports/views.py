@@ -21,7 +21,7 @@ TABLE_ROWS_SHOWN = 50
 
 @login_required
 def report_list(request: HttpRequest) -> HttpResponse:
-    everyone = request.GET.get("all") == "1" and request.user.is_staff
+    everyone = request.GET.get("all") == "1" and selectors.sees_every_report(request.user)
     reports = selectors.reports_list(user=request.user, everyone=everyone)[:100]
     return render(request, "reports/list.html", {"reports": reports, "everyone": everyone})
 

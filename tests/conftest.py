@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from devtools.embedded import RedisServer
-from tests.forum.factories import BoardFactory, UserFactory
+from tests.forum.factories import BoardFactory, UserFactory, moderators_group
 
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,22 @@ def other_user(db):
 
 @pytest.fixture
 def staff(db):
+    """is_staff only: lets them into admin and grants no permission (a moderator outside
+    the Moderators group)."""
     return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def moderator(db):
+    """Staff in the Moderators group (forum migration 0003): hides content, sees every
+    report, reads the jobs dashboard."""
+    moderators_group()
+    return UserFactory(is_staff=True, groups=["Moderators"])
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -6,9 +6,12 @@ No Docker engine is needed: the files are read as data. No database either.
 import json
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,9 +44,35 @@ def environment(service: dict) -> dict[str, str]:
     return {name: "" if value is None else str(value) for name, value in env.items()}
 
 
-def interpolate(value: str) -> str:
-    """Compose's `${NAME:-default}` and `${NAME}` with nothing exported on the host."""
-    return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", value)
+# What an operator exports before `docker compose up` (the top of docker-compose.yml).
+HOST_ENV = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "localhost,127.0.0.1",
+    "HTTPS": "0",
+    "FLOWER_BASIC_AUTH": f"ops:{secrets.token_urlsafe(18)}",
+}
+
+
+def interpolate(value: str, host: dict[str, str]) -> str:
+    """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?error}` with `host` exported."""
+
+    def one(match: re.Match) -> str:
+        name, operator, word = match.group(1), match.group(2), match.group(3)
+        if host.get(name):
+            return host[name]
+        if operator == ":?":
+            raise ValueError(f"compose stops: {word}")
+        return word or ""
+
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+def required_variables(services: dict) -> dict[str, str]:
+    """{NAME: error} for every `${NAME:?error}` in the app services' environment."""
+    found = {}
+    for value in environment(services["web"]).values():
+        found.update(re.findall(r"\$\{(\w+):\?([^}]*)\}", value))
+    return found
 
 
 def consumed_queues(service: dict) -> set[str]:
@@ -122,10 +151,28 @@ def test_web_and_flower_ports_are_published(services):
     assert "--port=5555" in command_text(services["flower"])
 
 
-def test_flower_is_behind_basic_auth(services):
-    # `$$`: expanded by the container's shell from its environment, not by compose on the host.
-    assert '--basic-auth="$$FLOWER_BASIC_AUTH"' in command_text(services["flower"])
-    assert environment(services["flower"])["FLOWER_BASIC_AUTH"]
+def test_compose_has_no_default_secret_and_stops_saying_what_to_set(services):
+    required = required_variables(services)
+    assert set(required) == {"SECRET_KEY", "ALLOWED_HOSTS", "HTTPS", "FLOWER_BASIC_AUTH"}
+    assert all(message.startswith(f"set {name}") for name, message in required.items())
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in compose and "naija-admin" not in compose
+    env = environment(services["web"])
+    for name in required:
+        with pytest.raises(ValueError, match=f"compose stops: set {name}"):
+            interpolate(env[name], {**HOST_ENV, name: ""})
+
+
+def test_flower_starts_where_flowerconfig_asks_for_its_password(services):
+    # flowerconfig.py refuses to start without FLOWER_BASIC_AUTH and guards /metrics
+    # (tests/test_flowerconfig.py); it is read from the directory Flower starts in.
+    assert command_args(services["flower"])[:4] == ["celery", "-A", "config", "flower"]
+    assert "--basic-auth" not in command_text(services["flower"])  # never an empty override
+    assert "${FLOWER_BASIC_AUTH:?" in environment(services["flower"])["FLOWER_BASIC_AUTH"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^WORKDIR /app$", dockerfile, re.MULTILINE) and "COPY . ." in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert (ROOT / "flowerconfig.py").is_file() and "flowerconfig.py" not in ignored
 
 
 def settings_env_reads() -> tuple[set[str], set[str]]:
@@ -164,7 +211,9 @@ def test_every_variable_settings_needs_is_set_for_every_app_service(services):
 
 def test_compose_environment_configures_production_settings(services):
     """Import settings in a fresh process with exactly the app environment compose gives."""
-    env = {name: interpolate(value) for name, value in environment(services["web"]).items()}
+    env = {
+        name: interpolate(value, HOST_ENV) for name, value in environment(services["web"]).items()
+    }
     probe = (
         "import json; from django.conf import settings as s; print(json.dumps({"
         "'debug': s.DEBUG, 'db': [s.DATABASES['default'][k] for k in ('HOST', 'PORT', 'NAME')],"
@@ -191,6 +240,46 @@ def test_compose_environment_configures_production_settings(services):
     }
 
 
+def test_the_image_is_production_unless_told_otherwise():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    env_block = re.search(r"^ENV (.+?)(?=^\S)", dockerfile, re.MULTILINE | re.DOTALL).group(1)
+    assert re.search(r"\bDEBUG=0\b", env_block)
+    assert "SECRET_KEY" not in env_block and "ALLOWED_HOSTS" not in env_block
+    # collectstatic's key is made at build time and dropped; no key is written in the file.
+    keys = re.findall(r"SECRET_KEY=(.*?)\s*\\?$", dockerfile, re.MULTILINE)
+    assert keys and all(key.startswith('"$(python -c') and "token_urlsafe" in key for key in keys)
+
+
+def test_the_web_healthcheck_passes_on_production_settings(services, tmp_path):
+    """Django answers 400 to a Host it does not allow: the check must send an allowed one."""
+    from devtools.embedded import free_port, wait_for_port
+
+    port = free_port()
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "HTTPS": "1",
+        "SECRET_KEY": HOST_ENV["SECRET_KEY"], "ALLOWED_HOSTS": ".forum.example,api.test",
+        "STATIC_ROOT": str(tmp_path),
+    }  # fmt: skip
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, server, timeout=60)
+        check = command_args({"command": services["web"]["healthcheck"]["test"][1:]})
+        assert check[:2] == ["python", "-c"]
+        script = check[2].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                text=True, timeout=30)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-1000:]
+        with pytest.raises(urllib.error.HTTPError, match="400"):  # what the old check got
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_dockerfile_runs_gunicorn_as_non_root():
     dockerfile = (ROOT / "Dockerfile").read_text()
     user = re.findall(r"^USER\s+(\S+)", dockerfile, flags=re.MULTILINE)
@@ -201,9 +290,10 @@ def test_dockerfile_runs_gunicorn_as_non_root():
 
 
 def test_production_settings_pass_the_deploy_check():
-    import secrets
-
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60)}
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(60), "ALLOWED_HOSTS": "forum.example.com",
+    }  # fmt: skip
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests only
     check = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

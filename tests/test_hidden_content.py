@@ -20,7 +20,7 @@ from django.utils import timezone
 from forum import services as forum
 from reports import services as reports
 from search import services as search
-from tests.forum.factories import BoardFactory, UserFactory
+from tests.forum.factories import BoardFactory, UserFactory, moderators_group
 from tests.notifications.helpers import run_email_jobs
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,8 @@ def build_report(requester, report_type: str, **parameters) -> int:
 def world(settings, tmp_path) -> World:
     settings.MEDIA_ROOT = tmp_path
     member, author, other = (UserFactory(username=name) for name in ("member", "author", "other"))
-    moderator = UserFactory(is_staff=True)
+    moderator = UserFactory(is_staff=True, groups=[moderators_group().name])
+    admin = UserFactory(is_staff=True, is_superuser=True)  # deletes others' content
     board = BoardFactory()
     day = timezone.localdate().isoformat()
     period = {"start_date": day, "end_date": day}
@@ -74,7 +75,7 @@ def world(settings, tmp_path) -> World:
                                  body=f"{MARKER} b2 {SEEK}")  # fmt: skip
     forum.comment_create(post=own_post, author=author, body=f"{MARKER} c4 {SEEK}")
     forum.post_like(post=own_post, user=author)
-    # A thread the moderator deletes, with activity that puts it in the top posts.
+    # A thread an admin deletes, with activity that puts it in the top posts.
     deleted_post = forum.post_create(author=author, board=board, title=f"{MARKER} t3 {SEEK}",
                                      body=f"{MARKER} b3 {SEEK}")  # fmt: skip
     forum.comment_create(post=deleted_post, author=other, body="First!")
@@ -90,8 +91,8 @@ def world(settings, tmp_path) -> World:
     forum.post_set_hidden(post=hidden_post, moderator=moderator, hidden=True)
     forum.post_set_hidden(post=own_post, moderator=moderator, hidden=True)
     forum.comment_set_hidden(comment=hidden_comment, moderator=moderator, hidden=True)
-    forum.post_delete(post=deleted_post, actor=moderator)
-    forum.comment_delete(comment=deleted_comment, actor=moderator)
+    forum.post_delete(post=deleted_post, actor=admin)
+    forum.comment_delete(comment=deleted_comment, actor=admin)
     built["member"] += [build_report(member, "board_activity", board_id=board.pk, **period),
                         build_report(member, "user_activity", **period)]  # fmt: skip
     built["author"].append(build_report(author, "user_activity", **period))

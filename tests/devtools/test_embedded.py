@@ -74,3 +74,19 @@ def test_ctrl_c_stops_the_embedded_servers_quietly(tmp_path):
     assert not (tmp_path / "postgres" / "postmaster.pid").exists(), output
     assert "Failed" not in output and "Traceback" not in output, output
     assert "stopping embedded Redis" in output
+
+
+def test_laptop_defaults_come_from_make_dev_and_never_override_what_is_set():
+    probe = "import os; print(os.environ['DEBUG'], os.environ['FLOWER_BASIC_AUTH'])"
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "FLOWER_BASIC_AUTH")}
+
+    def run(**env: str) -> str:
+        command = [sys.executable, "-m", "devtools.embedded", "run", "--", sys.executable, "-c"]
+        result = subprocess.run([*command, probe], cwd=ROOT, env={**base, **env},
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    # DATABASE_URL and REDIS_URL are set by the test run: no embedded server starts here.
+    assert run() == "1 admin:naija-admin"
+    assert run(DEBUG="0", FLOWER_BASIC_AUTH="ops:elsewhere") == "0 ops:elsewhere"

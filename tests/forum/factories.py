@@ -1,4 +1,7 @@
+from importlib import import_module
+
 import factory
+from django.contrib.auth.models import Group, Permission
 from factory.django import DjangoModelFactory
 
 from forum.markdown import render_markdown
@@ -14,6 +17,34 @@ class UserFactory(DjangoModelFactory):
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     display_name = factory.Faker("name")
     password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def permissions(self, create, names, **kwargs):
+        """UserFactory(permissions=["jobs.view_job", …]) grants each to the user."""
+        for name in names or ():
+            app_label, codename = name.split(".")
+            self.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+    @factory.post_generation
+    def groups(self, create, names, **kwargs):
+        """UserFactory(groups=["Moderators"]) adds the user to each (existing) group."""
+        for name in names or ():
+            self.groups.add(Group.objects.get(name=name))
+
+
+def moderators_group() -> Group:
+    """The Moderators group as forum's migration 0003 makes it. Transactional tests empty every
+    table, the migration's rows too: then it is made again from the migration's own list."""
+    migration = import_module("forum.migrations.0003_moderators_group")
+    group, created = Group.objects.get_or_create(name=migration.GROUP)
+    if created:
+        group.permissions.set(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            for app_label, codename in migration.PERMISSIONS
+        )
+    return group
 
 
 class SectionFactory(DjangoModelFactory):

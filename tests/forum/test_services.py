@@ -40,14 +40,17 @@ def test_post_create_rejects_bad_input_and_saves_nothing(user, board, title, bod
     assert refresh(board).post_count == 0
 
 
-def test_only_the_author_edits_and_author_or_staff_deletes(user, other_user, staff, board):
+def test_only_the_author_edits_and_the_author_or_an_admin_deletes(
+    user, other_user, staff, moderator, admin, board
+):
     post = services.post_create(author=user, board=board, title="Mine", body="text")
     with pytest.raises(PermissionDenied):
         services.post_update(post=post, editor=other_user, title="Hacked", body="x")
-    with pytest.raises(PermissionDenied):
-        services.post_delete(post=post, actor=other_user)
+    for not_allowed in (other_user, staff, moderator):  # moderators hide instead
+        with pytest.raises(PermissionDenied, match="moderators can hide it"):
+            services.post_delete(post=post, actor=not_allowed)
     assert refresh(post).title == "Mine"
-    services.post_delete(post=post, actor=staff)
+    services.post_delete(post=post, actor=admin)
     assert not Post.objects.exists()
     assert refresh(board).post_count == 0
 
@@ -84,27 +87,35 @@ def test_comment_likes_count_once_per_user(user, other_user):
     assert refresh(comment).like_count == 1
 
 
-def test_hiding_is_staff_only_and_keeps_counters_to_visible_content(user, staff, board):
+def test_hiding_needs_the_moderators_permission_and_keeps_counters_to_visible_content(
+    user, staff, moderator, board
+):
     post = services.post_create(author=user, board=board, title="Spam", body="buy now")
     comment = services.comment_create(post=post, author=user, body="more spam")
-    with pytest.raises(PermissionDenied):
-        services.post_set_hidden(post=post, moderator=user, hidden=True)
-    services.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
-    services.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
+    for not_allowed in (user, staff):
+        with pytest.raises(PermissionDenied, match="Moderators group"):
+            services.post_set_hidden(post=post, moderator=not_allowed, hidden=True)
+        with pytest.raises(PermissionDenied, match="Moderators group"):
+            services.comment_set_hidden(comment=comment, moderator=not_allowed, hidden=True)
+    assert not refresh(post).is_hidden and not refresh(comment).is_hidden
+    services.comment_set_hidden(comment=comment, moderator=moderator, hidden=True)
+    services.comment_set_hidden(comment=comment, moderator=moderator, hidden=True)
     assert refresh(post).comment_count == 0
-    services.post_set_hidden(post=post, moderator=staff, hidden=True)
+    services.post_set_hidden(post=post, moderator=moderator, hidden=True)
     assert refresh(board).post_count == 0
-    services.post_set_hidden(post=post, moderator=staff, hidden=False)
-    services.comment_set_hidden(comment=comment, moderator=staff, hidden=False)
+    services.post_set_hidden(post=post, moderator=moderator, hidden=False)
+    services.comment_set_hidden(comment=comment, moderator=moderator, hidden=False)
     assert refresh(board).post_count == 1
     assert refresh(post).comment_count == 1
 
 
-def test_members_cannot_comment_on_a_hidden_post(user, staff):
+def test_only_moderators_can_comment_on_a_hidden_post(user, staff, moderator):
     post = PostFactory(is_hidden=True)
-    with pytest.raises(PermissionDenied):
-        services.comment_create(post=post, author=user, body="hello")
+    for not_allowed in (user, staff):
+        with pytest.raises(PermissionDenied):
+            services.comment_create(post=post, author=not_allowed, body="hello")
     assert not Comment.objects.exists()
+    services.comment_create(post=post, author=moderator, body="why this was hidden")
 
 
 def test_user_create_validates_password_and_email(db):
@@ -120,9 +131,9 @@ def test_user_create_validates_password_and_email(db):
         services.user_create(username="tunde2", email="tunde@example.com", password="x" * 20)
 
 
-def test_board_counter_survives_deleting_a_hidden_post(user, staff, board):
+def test_board_counter_survives_deleting_a_hidden_post(user, moderator, admin, board):
     post = services.post_create(author=user, board=board, title="t", body="b")
-    services.post_set_hidden(post=post, moderator=staff, hidden=True)
-    services.post_delete(post=post, actor=staff)
+    services.post_set_hidden(post=post, moderator=moderator, hidden=True)
+    services.post_delete(post=post, actor=admin)
     assert Board.objects.get(pk=board.pk).post_count == 0
     assert UserFactory()  # the user table is still usable after the cascade

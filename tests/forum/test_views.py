@@ -156,23 +156,42 @@ def test_stored_xss_renders_inert(client, user, board):
     assert "<script>alert" not in client.get(board.get_absolute_url()).content.decode()
 
 
-def test_hidden_content_is_shown_to_staff_only(client, user, staff, board):
+def test_hidden_content_is_shown_to_moderators_only(client, user, staff, moderator, board):
     post = PostFactory(board=board, title="Hidden topic", is_hidden=True)
     visible = PostFactory(board=board, title="Visible topic")
     CommentFactory(post=visible, body="secret comment", is_hidden=True)
-    client.force_login(user)
-    assert client.get(post.get_absolute_url()).status_code == 404
-    assert "Hidden topic" not in client.get(board.get_absolute_url()).content.decode()
-    assert "secret comment" not in client.get(visible.get_absolute_url()).content.decode()
-    assert "Hidden topic" not in client.get(post.author.get_absolute_url()).content.decode()
-    client.force_login(staff)
+    for not_allowed in (user, staff):  # is_staff alone sees no more than a member
+        client.force_login(not_allowed)
+        assert client.get(post.get_absolute_url()).status_code == 404
+        assert "Hidden topic" not in client.get(board.get_absolute_url()).content.decode()
+        assert "secret comment" not in client.get(visible.get_absolute_url()).content.decode()
+        assert "Hidden topic" not in client.get(post.author.get_absolute_url()).content.decode()
+    client.force_login(moderator)
     assert client.get(post.get_absolute_url()).status_code == 200
+    assert "Hidden topic" in client.get(board.get_absolute_url()).content.decode()
     assert "secret comment" in client.get(visible.get_absolute_url()).content.decode()
 
 
-def test_staff_hide_button_hides_a_post(client, staff, board):
+def test_hide_and_delete_buttons_show_to_who_may_use_them(
+    client, user, staff, moderator, admin, board
+):
+    post = services.post_create(author=user, board=board, title="Spam", body="x")
+    services.comment_create(post=post, author=user, body="more")
+    hide, delete = ">Hide</button>", ">Delete</a>"
+    expected = {user: (0, 2), staff: (0, 0), moderator: (2, 0), admin: (2, 2)}
+    for viewer, (hides, deletes) in expected.items():
+        client.force_login(viewer)
+        page = client.get(post.get_absolute_url()).content.decode()
+        assert (page.count(hide), page.count(delete)) == (hides, deletes), viewer
+
+
+def test_the_hide_button_hides_a_post_for_a_moderator(client, staff, moderator, board):
     post = services.post_create(author=UserFactory(), board=board, title="Spam", body="x")
     client.force_login(staff)
+    assert (
+        client.post(reverse("forum:post_hide", args=[post.pk]), {"hidden": "1"}).status_code == 403
+    )
+    client.force_login(moderator)
     client.post(reverse("forum:post_hide", args=[post.pk]), {"hidden": "1"})
     post.refresh_from_db()
     assert post.is_hidden

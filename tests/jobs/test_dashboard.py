@@ -1,4 +1,6 @@
-"""The jobs dashboard in admin: every page renders, filters, masks secrets, acts; staff only."""
+"""The jobs dashboard in admin: every page renders, filters, masks secrets, acts.
+
+Who may do what is in test_dashboard_permissions.py; here an admin (superuser) drives it."""
 
 from datetime import timedelta
 
@@ -14,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
+def staff_client(client, admin):
+    client.force_login(admin)
     return client
 
 
@@ -37,13 +39,15 @@ URLS = [
 
 
 @pytest.mark.parametrize(("name", "kwargs"), URLS)
-def test_every_page_renders_for_staff_and_sends_others_to_log_in(client, user, staff, name, kwargs):
+def test_every_page_renders_for_an_admin_and_sends_members_to_log_in(
+    client, user, admin, name, kwargs
+):
     url = reverse(name, kwargs=kwargs)
     assert client.get(url).status_code == 302  # anonymous → admin login
     client.force_login(user)
     response = client.get(url)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
-    client.force_login(staff)
+    client.force_login(admin)
     assert client.get(url).status_code == 200
 
 
@@ -128,3 +132,16 @@ def test_recurring_run_now_enqueues_the_periodic_job_through_the_ledger(staff_cl
 def test_an_unknown_tab_or_job_is_a_404(staff_client):
     assert staff_client.get("/admin/jobs/job/dashboard/nonsense/").status_code == 404
     assert staff_client.get("/admin/jobs/job/dashboard/job/not-a-uuid/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:alert(1)"],
+)
+def test_an_action_returns_to_a_page_of_this_site_only(staff_client, target):
+    job_id = RecordJob.apply_async(["later"], countdown=3600).id
+    url = reverse("admin:jobs_dashboard_job_action", args=[job_id, "run_now"])
+    response = staff_client.post(url, {"next": target})
+    assert response["Location"] == reverse("admin:jobs_dashboard_job", args=[job_id])
+    back = reverse("admin:jobs_dashboard_list", args=["scheduled"])
+    assert staff_client.post(url, {"next": back})["Location"] == back

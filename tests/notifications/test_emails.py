@@ -59,23 +59,23 @@ def test_turned_off_type_is_skipped_with_the_reason(user, other_user):
 
 
 @pytest.mark.parametrize("how", ["deleted", "hidden"])
-def test_comment_gone_before_the_send_is_skipped(user, other_user, staff, how):
+def test_comment_gone_before_the_send_is_skipped(user, other_user, moderator, admin, how):
     comment = forum.comment_create(post=PostFactory(author=user), author=other_user, body="Spam")
     job = email_jobs("new_comment")[0]
     if how == "deleted":
-        forum.comment_delete(comment=comment, actor=staff)
+        forum.comment_delete(comment=comment, actor=admin)
     else:
-        forum.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
+        forum.comment_set_hidden(comment=comment, moderator=moderator, hidden=True)
     run_email_jobs()
     assert mail.outbox == []
     assert delivery_for(user, "new_comment").reason.startswith("content_deleted")
     assert job.args == [user.pk, "new_comment", comment.pk]
 
 
-def test_a_like_of_a_comment_hidden_before_the_send_is_skipped(user, other_user, staff):
+def test_a_like_of_a_comment_hidden_before_the_send_is_skipped(user, other_user, moderator):
     comment = forum.comment_create(post=PostFactory(), author=user, body="Off-topic")
     forum.comment_like(comment=comment, user=other_user)
-    forum.comment_set_hidden(comment=comment, moderator=staff, hidden=True)
+    forum.comment_set_hidden(comment=comment, moderator=moderator, hidden=True)
     run_email_jobs()
     assert mail.outbox == []
     assert delivery_for(user, "new_like").reason.startswith("content_deleted")

@@ -42,23 +42,32 @@ def test_a_366_day_range_is_allowed_and_parameters_come_back_canonical(user):
     assert cleaned == {"start_date": "2024-01-01", "end_date": "2024-12-31", "user_id": user.pk}
 
 
-def test_members_get_their_own_activity_and_staff_may_ask_for_everyone(user, other_user, staff):
-    with pytest.raises(ParameterError, match="your own activity only"):
-        clean_parameters(report_type="user_activity", parameters={**RANGE, "user_id": None},
-                         requester=user)  # fmt: skip
+def test_members_get_their_own_activity_and_moderators_may_ask_for_everyone(
+    user, other_user, staff, moderator
+):
     someone_else = {**RANGE, "user_id": other_user.pk}
-    with pytest.raises(ParameterError, match="your own activity only"):
-        clean_parameters(report_type="user_activity", parameters=someone_else, requester=user)
+    for not_allowed in (user, staff):  # is_staff alone sees no one else's activity
+        with pytest.raises(ParameterError, match="your own activity only"):
+            clean_parameters(report_type="user_activity", parameters={**RANGE, "user_id": None},
+                             requester=not_allowed)  # fmt: skip
+        with pytest.raises(ParameterError, match="your own activity only"):
+            clean_parameters(
+                report_type="user_activity", parameters=someone_else, requester=not_allowed
+            )
     everyone = clean_parameters(
-        report_type="user_activity", parameters={**RANGE, "user_id": None}, requester=staff
+        report_type="user_activity", parameters={**RANGE, "user_id": None}, requester=moderator
     )
     assert everyone["user_id"] is None
 
 
-def test_daily_summary_is_for_staff(user, staff):
-    with pytest.raises(ParameterError, match="Only staff can request the Daily summary report."):
-        clean_parameters(report_type="daily_summary", parameters={"date": "2026-11-27"},
-                         requester=user)  # fmt: skip
-    assert clean_parameters(
-        report_type="daily_summary", parameters={"date": "2026-11-27"}, requester=staff
-    ) == {"date": "2026-11-27"}
+def test_daily_summary_is_for_moderators_and_admins(user, staff, moderator, admin):
+    for not_allowed in (user, staff):
+        with pytest.raises(
+            ParameterError, match="Only moderators and admins can request the Daily summary"
+        ):
+            clean_parameters(report_type="daily_summary", parameters={"date": "2026-11-27"},
+                             requester=not_allowed)  # fmt: skip
+    for allowed in (moderator, admin):
+        assert clean_parameters(
+            report_type="daily_summary", parameters={"date": "2026-11-27"}, requester=allowed
+        ) == {"date": "2026-11-27"}

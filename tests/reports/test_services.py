@@ -94,31 +94,32 @@ def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum
     assert email.args[:3] == [forum.ada.pk, "report_ready", report.pk]
 
 
-def test_a_job_enqueued_without_a_request_makes_its_report(forum, staff):
+def test_a_job_enqueued_without_a_request_makes_its_report(forum, moderator):
     generate_report(report_type="daily_summary", parameters={"date": "2026-11-11"},
-                    user_id=staff.pk, job_id="")  # fmt: skip
+                    user_id=moderator.pk, job_id="")  # fmt: skip
     report = Report.objects.get()
     assert (report.requester, report.status, report.title) == (
-        staff, Status.READY, "Daily summary for 2026-11-11",
+        moderator, Status.READY, "Daily summary for 2026-11-11",
     )  # fmt: skip
     assert report.result["totals"]["Posts"] == 2
 
     generate_report(report_type="daily_summary", parameters={"date": "2026-11-10"},
-                    user_id=staff.pk)  # fmt: skip
+                    user_id=moderator.pk)  # fmt: skip
     assert Report.objects.filter(status=Status.READY).count() == 2
 
 
-def test_the_scheduled_daily_summary_is_yesterday_for_each_active_staff_member(staff, user):
+def test_the_scheduled_daily_summary_is_yesterday_for_each_active_moderator_and_admin(
+    moderator, admin, staff, user
+):
     from tests.forum.factories import UserFactory
 
-    second = UserFactory(is_staff=True)
-    UserFactory(is_staff=True, is_active=False)
+    UserFactory(is_staff=True, is_active=False, groups=["Moderators"])
 
     reports = request_daily_summaries()
 
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     assert [(r.requester, r.parameters) for r in reports] == [
-        (staff, {"date": yesterday}), (second, {"date": yesterday}),
+        (moderator, {"date": yesterday}), (admin, {"date": yesterday}),
     ]  # fmt: skip
     assert request_daily_summaries(day=date.fromisoformat(yesterday)) == reports  # deduped
 
@@ -175,7 +176,7 @@ def csv_of(report: Report) -> str:
     return default_storage.open(report.csv_file.name).read().decode()
 
 
-def test_a_members_report_leaves_out_hidden_posts_and_what_hangs_off_them(forum, staff):
+def test_a_members_report_leaves_out_hidden_posts_and_what_hangs_off_them(forum, moderator):
     Post.objects.filter(pk=forum.p1.pk).update(is_hidden=True)  # Fuel price, and its activity
 
     board = built(forum.bayo, "board_activity", board_id=forum.politics.pk, **RANGE)
@@ -184,26 +185,26 @@ def test_a_members_report_leaves_out_hidden_posts_and_what_hangs_off_them(forum,
     # bayo's comment on it, his like of it and ada's like of that comment are not counted
     activity = built(forum.bayo, "user_activity", **RANGE)
     assert activity.result["tables"][0]["rows"] == [["bayo", 1, 0, 0, 0]]
-    # Staff see hidden content, and so do their reports.
-    staff_board = built(staff, "board_activity", board_id=forum.politics.pk, **RANGE)
+    # Moderators see hidden content, and so do their reports.
+    staff_board = built(moderator, "board_activity", board_id=forum.politics.pk, **RANGE)
     assert staff_board.result["totals"] == {"Posts": 2, "Comments": 2}
     assert staff_board.result["tables"][1]["rows"] == [["Fuel price", "Politics", 2, 2]]
 
 
 @pytest.mark.parametrize("moderation", ["hide", "delete"])
 def test_a_post_hidden_or_deleted_later_leaves_members_reports_but_not_staffs(
-    forum, staff, moderation
+    forum, moderator, admin, moderation
 ):
     Board.objects.filter(pk=forum.politics.pk).update(post_count=2)  # factories leave it at 0
     mine = built(forum.bayo, "board_activity", board_id=forum.politics.pk, **RANGE)
-    theirs = built(staff, "board_activity", board_id=forum.politics.pk, **RANGE)
+    theirs = built(moderator, "board_activity", board_id=forum.politics.pk, **RANGE)
     assert "Fuel price" in csv_of(mine)
     csv_name = mine.csv_file.name
 
     if moderation == "hide":
-        forum_services.post_set_hidden(post=forum.p1, moderator=staff, hidden=True)
+        forum_services.post_set_hidden(post=forum.p1, moderator=moderator, hidden=True)
     else:
-        forum_services.post_delete(post=forum.p1, actor=staff)
+        forum_services.post_delete(post=forum.p1, actor=admin)
 
     mine.refresh_from_db()
     assert mine.result["tables"][1]["rows"] == [] and mine.result["tables"][1]["post_ids"] == []

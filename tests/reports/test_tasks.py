@@ -104,7 +104,7 @@ def test_a_report_over_its_time_limit_fails_saying_so(processes, media, forum, s
     assert wait_for_state(report.job_id, State.FAILED).error_class == "SoftTimeLimitExceeded"
 
 
-def test_the_scheduled_daily_summary_reaches_staff(reports_worker, forum, staff):
+def test_the_scheduled_daily_summary_reaches_moderators(reports_worker, forum, moderator):
     from reports.tasks import DailySummaryReportsJob
 
     DailySummaryReportsJob.delay("2026-11-11")
@@ -112,5 +112,6 @@ def test_the_scheduled_daily_summary_reaches_staff(reports_worker, forum, staff)
     wait_for(lambda: Report.objects.filter(status=Status.READY).exists(), timeout=60,
              message="the daily summary")  # fmt: skip
     report = Report.objects.get()
-    assert (report.requester, report.result["totals"]["Posts"]) == (staff, 2)
-    assert Notification.objects.get(recipient=staff).data["title"] == "Daily summary for 2026-11-11"
+    assert (report.requester, report.result["totals"]["Posts"]) == (moderator, 2)
+    summary = Notification.objects.get(recipient=moderator)
+    assert summary.data["title"] == "Daily summary for 2026-11-11"

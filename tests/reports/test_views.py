@@ -65,8 +65,8 @@ def test_the_same_request_twice_leads_to_the_same_report(user_client):
     assert first.url == second.url == f"/reports/{Report.objects.get().pk}/"
 
 
-def test_staff_can_request_everyones_activity_and_the_daily_summary(client, staff):
-    client.force_login(staff)
+def test_moderators_can_request_everyones_activity_and_the_daily_summary(client, moderator):
+    client.force_login(moderator)
     client.post("/reports/new/", {"report_type": "user_activity", "scope": "everyone", **RANGE})
     client.post("/reports/new/", {"report_type": "daily_summary", "date": "2026-11-11"})
     assert sorted(Report.objects.values_list("title", flat=True)) == [
@@ -103,16 +103,20 @@ def test_a_ready_report_shows_totals_chart_table_and_csv(client, ready_report):
 
 @pytest.mark.parametrize("path", ["/reports/{pk}/", "/reports/{pk}/report.csv",
                                   "/reports/{pk}/chart.svg"])  # fmt: skip
-def test_another_members_report_is_404_and_staff_see_it(client, other_user, staff, ready_report,
-                                                        path):  # fmt: skip
+def test_another_members_report_is_404_and_moderators_see_it(
+    client, other_user, staff, moderator, ready_report, path
+):
     url = path.format(pk=ready_report.pk)
-    client.force_login(other_user)
-    assert client.get(url).status_code == 404
-    client.force_login(staff)
+    for not_allowed in (other_user, staff):
+        client.force_login(not_allowed)
+        assert client.get(url).status_code == 404
+    client.force_login(moderator)
     assert client.get(url).status_code == 200
 
 
-def test_my_reports_and_the_progress_endpoint_show_only_mine(client, forum, other_user, staff):
+def test_my_reports_and_the_progress_endpoint_show_only_mine(
+    client, forum, other_user, staff, moderator
+):
     mine = request_report(requester=forum.bayo, report_type="user_activity", parameters=RANGE)
     theirs = request_report(requester=other_user, report_type="user_activity", parameters=RANGE)
     client.force_login(forum.bayo)
@@ -124,7 +128,9 @@ def test_my_reports_and_the_progress_endpoint_show_only_mine(client, forum, othe
     assert progress == {
         "reports": [{"id": mine.pk, "status": "queued", "progress": 0, "error": ""}]
     }
-    client.force_login(staff)
+    client.force_login(staff)  # is_staff alone: still only their own
+    assert theirs.title not in client.get("/reports/?all=1").content.decode()
+    client.force_login(moderator)
     assert theirs.title in client.get("/reports/?all=1").content.decode()
 
 

@@ -100,7 +100,7 @@ def test_an_edit_replaces_the_old_words(user, board):
     assert found("camry") == [post.pk]
 
 
-def test_hidden_and_deleted_content_never_shows(user, board, staff):
+def test_hidden_and_deleted_content_never_shows(user, board, moderator):
     hidden = make_post(author=user, board=board, title="Ponzi scheme", body="Double your money")
     deleted = make_post(author=user, board=board, title="Ponzi again", body="Double money")
     thread = make_post(author=user, board=board, title="Savings tips", body="Keep money")
@@ -110,15 +110,15 @@ def test_hidden_and_deleted_content_never_shows(user, board, staff):
     assert set(found("ponzi")) == {hidden.pk, deleted.pk, thread.pk}
 
     # No indexing run in between: removal happens with the hide or delete itself.
-    forum.post_set_hidden(post=hidden, moderator=staff, hidden=True)
+    forum.post_set_hidden(post=hidden, moderator=moderator, hidden=True)
     forum.post_delete(post=deleted, actor=user)
-    forum.comment_set_hidden(comment=bad, moderator=staff, hidden=True)
+    forum.comment_set_hidden(comment=bad, moderator=moderator, hidden=True)
     forum.comment_delete(comment=gone, actor=user)
     assert found("ponzi") == []
     assert found("doubler") == []
     assert found("savings") == [thread.pk]
 
-    forum.post_set_hidden(post=hidden, moderator=staff, hidden=False)
+    forum.post_set_hidden(post=hidden, moderator=moderator, hidden=False)
     index_pending()
     assert found("ponzi") == [hidden.pk]
 

@@ -115,11 +115,11 @@ def test_nothing_found_says_so(client, indexed):
     assert "Nothing matches “zobo”" in page
 
 
-def test_hidden_posts_never_show_even_to_staff(client, user, board, staff):
+def test_hidden_posts_never_show_even_to_moderators(client, user, board, moderator):
     post = make_post(author=user, board=board, title="Yahoo yahoo tricks")
     index_pending()
-    forum.post_set_hidden(post=post, moderator=staff, hidden=True)
-    client.force_login(staff)
+    forum.post_set_hidden(post=post, moderator=moderator, hidden=True)
+    client.force_login(moderator)
     page = client.get(URL, {"q": "yahoo"}).content.decode()
     assert "Yahoo yahoo tricks" not in page and "Nothing matches" in page
 

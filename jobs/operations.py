@@ -1,0 +1,107 @@
+"""What operators do to jobs, queues and recurring tasks from admin and the jobs dashboard.
+
+Each action changes state through the ledger (jobs.ledger, jobs.queues) and, in the same
+transaction, writes django.contrib.admin's LogEntry for every object it changed: who, what,
+when, shown on that object's History page in admin. An action that changes nothing records
+nothing. `how` says where it was done ("in the jobs dashboard"); it ends each entry's message.
+The CLI (`manage.py jobs retry …`) acts as no user and records nothing here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.auth.models import AbstractBaseUser as User
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django_celery_beat.models import PeriodicTask
+
+from jobs import ledger, queues
+from jobs.models import Job, QueuePause, State
+
+# Jobs changed and recorded per statement in a bulk action: bounded statements however many
+# jobs match.
+BATCH = 1000
+
+
+def retry(*, jobs: QuerySet[Job], user: User, how: str) -> int:
+    """Failed or discarded jobs run again with their original arguments; returns how many."""
+    return _change(jobs, ledger.RETRYABLE, ledger.retry_jobs, user=user, message=f"Retried {how}.")
+
+
+def discard(*, jobs: QuerySet[Job], user: User, how: str) -> int:
+    """Scheduled, ready, blocked or failed jobs are dropped; returns how many."""
+    reason = f"discarded by {user.get_username()} {how}"
+    return _change(
+        jobs, ledger.DISCARDABLE, lambda batch: ledger.discard_jobs(batch, reason=reason),
+        user=user, message=f"Discarded {how}.",
+    )  # fmt: skip
+
+
+def run_now(*, jobs: QuerySet[Job], user: User, how: str) -> int:
+    """Scheduled or blocked jobs become due now; returns how many."""
+    return _change(
+        jobs, ledger.RUNNABLE_NOW, ledger.run_jobs_now, user=user, message=f"Made due now {how}."
+    )
+
+
+@transaction.atomic
+def pause_queue(*, queue: str, user: User, how: str) -> bool:
+    """False if it was paused already. ValueError for a queue that does not exist."""
+    paused = queues.pause(queue)
+    if paused:
+        _log(user, [QueuePause.objects.get(pk=queue)], ADDITION, f"Paused {how}.")
+    return paused
+
+
+@transaction.atomic
+def resume_queue(*, queue: str, user: User, how: str) -> bool:
+    """False if it was not paused. ValueError for a queue that does not exist."""
+    pause = QueuePause.objects.filter(pk=queue).first()
+    resumed = queues.resume(queue)
+    if resumed:  # logged as admin logs a deletion: the row it names is gone
+        _log(user, [pause], DELETION, f"Resumed {how}.")
+    return resumed
+
+
+@transaction.atomic
+def run_periodic_task(*, task: PeriodicTask, user: User, how: str) -> str:
+    """Send a periodic task's job at once, with its stored arguments, through the ledger (it
+    is published when this commits); returns the job id."""
+    from config.celery import app
+
+    job_class = app.tasks.get(task.task)
+    if job_class is None:
+        raise ValueError(f"No job or task named {task.task!r} is registered.")
+    result = job_class.apply_async(
+        json.loads(task.args or "[]"), json.loads(task.kwargs or "{}"), queue=task.queue or None
+    )
+    _log(user, [task], CHANGE, f"Run now {how}: job {result.id}.")
+    return str(result.id)
+
+
+@transaction.atomic
+def _change(
+    jobs: QuerySet[Job], states: Iterable[State], apply: Callable[[QuerySet[Job]], int], *,
+    user: User, message: str,
+) -> int:  # fmt: skip
+    # Locked first, so the jobs recorded are exactly the jobs changed.
+    ids = list(
+        jobs.filter(state__in=states)
+        .order_by("pk")
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), BATCH):
+        batch = Job.objects.filter(pk__in=ids[start : start + BATCH])
+        apply(batch)
+        _log(user, batch.only("id", "class_name", "state"), CHANGE, message)
+    return len(ids)
+
+
+def _log(user: User, objects: Iterable[Model], action_flag: int, message: str) -> None:
+    LogEntry.objects.log_actions(
+        user_id=user.pk, queryset=objects, action_flag=action_flag, change_message=message
+    )

@@ -1,0 +1,86 @@
+"""Production is the default, and refuses to start unsafe: config/settings.py imported in a
+fresh process, as gunicorn, a worker or manage.py would, with DEBUG off or unset."""
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+GOOD_KEY = secrets.token_urlsafe(50)
+HOSTS = "forum.example.com"
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    base = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": "postgres://naija@db.invalid/naija",
+        "REDIS_URL": "redis://redis.invalid:6379/0",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    probe = "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"
+    return subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env={**base, **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "secret_key",
+    [
+        None,  # unset
+        "",
+        "change-me",
+        "change-me" * 6,  # long enough for Django, still the example
+        "CHANGEME-" + secrets.token_urlsafe(50),
+        "dev-only-insecure-key-set-SECRET_KEY-in-production",  # settings' own dev key
+        "django-insecure-" + secrets.token_urlsafe(50),  # what startproject writes
+        secrets.token_urlsafe(30),  # 40 characters: too short
+        "ab" * 40,  # long, two distinct characters
+    ],
+)
+@pytest.mark.parametrize("debug", [None, "0", "false", "no"])
+def test_production_refuses_to_start_without_a_real_secret_key(secret_key, debug):
+    env = {"ALLOWED_HOSTS": HOSTS}
+    if secret_key is not None:
+        env["SECRET_KEY"] = secret_key
+    if debug is not None:
+        env["DEBUG"] = debug
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert "Refusing to start: DEBUG is off (production)" in result.stderr
+    assert "SECRET_KEY must be a long random secret" in result.stderr
+    assert "secrets.token_urlsafe(50)" in result.stderr  # says how to make one
+    assert "ALLOWED_HOSTS must" not in result.stderr
+
+
+@pytest.mark.parametrize("hosts", [None, "", ",", " , ", "*", "forum.example.com,*"])
+def test_production_refuses_to_start_without_explicit_allowed_hosts(hosts):
+    env = {"DEBUG": "0", "SECRET_KEY": GOOD_KEY}
+    if hosts is not None:
+        env["ALLOWED_HOSTS"] = hosts
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must list the host names the site answers to" in result.stderr
+    assert "SECRET_KEY must" not in result.stderr
+
+
+def test_one_message_names_everything_missing_and_the_laptop_way():
+    result = load_settings(DEBUG="0")
+    assert "SECRET_KEY must" in result.stderr and "ALLOWED_HOSTS must" in result.stderr
+    assert "use `make dev` (or set DEBUG=1)" in result.stderr
+
+
+def test_production_starts_with_a_real_key_and_hosts():
+    result = load_settings(DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS=f" {HOSTS} ,api.{HOSTS}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(" ", 1) == ["False", f"['{HOSTS}', 'api.{HOSTS}']\n"]
+
+
+def test_a_laptop_needs_only_debug_on():
+    result = load_settings(DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True ['127.0.0.1', 'localhost', '[::1]']\n"
