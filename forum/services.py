@@ -2,6 +2,19 @@
 
 Each service validates its input (so a command or shell caller gets the same errors as the
 browser), checks permissions, and keeps the denormalised counters right in one transaction.
+
+Lock order. Every write to a thread — its post, comments, likes and search index row —
+locks the post row first (`_lock_post`): FOR UPDATE to delete the post, FOR NO KEY UPDATE
+for anything else, so writes to one thread take turns. Only then: the comment row, the
+board row, the thread's index row (search.services), the reports listing the post. The
+indexing job and the sweep lock the post FOR KEY SHARE before the index row, so they run
+beside comments and likes but never beside a delete.
+
+Why the post must come first even where nothing else needs it: Django's foreign keys are
+checked at commit (DEFERRABLE INITIALLY DEFERRED), and the check locks the referenced post
+FOR KEY SHARE. Taken at commit, that lock came after the index row or comment the
+transaction had already locked, while a delete holds the post and then deletes those rows:
+a circle, and PostgreSQL killed one of the two (issue 15).
 """
 
 from __future__ import annotations
@@ -11,6 +24,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from forum.markdown import render_markdown
@@ -73,6 +87,7 @@ def post_create(*, author: User, board: Board, title: str, body: str) -> Post:
 @transaction.atomic
 def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
     _require_author(post, editor)
+    post = _lock_post(post.pk)
     post.title = _clean_title(title)
     post.body = _clean_body(body, settings.FORUM_POST_BODY_MAX_LENGTH)
     post.body_html = render_markdown(post.body)
@@ -85,7 +100,7 @@ def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
 @transaction.atomic
 def post_delete(*, post: Post, actor: User) -> None:
     _require_author_or_staff(post, actor)
-    post = Post.objects.select_for_update().get(pk=post.pk)
+    post = _lock_post(post.pk, delete=True)
     if not post.is_hidden:
         Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") - 1)
     reports.withdraw_post(post_id=post.pk)
@@ -95,7 +110,7 @@ def post_delete(*, post: Post, actor: User) -> None:
 @transaction.atomic
 def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
     _require_staff(moderator)
-    post = Post.objects.select_for_update().get(pk=post.pk)
+    post = _lock_post(post.pk)
     if post.is_hidden != hidden:
         post.is_hidden = hidden
         post.save(update_fields=["is_hidden"])
@@ -109,6 +124,7 @@ def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
 
 @transaction.atomic
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
+    post = _lock_post(post.pk)
     if post.is_hidden and not author.is_staff:
         raise PermissionDenied("This post has been hidden by a moderator.")
     body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
@@ -133,6 +149,7 @@ def comment_create(*, post: Post, author: User, body: str) -> Comment:
 @transaction.atomic
 def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
     _require_author(comment, editor)
+    comment = _lock_comment(comment)
     comment.body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
     comment.body_html = render_markdown(comment.body)
     comment.updated_at = timezone.now()
@@ -144,7 +161,7 @@ def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
 @transaction.atomic
 def comment_delete(*, comment: Comment, actor: User) -> None:
     _require_author_or_staff(comment, actor)
-    comment = Comment.objects.select_for_update().get(pk=comment.pk)
+    comment = _lock_comment(comment)
     if not comment.is_hidden:
         Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") - 1)
     comment.delete()
@@ -154,7 +171,7 @@ def comment_delete(*, comment: Comment, actor: User) -> None:
 @transaction.atomic
 def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Comment:
     _require_staff(moderator)
-    comment = Comment.objects.select_for_update().get(pk=comment.pk)
+    comment = _lock_comment(comment)
     if comment.is_hidden != hidden:
         comment.is_hidden = hidden
         comment.save(update_fields=["is_hidden"])
@@ -167,6 +184,7 @@ def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Co
 @transaction.atomic
 def post_like(*, post: Post, user: User) -> bool:
     """Like a post once; returns False when the user had already liked it."""
+    post = _lock_post(post.pk)
     _, created = PostLike.objects.get_or_create(post=post, user=user)  # unique: one per user
     if created:
         Post.objects.filter(pk=post.pk).update(like_count=F("like_count") + 1)
@@ -176,6 +194,7 @@ def post_like(*, post: Post, user: User) -> bool:
 
 @transaction.atomic
 def post_unlike(*, post: Post, user: User) -> bool:
+    _lock_post(post.pk)
     deleted, _ = PostLike.objects.filter(post=post, user=user).delete()
     if deleted:
         Post.objects.filter(pk=post.pk).update(like_count=F("like_count") - 1)
@@ -185,6 +204,7 @@ def post_unlike(*, post: Post, user: User) -> bool:
 @transaction.atomic
 def comment_like(*, comment: Comment, user: User) -> bool:
     """Like a comment once; returns False when the user had already liked it."""
+    comment = _lock_comment(comment)
     _, created = CommentLike.objects.get_or_create(comment=comment, user=user)
     if created:
         Comment.objects.filter(pk=comment.pk).update(like_count=F("like_count") + 1)
@@ -194,10 +214,25 @@ def comment_like(*, comment: Comment, user: User) -> bool:
 
 @transaction.atomic
 def comment_unlike(*, comment: Comment, user: User) -> bool:
+    _lock_comment(comment)
     deleted, _ = CommentLike.objects.filter(comment=comment, user=user).delete()
     if deleted:
         Comment.objects.filter(pk=comment.pk).update(like_count=F("like_count") - 1)
     return bool(deleted)
+
+
+def _lock_post(post_id: int, *, delete: bool = False) -> Post:
+    """The first lock of every write to a thread (the module docstring says why). A post
+    deleted meanwhile is a 404, as the next page load would be."""
+    return get_object_or_404(Post.objects.select_for_update(no_key=not delete), pk=post_id)
+
+
+def _lock_comment(comment: Comment) -> Comment:
+    """Lock the comment's post, then the comment: the one order."""
+    post = _lock_post(comment.post_id)
+    locked = get_object_or_404(Comment.objects.select_for_update(no_key=True), pk=comment.pk)
+    locked.post = post
+    return locked
 
 
 def _clean_title(title: str) -> str:
