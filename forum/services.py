@@ -1,7 +1,8 @@
 """Every write to the forum's tables. Views, admin and commands call these.
 
 Each service validates its input (so a command or shell caller gets the same errors as the
-browser), checks permissions, and keeps the denormalised counters right in one transaction.
+browser), checks permissions, and keeps the denormalised counters right in one transaction,
+run once more if PostgreSQL aborts it for a deadlock (config.transactions).
 
 Lock order. Every write to a thread — its post, comments, likes and search index row —
 locks the post row first (`_lock_post`): FOR UPDATE to delete the post, FOR NO KEY UPDATE
@@ -22,11 +23,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import F
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from config.transactions import atomic_retrying
 from forum.markdown import render_markdown
 from forum.models import Board, Comment, CommentLike, Post, PostLike, User
 from notifications import services as notifications
@@ -34,7 +35,7 @@ from reports import services as reports
 from search import services as search
 
 
-@transaction.atomic
+@atomic_retrying
 def user_create(*, username: str, email: str, password: str, display_name: str = "") -> User:
     user = User(username=username, email=User.objects.normalize_email(email).lower())
     user.display_name = display_name.strip()
@@ -46,7 +47,7 @@ def user_create(*, username: str, email: str, password: str, display_name: str =
     return user
 
 
-@transaction.atomic
+@atomic_retrying
 def user_change_email(*, user: User, new_email: str, password: str) -> User:
     """Change the address after checking the password; the old address is told."""
     if not user.check_password(password):
@@ -65,7 +66,7 @@ def user_change_email(*, user: User, new_email: str, password: str) -> User:
     return user
 
 
-@transaction.atomic
+@atomic_retrying
 def post_create(*, author: User, board: Board, title: str, body: str) -> Post:
     title, body = _clean_title(title), _clean_body(body, settings.FORUM_POST_BODY_MAX_LENGTH)
     now = timezone.now()
@@ -84,7 +85,7 @@ def post_create(*, author: User, board: Board, title: str, body: str) -> Post:
     return post
 
 
-@transaction.atomic
+@atomic_retrying
 def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
     _require_author(post, editor)
     post = _lock_post(post.pk)
@@ -97,7 +98,7 @@ def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
     return post
 
 
-@transaction.atomic
+@atomic_retrying
 def post_delete(*, post: Post, actor: User) -> None:
     _require_author_or_staff(post, actor)
     post = _lock_post(post.pk, delete=True)
@@ -107,7 +108,7 @@ def post_delete(*, post: Post, actor: User) -> None:
     post.delete()
 
 
-@transaction.atomic
+@atomic_retrying
 def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
     _require_staff(moderator)
     post = _lock_post(post.pk)
@@ -122,7 +123,7 @@ def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
     return post
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
     post = _lock_post(post.pk)
     if post.is_hidden and not author.is_staff:
@@ -146,7 +147,7 @@ def comment_create(*, post: Post, author: User, body: str) -> Comment:
     return comment
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
     _require_author(comment, editor)
     comment = _lock_comment(comment)
@@ -158,7 +159,7 @@ def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
     return comment
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_delete(*, comment: Comment, actor: User) -> None:
     _require_author_or_staff(comment, actor)
     comment = _lock_comment(comment)
@@ -168,7 +169,7 @@ def comment_delete(*, comment: Comment, actor: User) -> None:
     search.comment_changed(comment=comment, deleted=True)
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Comment:
     _require_staff(moderator)
     comment = _lock_comment(comment)
@@ -181,7 +182,7 @@ def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Co
     return comment
 
 
-@transaction.atomic
+@atomic_retrying
 def post_like(*, post: Post, user: User) -> bool:
     """Like a post once; returns False when the user had already liked it."""
     post = _lock_post(post.pk)
@@ -192,7 +193,7 @@ def post_like(*, post: Post, user: User) -> bool:
     return created
 
 
-@transaction.atomic
+@atomic_retrying
 def post_unlike(*, post: Post, user: User) -> bool:
     _lock_post(post.pk)
     deleted, _ = PostLike.objects.filter(post=post, user=user).delete()
@@ -201,7 +202,7 @@ def post_unlike(*, post: Post, user: User) -> bool:
     return bool(deleted)
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_like(*, comment: Comment, user: User) -> bool:
     """Like a comment once; returns False when the user had already liked it."""
     comment = _lock_comment(comment)
@@ -212,7 +213,7 @@ def comment_like(*, comment: Comment, user: User) -> bool:
     return created
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_unlike(*, comment: Comment, user: User) -> bool:
     _lock_comment(comment)
     deleted, _ = CommentLike.objects.filter(comment=comment, user=user).delete()
