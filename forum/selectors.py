@@ -43,6 +43,16 @@ def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> P
     return _page(comments, settings.FORUM_COMMENTS_PER_PAGE, page, count=count)
 
 
+def comment_page_number(*, comment: Comment, viewer: User) -> int:
+    """The page of post_comments_page that shows `comment` to `viewer`: counts the comments
+    before it in the page order (staff count hidden ones too, as their pages show them)."""
+    before = visible_comments(viewer).filter(post_id=comment.post_id)
+    before = before.filter(
+        Q(created_at__lt=comment.created_at) | Q(created_at=comment.created_at, pk__lt=comment.pk)
+    )
+    return before.count() // settings.FORUM_COMMENTS_PER_PAGE + 1
+
+
 def liked_post_ids(*, user: User, post_ids: list[int]) -> set[int]:
     if not user.is_authenticated or not post_ids:
         return set()
@@ -74,6 +84,8 @@ def _page(items: QuerySet, per_page: int, number: str | int | None, *, count: in
     paginator = Paginator(items, per_page)
     if count is not None:
         paginator.count = count  # a cached_property: set, it is never computed
+    if number == "last":  # get_page reads any word as page 1
+        number = paginator.num_pages
     return paginator.get_page(number)
 
 
