@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
@@ -103,6 +105,25 @@ def visible_posts(viewer: User) -> QuerySet[Post]:
 def visible_comments(viewer: User) -> QuerySet[Comment]:
     comments = Comment.objects.all()
     return comments if sees_hidden(viewer) else comments.filter(is_hidden=False)
+
+
+def typed_name(text: str) -> str:
+    """A username or email address as a member typed it, compared as stored: NFKC (full-width
+    letters, "＠" and "﹫" become plain ones, odd spaces become spaces), stripped."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def member_for_login(*, name: str) -> User | None:
+    """The member a login form's `name` means. A name with "@" is the owner of that email
+    address first: usernames could contain "@" before issue 15, and one equal to another
+    member's address must not take that member's login. Else the member with that username
+    (a name with "@" kept from before, too)."""
+    name = typed_name(name)
+    if "\x00" in name:  # PostgreSQL refuses NUL in text, and no name holds one
+        return None
+    if "@" in name and (owner := User.objects.filter(email__iexact=name).first()):
+        return owner
+    return User.objects.filter(username=name).first()
 
 
 def member_ids_named(*, name: str) -> list[int]:

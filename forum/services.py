@@ -30,6 +30,7 @@ from django.utils import timezone
 from config.transactions import atomic_retrying
 from forum.markdown import render_markdown
 from forum.models import Board, Comment, CommentLike, Post, PostLike, User
+from forum.validators import validate_username
 from notifications import services as notifications
 from reports import services as reports
 from search import services as search
@@ -37,6 +38,10 @@ from search import services as search
 
 @atomic_retrying
 def user_create(*, username: str, email: str, password: str, display_name: str = "") -> User:
+    try:
+        validate_username(username)
+    except ValidationError as error:
+        raise ValidationError({"username": error.messages}) from None
     user = User(username=username, email=User.objects.normalize_email(email).lower())
     user.display_name = display_name.strip()
     user.full_clean(exclude=["password"])
