@@ -9,14 +9,23 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
+from config.transactions import lock_conflict
+
 RETRY_AFTER_SECONDS = 10
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: while PostgreSQL is unreachable (restarting, failing over) a request
     fails with OperationalError; that is an outage to wait out, so members get a 503 page
-    asking them to retry, and proxies and monitors see Service Unavailable, not a bug."""
-    if _database_unavailable(sys.exc_info()[1]):
+    asking them to retry, and proxies and monitors see Service Unavailable, not a bug.
+
+    A deadlock or serialization failure is an OperationalError too, but the database is up:
+    another request held the rows, and the write was retried once already. The member gets
+    a 500 that says to send it again, not the outage page, and monitors see an error."""
+    error = sys.exc_info()[1]
+    if lock_conflict(error):
+        return HttpResponse(render_to_string("conflict.html"), status=500)
+    if _database_unavailable(error):
         # No request context: its processors (the user, unread counts) would query the
         # database that just failed.
         html = render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})

@@ -1,13 +1,24 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from forum import services
+from forum.forms import UsernameRuleMixin
 from forum.models import Board, Comment, Post, Section, User
 from forum.permissions import can_hide
 
 
+class UserAddForm(UsernameRuleMixin, AdminUserCreationForm):
+    pass
+
+
+class UserEditForm(UsernameRuleMixin, UserChangeForm):
+    pass
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form, add_form = UserEditForm, UserAddForm
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Forum", {"fields": ("display_name",)}))
     list_display = ("username", "email", "display_name", "is_staff", "is_active", "date_joined")
     search_fields = ("username", "email", "display_name")

@@ -1,8 +1,8 @@
 """Log in with either the username or the email address."""
 
 from django.contrib.auth.backends import ModelBackend
-from django.db.models import Q
 
+from forum import selectors
 from forum.models import User
 
 
@@ -10,8 +10,7 @@ class UsernameOrEmailBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:
             return None
-        login = username.strip()
-        user = User.objects.filter(Q(username=login) | Q(email__iexact=login)).first()
+        user = selectors.member_for_login(name=username)
         if user is None:
             User().set_password(
                 password

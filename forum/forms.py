@@ -3,10 +3,30 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 
 from forum.models import User
+from forum.validators import validate_username
 from notifications import services as notifications
 
+USERNAME_HELP = "Required. 150 characters or fewer: letters, digits and . + - _ (no @)."
 
-class SignUpForm(UserCreationForm):
+
+class UsernameRuleMixin:
+    """forum.validators.validate_username on a form where a username is typed (sign-up,
+    admin's add and change forms). A change form checks it only when the name changes: a
+    member who kept a name with "@" from before the rule can still be edited."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].help_text = USERNAME_HELP
+
+    def clean_username(self) -> str:
+        parent = getattr(super(), "clean_username", None)  # the creation forms' case check
+        username = parent() if parent else self.cleaned_data.get("username")
+        if username and (self.instance.pk is None or "username" in self.changed_data):
+            validate_username(username)
+        return username
+
+
+class SignUpForm(UsernameRuleMixin, UserCreationForm):
     email = forms.EmailField(help_text="We send notifications and password resets here.")
     display_name = forms.CharField(
         max_length=50, required=False, help_text="Shown on your posts. Optional, 50 characters."

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import unicodedata
 
 import redis
 from django.conf import settings
@@ -76,7 +75,7 @@ DESCRIPTIONS = {
 def _account_keys(typed: str) -> list[str]:
     """The counters of what a client typed to name an account: each member it names (two
     when one member's username is another's email address), else the normalised text."""
-    name = unicodedata.normalize("NFKC", typed).strip()
+    name = selectors.typed_name(typed)
     # PostgreSQL refuses NUL in text, and no username or address holds one.
     member_ids = [] if "\x00" in name else selectors.member_ids_named(name=name)
     return [_member_key(pk) for pk in member_ids] or [f"name:{name.casefold()[:254]}"]

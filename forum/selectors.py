@@ -3,6 +3,8 @@ it (sees_hidden)."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
@@ -45,6 +47,16 @@ def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> P
     return _page(comments, settings.FORUM_COMMENTS_PER_PAGE, page, count=count)
 
 
+def comment_page_number(*, comment: Comment, viewer: User) -> int:
+    """The page of post_comments_page that shows `comment` to `viewer`: counts the comments
+    before it in the page order (those who see hidden comments count them too)."""
+    before = visible_comments(viewer).filter(post_id=comment.post_id)
+    before = before.filter(
+        Q(created_at__lt=comment.created_at) | Q(created_at=comment.created_at, pk__lt=comment.pk)
+    )
+    return before.count() // settings.FORUM_COMMENTS_PER_PAGE + 1
+
+
 def liked_post_ids(*, user: User, post_ids: list[int]) -> set[int]:
     if not user.is_authenticated or not post_ids:
         return set()
@@ -76,6 +88,8 @@ def _page(items: QuerySet, per_page: int, number: str | int | None, *, count: in
     paginator = Paginator(items, per_page)
     if count is not None:
         paginator.count = count  # a cached_property: set, it is never computed
+    if number == "last":  # get_page reads any word as page 1
+        number = paginator.num_pages
     return paginator.get_page(number)
 
 
@@ -94,6 +108,25 @@ def visible_posts(viewer: User) -> QuerySet[Post]:
 def visible_comments(viewer: User) -> QuerySet[Comment]:
     comments = Comment.objects.all()
     return comments if sees_hidden(viewer) else comments.filter(is_hidden=False)
+
+
+def typed_name(text: str) -> str:
+    """A username or email address as a member typed it, compared as stored: NFKC (full-width
+    letters, "＠" and "﹫" become plain ones, odd spaces become spaces), stripped."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def member_for_login(*, name: str) -> User | None:
+    """The member a login form's `name` means. A name with "@" is the owner of that email
+    address first: usernames could contain "@" before issue 15, and one equal to another
+    member's address must not take that member's login. Else the member with that username
+    (a name with "@" kept from before, too)."""
+    name = typed_name(name)
+    if "\x00" in name:  # PostgreSQL refuses NUL in text, and no name holds one
+        return None
+    if "@" in name and (owner := User.objects.filter(email__iexact=name).first()):
+        return owner
+    return User.objects.filter(username=name).first()
 
 
 def member_ids_named(*, name: str) -> list[int]:

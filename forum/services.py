@@ -1,7 +1,21 @@
 """Every write to the forum's tables. Views, admin and commands call these.
 
 Each service validates its input (so a command or shell caller gets the same errors as the
-browser), checks permissions, and keeps the denormalised counters right in one transaction.
+browser), checks permissions, and keeps the denormalised counters right in one transaction,
+run once more if PostgreSQL aborts it for a deadlock (config.transactions).
+
+Lock order. Every write to a thread — its post, comments, likes and search index row —
+locks the post row first (`_lock_post`): FOR UPDATE to delete the post, FOR NO KEY UPDATE
+for anything else, so writes to one thread take turns. Only then: the comment row, the
+board row, the thread's index row (search.services), the reports listing the post. The
+indexing job and the sweep lock the post FOR KEY SHARE before the index row, so they run
+beside comments and likes but never beside a delete.
+
+Why the post must come first even where nothing else needs it: Django's foreign keys are
+checked at commit (DEFERRABLE INITIALLY DEFERRED), and the check locks the referenced post
+FOR KEY SHARE. Taken at commit, that lock came after the index row or comment the
+transaction had already locked, while a delete holds the post and then deletes those rows:
+a circle, and PostgreSQL killed one of the two (issue 15).
 """
 
 from __future__ import annotations
@@ -9,20 +23,26 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import F
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from config.transactions import atomic_retrying
 from forum.markdown import render_markdown
 from forum.models import Board, Comment, CommentLike, Post, PostLike, User
 from forum.permissions import can_delete, can_hide
+from forum.validators import validate_username
 from notifications import services as notifications
 from reports import services as reports
 from search import services as search
 
 
-@transaction.atomic
+@atomic_retrying
 def user_create(*, username: str, email: str, password: str, display_name: str = "") -> User:
+    try:
+        validate_username(username)
+    except ValidationError as error:
+        raise ValidationError({"username": error.messages}) from None
     user = User(username=username, email=User.objects.normalize_email(email).lower())
     user.display_name = display_name.strip()
     user.full_clean(exclude=["password"])
@@ -33,7 +53,7 @@ def user_create(*, username: str, email: str, password: str, display_name: str =
     return user
 
 
-@transaction.atomic
+@atomic_retrying
 def user_change_email(*, user: User, new_email: str, password: str) -> User:
     """Change the address after checking the password; the old address is told."""
     if not user.check_password(password):
@@ -52,7 +72,7 @@ def user_change_email(*, user: User, new_email: str, password: str) -> User:
     return user
 
 
-@transaction.atomic
+@atomic_retrying
 def post_create(*, author: User, board: Board, title: str, body: str) -> Post:
     title, body = _clean_title(title), _clean_body(body, settings.FORUM_POST_BODY_MAX_LENGTH)
     now = timezone.now()
@@ -71,9 +91,10 @@ def post_create(*, author: User, board: Board, title: str, body: str) -> Post:
     return post
 
 
-@transaction.atomic
+@atomic_retrying
 def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
     _require_author(post, editor)
+    post = _lock_post(post.pk)
     post.title = _clean_title(title)
     post.body = _clean_body(body, settings.FORUM_POST_BODY_MAX_LENGTH)
     post.body_html = render_markdown(post.body)
@@ -83,20 +104,20 @@ def post_update(*, post: Post, editor: User, title: str, body: str) -> Post:
     return post
 
 
-@transaction.atomic
+@atomic_retrying
 def post_delete(*, post: Post, actor: User) -> None:
     _require_delete(post, actor)
-    post = Post.objects.select_for_update().get(pk=post.pk)
+    post = _lock_post(post.pk, delete=True)
     if not post.is_hidden:
         Board.objects.filter(pk=post.board_id).update(post_count=F("post_count") - 1)
     reports.withdraw_post(post_id=post.pk)
     post.delete()
 
 
-@transaction.atomic
+@atomic_retrying
 def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
     _require_hide(moderator)
-    post = Post.objects.select_for_update().get(pk=post.pk)
+    post = _lock_post(post.pk)
     if post.is_hidden != hidden:
         post.is_hidden = hidden
         post.save(update_fields=["is_hidden"])
@@ -108,8 +129,9 @@ def post_set_hidden(*, post: Post, moderator: User, hidden: bool) -> Post:
     return post
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_create(*, post: Post, author: User, body: str) -> Comment:
+    post = _lock_post(post.pk)
     if post.is_hidden and not can_hide(author):
         raise PermissionDenied("This post has been hidden by a moderator.")
     body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
@@ -131,9 +153,10 @@ def comment_create(*, post: Post, author: User, body: str) -> Comment:
     return comment
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
     _require_author(comment, editor)
+    comment = _lock_comment(comment)
     comment.body = _clean_body(body, settings.FORUM_COMMENT_BODY_MAX_LENGTH)
     comment.body_html = render_markdown(comment.body)
     comment.updated_at = timezone.now()
@@ -142,20 +165,20 @@ def comment_update(*, comment: Comment, editor: User, body: str) -> Comment:
     return comment
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_delete(*, comment: Comment, actor: User) -> None:
     _require_delete(comment, actor)
-    comment = Comment.objects.select_for_update().get(pk=comment.pk)
+    comment = _lock_comment(comment)
     if not comment.is_hidden:
         Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") - 1)
     comment.delete()
     search.comment_changed(comment=comment, deleted=True)
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Comment:
     _require_hide(moderator)
-    comment = Comment.objects.select_for_update().get(pk=comment.pk)
+    comment = _lock_comment(comment)
     if comment.is_hidden != hidden:
         comment.is_hidden = hidden
         comment.save(update_fields=["is_hidden"])
@@ -165,9 +188,10 @@ def comment_set_hidden(*, comment: Comment, moderator: User, hidden: bool) -> Co
     return comment
 
 
-@transaction.atomic
+@atomic_retrying
 def post_like(*, post: Post, user: User) -> bool:
     """Like a post once; returns False when the user had already liked it."""
+    post = _lock_post(post.pk)
     _, created = PostLike.objects.get_or_create(post=post, user=user)  # unique: one per user
     if created:
         Post.objects.filter(pk=post.pk).update(like_count=F("like_count") + 1)
@@ -175,17 +199,19 @@ def post_like(*, post: Post, user: User) -> bool:
     return created
 
 
-@transaction.atomic
+@atomic_retrying
 def post_unlike(*, post: Post, user: User) -> bool:
+    _lock_post(post.pk)
     deleted, _ = PostLike.objects.filter(post=post, user=user).delete()
     if deleted:
         Post.objects.filter(pk=post.pk).update(like_count=F("like_count") - 1)
     return bool(deleted)
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_like(*, comment: Comment, user: User) -> bool:
     """Like a comment once; returns False when the user had already liked it."""
+    comment = _lock_comment(comment)
     _, created = CommentLike.objects.get_or_create(comment=comment, user=user)
     if created:
         Comment.objects.filter(pk=comment.pk).update(like_count=F("like_count") + 1)
@@ -193,12 +219,27 @@ def comment_like(*, comment: Comment, user: User) -> bool:
     return created
 
 
-@transaction.atomic
+@atomic_retrying
 def comment_unlike(*, comment: Comment, user: User) -> bool:
+    _lock_comment(comment)
     deleted, _ = CommentLike.objects.filter(comment=comment, user=user).delete()
     if deleted:
         Comment.objects.filter(pk=comment.pk).update(like_count=F("like_count") - 1)
     return bool(deleted)
+
+
+def _lock_post(post_id: int, *, delete: bool = False) -> Post:
+    """The first lock of every write to a thread (the module docstring says why). A post
+    deleted meanwhile is a 404, as the next page load would be."""
+    return get_object_or_404(Post.objects.select_for_update(no_key=not delete), pk=post_id)
+
+
+def _lock_comment(comment: Comment) -> Comment:
+    """Lock the comment's post, then the comment: the one order."""
+    post = _lock_post(comment.post_id)
+    locked = get_object_or_404(Comment.objects.select_for_update(no_key=True), pk=comment.pk)
+    locked.post = post
+    return locked
 
 
 def _clean_title(title: str) -> str:

@@ -133,10 +133,7 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
             form, services.comment_create, post=post, author=request.user, **form.cleaned_data
         )
         if comment:
-            last_page = selectors.post_comments_page(post=post, viewer=request.user, page="last")
-            return redirect(
-                f"{post.get_absolute_url()}?page={last_page.number}#comment-{comment.pk}"
-            )
+            return redirect(_comment_url(comment, viewer=request.user))
     page = selectors.post_comments_page(post=post, viewer=request.user, page="last")
     context = {"post": post, "page": page, "form": form, "liked_comment_ids": set()}
     return render(request, "forum/post.html", context, status=status)
@@ -156,8 +153,13 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     ):
         messages.success(request, "Comment updated.")
-        return redirect(comment)
-    return render(request, "forum/comment_form.html", {"form": form, "comment": comment})
+        return redirect(_comment_url(comment, viewer=request.user))
+    context = {
+        "form": form,
+        "comment": comment,
+        "comment_url": _comment_url(comment, viewer=request.user),
+    }
+    return render(request, "forum/comment_form.html", context)
 
 
 @login_required
@@ -183,7 +185,7 @@ def comment_like(request: HttpRequest, pk: int) -> HttpResponse:
         services.comment_unlike(comment=comment, user=request.user)
     else:
         services.comment_like(comment=comment, user=request.user)
-    return redirect(comment)
+    return redirect(_comment_url(comment, viewer=request.user))
 
 
 @require_POST
@@ -192,7 +194,7 @@ def comment_hide(request: HttpRequest, pk: int) -> HttpResponse:
     comment = _comment_for_viewer(request, pk)
     hidden = request.POST.get("hidden") == "1"
     services.comment_set_hidden(comment=comment, moderator=request.user, hidden=hidden)
-    return redirect(comment)
+    return redirect(_comment_url(comment, viewer=request.user))
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
@@ -293,6 +295,13 @@ def _comment_for_viewer(request: HttpRequest, pk: int) -> Comment:
     )
     selectors.post_for_viewer(post_id=comment.post_id, viewer=request.user)
     return comment
+
+
+def _comment_url(comment: Comment, *, viewer: User) -> str:
+    """The comment at its anchor on the page of its thread that shows it."""
+    page = selectors.comment_page_number(comment=comment, viewer=viewer)
+    query = f"?page={page}" if page > 1 else ""
+    return f"{comment.post.get_absolute_url()}{query}#comment-{comment.pk}"
 
 
 def _call(form, service, **kwargs):

@@ -12,6 +12,12 @@ Freshness without lost updates (Saleor's dirty flag, made race-free):
   enqueues the next run. Nothing is lost if a message is: the sweep indexes dirty rows.
 - Hiding or deleting content reindexes synchronously, so hidden words leave the index in the
   same commit that hides them.
+
+Lock order (forum.services' docstring): the post row before its index row, everywhere. The
+forum services lock the post before calling in here; the indexing job and the sweep lock it
+FOR KEY SHARE first, which waits for a delete but not for comments or likes. Without it the
+job's foreign-key check locked the post at commit, after the index row, and deadlocked with
+a delete (which holds the post and then deletes the index row).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from forum.models import Board, Comment, Post
-from search.models import INDEX_VERSION, PostSearchIndex, ReindexCheckpoint
+from search.models import INDEX_VERSION, ReindexCheckpoint
 
 # A thread is indexed again at most once a second: edits in between coalesce into one run.
 MIN_REINDEX_INTERVAL = 1.0
@@ -91,10 +97,10 @@ class IndexOutcome:
 @transaction.atomic
 def index_post(*, post_id: int) -> IndexOutcome:
     """Index one thread if it is still dirty (ContentIndexingJob)."""
-    if not _claim_dirty(post_ids=[post_id]):
-        if PostSearchIndex.objects.filter(post_id=post_id).exists():
-            return IndexOutcome(post_id, False, "already indexed by an earlier run")
+    if not _lock_posts(post_ids=[post_id]):
         return IndexOutcome(post_id, False, "post deleted")
+    if not _claim_dirty(post_ids=[post_id]):
+        return IndexOutcome(post_id, False, "already indexed by an earlier run")
     _compute(post_ids=[post_id])
     return IndexOutcome(post_id, True, "indexed")
 
@@ -112,12 +118,14 @@ def sweep(*, batch_size: int = SWEEP_BATCH, time_budget: float = 50.0) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             # Posts written through forum.services get their row in the same transaction, so
             # a post above the highest indexed id was loaded around them: give it a row.
+            # Each post is locked before its index row (SKIP LOCKED: one being deleted is left
+            # to its delete), so the sweep never waits for a lock while holding one.
             cursor.execute(
                 """
                 INSERT INTO search_postsearchindex (post_id, dirty, version)
                 SELECT id, true, 0 FROM forum_post
                 WHERE id > (SELECT coalesce(max(post_id), 0) FROM search_postsearchindex)
-                ORDER BY id LIMIT %s
+                ORDER BY id LIMIT %s FOR KEY SHARE SKIP LOCKED
                 ON CONFLICT (post_id) DO NOTHING
                 """,
                 [batch_size],
@@ -125,9 +133,11 @@ def sweep(*, batch_size: int = SWEEP_BATCH, time_budget: float = 50.0) -> int:
             cursor.execute(
                 """
                 UPDATE search_postsearchindex SET dirty = false WHERE post_id IN (
-                    SELECT post_id FROM search_postsearchindex
-                    WHERE dirty OR version < %s
-                    ORDER BY post_id LIMIT %s FOR UPDATE SKIP LOCKED)
+                    SELECT s.post_id FROM search_postsearchindex s
+                    JOIN forum_post p ON p.id = s.post_id
+                    WHERE s.dirty OR s.version < %s
+                    ORDER BY s.post_id LIMIT %s
+                    FOR KEY SHARE OF p SKIP LOCKED FOR UPDATE OF s SKIP LOCKED)
                 RETURNING post_id
                 """,
                 [INDEX_VERSION, batch_size],
@@ -299,6 +309,17 @@ def _index_now(*, post_ids: Sequence[int]) -> None:
             [list(post_ids)],
         )
     _compute(post_ids=post_ids)
+
+
+def _lock_posts(*, post_ids: Sequence[int]) -> list[int]:
+    """Lock the posts before their index rows (the module docstring); returns those that
+    still exist."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM forum_post WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+            [list(post_ids)],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _claim_dirty(*, post_ids: Sequence[int]) -> list[int]:

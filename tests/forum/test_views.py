@@ -118,6 +118,48 @@ def test_comment_and_like_through_the_post_page(client, user, board):
     assert post.like_count == 0
 
 
+def thread_with_comments(board, count: int):
+    post = PostFactory(board=board)
+    for n in range(count):
+        services.comment_create(post=post, author=UserFactory(), body=f"Comment {n}")
+    return post
+
+
+def test_a_new_comment_takes_the_member_to_the_page_that_shows_it_at_its_anchor(
+    client, user, board, settings
+):
+    settings.FORUM_COMMENTS_PER_PAGE = 5
+    post = thread_with_comments(board, 10)
+    client.force_login(user)
+    response = client.post(reverse("forum:comment_create", args=[post.pk]), {"body": "Eleventh"})
+    comment = Comment.objects.get(body="Eleventh")
+    assert response.url == f"{post.get_absolute_url()}?page=3#comment-{comment.pk}"
+    assert f'id="comment-{comment.pk}"' in client.get(response.url).content.decode()
+
+
+def test_editing_or_liking_a_comment_returns_to_its_page_at_its_anchor(
+    client, user, moderator, board, settings
+):
+    settings.FORUM_COMMENTS_PER_PAGE = 5
+    post = thread_with_comments(board, 10)
+    services.comment_set_hidden(comment=post.comments.first(), moderator=moderator, hidden=True)
+    comment = services.comment_create(post=post, author=user, body="Mine")
+    for n in range(5):
+        services.comment_create(post=post, author=UserFactory(), body=f"Later {n}")
+    # Members see nine comments before it (page 2 of 3); moderators see the hidden one too (3 of 4).
+    on_its_page = f"{post.get_absolute_url()}?page=2#comment-{comment.pk}"
+    client.force_login(user)
+    edit_url = reverse("forum:comment_edit", args=[comment.pk])
+    assert f'href="{on_its_page}"' in client.get(edit_url).content.decode()  # Cancel
+    assert client.post(edit_url, {"body": "Mine, edited"}).url == on_its_page
+    assert f'id="comment-{comment.pk}"' in client.get(on_its_page).content.decode()
+    assert client.post(reverse("forum:comment_like", args=[comment.pk])).url == on_its_page
+    client.force_login(moderator)
+    on_page_three = f"{post.get_absolute_url()}?page=3#comment-{comment.pk}"
+    assert client.post(reverse("forum:comment_like", args=[comment.pk])).url == on_page_three
+    assert f'id="comment-{comment.pk}"' in client.get(on_page_three).content.decode()
+
+
 def test_empty_comment_is_refused_with_a_message(user_client, board):
     post = PostFactory(board=board)
     response = user_client.post(reverse("forum:comment_create", args=[post.pk]), {"body": "   "})
