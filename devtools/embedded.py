@@ -147,13 +147,21 @@ def run_dev() -> int:
 
 
 def run_foreground(command: list[str]) -> int:
-    """Run a child; on Ctrl-C let it stop itself (it gets the signal too) before we clean up."""
+    """Run a child and let it stop itself before we stop the servers: Ctrl-C reaches it too
+    (the terminal signals the whole process group); a SIGTERM or SIGHUP sent to us alone (a
+    process manager, a closed terminal) is passed on to it."""
     proc = subprocess.Popen(command, cwd=ROOT)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def pass_on(_signum: int, _frame: object) -> None:
+        proc.send_signal(signal.SIGTERM)
+
+    handlers = {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: pass_on, signal.SIGHUP: pass_on}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         return proc.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def free_port() -> int:

@@ -76,6 +76,24 @@ def test_ctrl_c_stops_the_embedded_servers_quietly(tmp_path):
     assert "stopping embedded Redis" in output
 
 
+TERMINATED = """
+import os, signal, time
+pid_file = os.path.join(os.environ["NAIJA_DATA_DIR"], "postgres", "postmaster.pid")
+print("pid", open(pid_file).readline(), flush=True)
+os.kill(os.getppid(), signal.SIGTERM)  # a process manager stopping `make dev`, not a terminal
+time.sleep(60)  # until the SIGTERM passed on to us ends this
+"""
+
+
+def test_sigterm_stops_the_command_and_the_embedded_servers(tmp_path):
+    result = run_embedded(tmp_path, TERMINATED)
+    output = result.stdout + result.stderr
+    assert "pid" in result.stdout, output
+    assert result.returncode != 0, output  # the command was stopped, not left to finish
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists(), output
+    assert "stopping embedded Redis" in output
+
+
 def test_laptop_defaults_come_from_make_dev_and_never_override_what_is_set():
     probe = "import os; print(os.environ['DEBUG'], os.environ['FLOWER_BASIC_AUTH'])"
     base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "FLOWER_BASIC_AUTH")}
