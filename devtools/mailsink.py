@@ -3,9 +3,11 @@ tests and bench/emails.py: real SMTP from a real worker, no mail leaving the mac
 
 from __future__ import annotations
 
+import asyncio
 import email
 import logging
 import time
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 
@@ -26,6 +28,9 @@ class MailSink:
         self.received: list[tuple[float, bytes]] = []  # (arrival time, raw message)
         self.sessions = 0  # SMTP conversations (EHLO/HELO) seen
         self.controller: Controller | None = None
+        # Called with each message before the sink accepts it, while the sender waits for
+        # the reply: a test's fault lands between a send and what the sender does next.
+        self.before_accept: Callable[[bytes], None] | None = None
 
     @property
     def url(self) -> str:
@@ -75,5 +80,8 @@ class _Hooks:
         return responses
 
     async def handle_DATA(self, server, session, envelope):
-        self.sink.received.append((time.time(), envelope.original_content or envelope.content))
+        raw = envelope.original_content or envelope.content
+        if self.sink.before_accept is not None:
+            await asyncio.to_thread(self.sink.before_accept, raw)
+        self.sink.received.append((time.time(), raw))
         return "250 Message accepted for delivery"

@@ -3,8 +3,10 @@
 At send time everything is checked again (Discourse's UserEmail): the member may have
 turned the type off, the content may be gone, the notification may be read. A skip is
 recorded with its reason. A retried or redelivered job finds its key already sent and sends
-nothing. A crash between the SMTP send and the `sent` mark leaves the row `sending`: the
-re-run of that job (same job id) sends again, so the worst case is one repeated email.
+nothing. The `sent` mark waits out a PostgreSQL restart of up to MARK_PATIENCE_SECONDS. A
+crash between the SMTP send and the `sent` mark (or a longer outage) leaves the row
+`sending`: the re-run of that job (same job id) sends again, so the worst case is one
+repeated email.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -288,13 +290,30 @@ _MARK = """
 """
 
 
+# How long a `sent` mark waits for PostgreSQL to come back (a restart, a failover) before
+# the job gives up and retries, which sends the email again.
+MARK_PATIENCE_SECONDS = 30.0
+
+
 def _mark(delivery_id: int, status: str, reason: str, notification_id: int | None) -> None:
+    """Record the outcome. The email is out already: while PostgreSQL is away, try again on a
+    new connection every second for MARK_PATIENCE_SECONDS rather than fail the job, whose
+    retry would send the email a second time."""
     params = {
         "status": status, "reason": reason, "sent": status == DeliveryStatus.SENT,
         "delivery": delivery_id, "notification": notification_id,
     }  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(_ASYNC_COMMIT + _MARK, params)
+    deadline = time.monotonic() + MARK_PATIENCE_SECONDS
+    while True:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_ASYNC_COMMIT + _MARK, params)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            connection.close()
+            time.sleep(1)
 
 
 def _send(email: Email) -> None:

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -122,6 +123,47 @@ def test_a_job_delivered_twice_or_enqueued_twice_sends_one_email(
     wait_for_state(duplicate.id, "finished")
     assert len(smtp_server.received) == 1
     assert EmailDelivery.objects.get().attempts == 1
+
+
+def test_postgresql_restarting_between_the_send_and_the_sent_mark_sends_one_email(
+    processes, smtp_server, user, other_user
+):
+    """The sink holds its reply while every connection of the worker is cut, as a restart
+    would: the mark waits for PostgreSQL instead of failing the job, whose retry would send
+    the email again."""
+    processes.worker(env={"EMAIL_URL": smtp_server.url, "PGAPPNAME": WORKER_APP})
+    processes.dispatcher()
+    smtp_server.before_accept = cut_worker_connections_once()
+    forum.comment_create(post=PostFactory(author=user), author=other_user, body="Hi!")
+    job = wait_for_state(Job.objects.get(class_name="EmailNotificationJob").pk, "finished")
+    assert job.attempts == 1
+    assert len(smtp_server.received) == 1
+    assert EmailDelivery.objects.get().status == "sent"
+
+
+WORKER_APP = "naija-test-mail-worker"
+
+
+def cut_worker_connections_once():
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    done = []
+
+    def cut(_raw: bytes) -> None:
+        if done:
+            return
+        done.append(True)
+        with psycopg.connect(**params, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                [WORKER_APP],
+            )
+
+    return cut
 
 
 def test_unknown_type_reaching_a_worker_is_discarded_with_the_reason(
