@@ -318,3 +318,70 @@ def test_readme_documents_every_variable_settings_reads():
     readme = (ROOT / "README.md").read_text()
     undocumented = sorted(name for name in names if f"`{name}`" not in readme)
     assert not undocumented, f"add these to the README's environment table: {undocumented}"
+
+
+# --- Requirements: the image gets the runtime, make dev / make test the tools too -------------
+
+RUNTIME_CODE = ["config", "forum", "jobs", "notifications", "reports", "search"]
+RUNTIME_FILES = ["manage.py", "flowerconfig.py"]
+
+
+def requirement_names(path: Path) -> set[str]:
+    """Distribution names a requirements file pins itself (not through `-r`)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[\[=<>~!; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def test_the_image_installs_the_runtime_requirements_only():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installs = re.findall(r"pip install\b[^\n]*", dockerfile)
+    assert installs == ["pip install --no-cache-dir -r requirements.txt"]
+    assert "requirements-dev" not in dockerfile
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "-r requirements.txt" in dev.splitlines()  # make dev / make test get both
+    assert "requirements-dev.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_every_requirement_is_pinned_once():
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / name).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line and not line.startswith("-r "):
+                assert re.fullmatch(r"[\w.\-\[\]]+==[\w.]+", line), f"{name}: {line!r}"
+    runtime, dev = (
+        requirement_names(ROOT / "requirements.txt"),
+        requirement_names(ROOT / "requirements-dev.txt"),
+    )
+    assert runtime and dev and not runtime & dev
+
+
+def test_runtime_code_imports_no_dev_only_package():
+    """What the image runs must not need what only requirements-dev.txt installs."""
+    import ast
+    import importlib.metadata
+
+    dev_only = requirement_names(ROOT / "requirements-dev.txt")
+    modules_of = importlib.metadata.packages_distributions()  # top-level module → dists
+    files = [p for d in RUNTIME_CODE for p in (ROOT / d).rglob("*.py")]
+    files += [ROOT / f for f in RUNTIME_FILES]
+    offenders = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                dists = {
+                    d.lower().replace("_", "-") for d in modules_of.get(name.split(".")[0], [])
+                }
+                if dists & dev_only:
+                    offenders.append(f"{path.relative_to(ROOT)}: {name} ({', '.join(dists)})")
+    assert not offenders, offenders
+    assert {"aiosmtpd", "pytest", "playwright", "ruff"} <= dev_only  # the check has teeth
