@@ -241,8 +241,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
     "socket_connect_timeout": 2,
     # kombu drops a BRPOP whose reply is overdue by this much and reconnects (and redis-py
-    # pings a connection idle this long). At the default 25 s a worker stalled for 27 s in a
-    # fault run with SIGKILLs around it; at 5 s a stuck consumer is back within ~11 s.
+    # pings a connection idle this long): a stuck consumer is back within about twice this.
+    # Why 5 s and not kombu's 25: docs/RELIABILITY.md, finding 10.
     "health_check_interval": 5,
     "visibility_timeout": _VISIBILITY_TIMEOUT,
     "queue_order_strategy": "priority",

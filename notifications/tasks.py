@@ -24,9 +24,8 @@ class EmailNotificationJob(ApplicationJob):
     alerts and password resets on high_priority) unless `queue=` is given."""
 
     max_attempts = 5
-    # Retries 10, 20, 40, 80 s apart (+ jitter): emails outlast an SMTP outage of 2.5 min.
-    # At the default 3 s the five attempts spanned 45 s, and a one-minute outage failed 58
-    # of 790 emails (bench/faults.py --fault smtp). Rails' :exponentially_longer spans ~6 min.
+    # Retries 10, 20, 40, 80 s apart (+ jitter): emails outlast an SMTP outage of 2.5 min
+    # (docs/RELIABILITY.md, finding 2, has the fault run behind it).
     retry_backoff = 10.0
     # smtplib's errors and refused connections are OSErrors; listed for the reader.
     retry_on = (smtplib.SMTPException, ConnectionError, OSError)
