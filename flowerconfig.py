@@ -47,7 +47,7 @@ def _metrics_behind_auth() -> None:
 
     class AuthenticatedMetrics(Metrics):
         @web.authenticated
-        async def get(self):
+        async def get(self) -> None:
             await super().get()
 
     routes = [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
-from django.core.checks.security.base import _check_secret_key
+from django.core.checks.security.base import _check_secret_key  # type: ignore[attr-defined]  # private, not in the stubs
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -279,7 +279,7 @@ FORUM_POSTS_PER_PAGE = 25
 FORUM_COMMENTS_PER_PAGE = 30
 # Attempts allowed per (count, seconds) window, or a list of windows, per client IP and per
 # account (forum.ratelimit). A window opens at the first attempt.
-RATE_LIMITS = {
+RATE_LIMITS: dict[str, tuple[int, int] | list[tuple[int, int]]] = {
     "login": (10, 300),
     "signup": (5, 3600),
     "post": (10, 600),

@@ -17,8 +17,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("NAIJA_DATA_DIR", ROOT / ".data")).resolve()
@@ -155,7 +157,11 @@ def run_foreground(command: list[str]) -> int:
     def pass_on(_signum: int, _frame: object) -> None:
         proc.send_signal(signal.SIGTERM)
 
-    handlers = {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: pass_on, signal.SIGHUP: pass_on}
+    handlers: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int] = {
+        signal.SIGINT: signal.SIG_IGN,
+        signal.SIGTERM: pass_on,
+        signal.SIGHUP: pass_on,
+    }
     previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         return proc.wait()

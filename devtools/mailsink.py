@@ -12,6 +12,7 @@ from email import policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from devtools.embedded import free_port
 
@@ -53,7 +54,9 @@ class MailSink:
     @property
     def thread_id(self) -> int | None:
         """The server thread's native id (bench/emails.py counts its CPU time apart)."""
-        return self.controller._thread.native_id if self.controller else None
+        if self.controller is None or self.controller._thread is None:
+            return None
+        return self.controller._thread.native_id
 
     def stop(self) -> None:
         if self.controller is not None:
@@ -69,18 +72,28 @@ class _Hooks:
     def __init__(self, sink: MailSink) -> None:
         self.sink = sink
 
-    async def handle_HELO(self, server, session, envelope, hostname):
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
         self.sink.sessions += 1
         session.host_name = hostname
         return f"250 {server.hostname}"
 
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
         self.sink.sessions += 1
         session.host_name = hostname
         return responses
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)  # decode_data is off: aiosmtpd keeps the bytes
         if self.sink.before_accept is not None:
             await asyncio.to_thread(self.sink.before_accept, raw)
         self.sink.received.append((time.time(), raw))

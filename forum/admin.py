@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from forum import services
+from forum.auth import AuthenticatedHttpRequest
 from forum.forms import UsernameRuleMixin
 from forum.models import Board, Comment, Post, Section, User
 from forum.permissions import can_hide
@@ -19,7 +22,8 @@ class UserEditForm(UsernameRuleMixin, UserChangeForm):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form, add_form = UserEditForm, UserAddForm
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Forum", {"fields": ("display_name",)}))
+    # django-stubs type fieldsets as BaseModelAdmin's (Optional); Django's UserAdmin sets it.
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Forum", {"fields": ("display_name",)}))  # type: ignore[misc]
     list_display = ("username", "email", "display_name", "is_staff", "is_active", "date_joined")
     search_fields = ("username", "email", "display_name")
 
@@ -63,16 +67,16 @@ class PostAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["hide", "unhide"]
 
-    def has_hide_permission(self, request) -> bool:
+    def has_hide_permission(self, request: HttpRequest) -> bool:
         return can_hide(request.user)
 
     @admin.action(description="Hide selected posts from members", permissions=["hide"])
-    def hide(self, request, queryset):
+    def hide(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Post]) -> None:
         for post in queryset:
             services.post_set_hidden(post=post, moderator=request.user, hidden=True)
 
     @admin.action(description="Show selected posts again", permissions=["hide"])
-    def unhide(self, request, queryset):
+    def unhide(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Post]) -> None:
         for post in queryset:
             services.post_set_hidden(post=post, moderator=request.user, hidden=False)
 
@@ -86,15 +90,15 @@ class CommentAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["hide", "unhide"]
 
-    def has_hide_permission(self, request) -> bool:
+    def has_hide_permission(self, request: HttpRequest) -> bool:
         return can_hide(request.user)
 
     @admin.action(description="Hide selected comments from members", permissions=["hide"])
-    def hide(self, request, queryset):
+    def hide(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Comment]) -> None:
         for comment in queryset:
             services.comment_set_hidden(comment=comment, moderator=request.user, hidden=True)
 
     @admin.action(description="Show selected comments again", permissions=["hide"])
-    def unhide(self, request, queryset):
+    def unhide(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Comment]) -> None:
         for comment in queryset:
             services.comment_set_hidden(comment=comment, moderator=request.user, hidden=False)

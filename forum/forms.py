@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
@@ -8,19 +10,25 @@ from notifications import services as notifications
 
 USERNAME_HELP = "Required. 150 characters or fewer: letters, digits and . + - _ (no @)."
 
+# The mixin below is only ever mixed into a ModelForm of User: tell the type checker so.
+if TYPE_CHECKING:
+    _UserModelForm = forms.ModelForm[User]
+else:
+    _UserModelForm = object
 
-class UsernameRuleMixin:
+
+class UsernameRuleMixin(_UserModelForm):
     """forum.validators.validate_username on a form where a username is typed (sign-up,
     admin's add and change forms). A change form checks it only when the name changes: a
     member who kept a name with "@" from before the rule can still be edited."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["username"].help_text = USERNAME_HELP
 
     def clean_username(self) -> str:
         parent = getattr(super(), "clean_username", None)  # the creation forms' case check
-        username = parent() if parent else self.cleaned_data.get("username")
+        username: str = parent() if parent else self.cleaned_data["username"]
         if username and (self.instance.pk is None or "username" in self.changed_data):
             validate_username(username)
         return username
@@ -80,5 +88,5 @@ class QueuedPasswordResetForm(PasswordResetForm):
     (high_priority): the request never waits on SMTP, and does the same work whoever the
     address belongs to."""
 
-    def save(self, **_options) -> None:
+    def save(self, *_args: Any, **_options: Any) -> None:
         notifications.request_password_reset(email=self.cleaned_data["email"])

@@ -101,8 +101,8 @@ def _count(action: str, keys: list[str]) -> int | None:
     limit = settings.RATE_LIMITS.get(action)
     if not limit:
         return None
-    windows = [limit] if isinstance(limit[0], int) else sorted(limit, key=lambda w: w[1])
-    waits = []
+    windows = [limit] if isinstance(limit, tuple) else sorted(limit, key=lambda w: w[1])
+    waits: list[int] = []
     try:
         for most, seconds in windows:
             pipe = _redis().pipeline()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -24,7 +25,7 @@ def section_list() -> QuerySet[Section]:
 AUTHOR_FIELDS = ("author__username", "author__display_name")
 
 
-def board_posts_page(*, board: Board, viewer: User, page: str | int | None) -> Page:
+def board_posts_page(*, board: Board, viewer: User | AnonymousUser, page: str | int | None) -> Page:
     posts = visible_posts(viewer).filter(board=board).select_related("author")
     posts = posts.only(
         "title", "author", "board", "comment_count", "like_count", "last_activity_at",
@@ -34,11 +35,11 @@ def board_posts_page(*, board: Board, viewer: User, page: str | int | None) -> P
     return _page(posts, settings.FORUM_POSTS_PER_PAGE, page, count=count)
 
 
-def post_for_viewer(*, post_id: int, viewer: User) -> Post:
+def post_for_viewer(*, post_id: int, viewer: User | AnonymousUser) -> Post:
     return get_object_or_404(visible_posts(viewer).select_related("board", "author"), pk=post_id)
 
 
-def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> Page:
+def post_comments_page(*, post: Post, viewer: User | AnonymousUser, page: str | int | None) -> Page:
     comments = visible_comments(viewer).filter(post=post).select_related("author")
     comments = comments.only(
         "post", "author", "body_html", "created_at", "like_count", "is_hidden", *AUTHOR_FIELDS
@@ -47,7 +48,7 @@ def post_comments_page(*, post: Post, viewer: User, page: str | int | None) -> P
     return _page(comments, settings.FORUM_COMMENTS_PER_PAGE, page, count=count)
 
 
-def comment_page_number(*, comment: Comment, viewer: User) -> int:
+def comment_page_number(*, comment: Comment, viewer: User | AnonymousUser) -> int:
     """The page of post_comments_page that shows `comment` to `viewer`: counts the comments
     before it in the page order (those who see hidden comments count them too)."""
     before = visible_comments(viewer).filter(post_id=comment.post_id)
@@ -57,7 +58,7 @@ def comment_page_number(*, comment: Comment, viewer: User) -> int:
     return before.count() // settings.FORUM_COMMENTS_PER_PAGE + 1
 
 
-def liked_post_ids(*, user: User, post_ids: list[int]) -> set[int]:
+def liked_post_ids(*, user: User | AnonymousUser, post_ids: list[int]) -> set[int]:
     if not user.is_authenticated or not post_ids:
         return set()
     return set(
@@ -65,7 +66,7 @@ def liked_post_ids(*, user: User, post_ids: list[int]) -> set[int]:
     )
 
 
-def liked_comment_ids(*, user: User, comment_ids: list[int]) -> set[int]:
+def liked_comment_ids(*, user: User | AnonymousUser, comment_ids: list[int]) -> set[int]:
     if not user.is_authenticated or not comment_ids:
         return set()
     return set(
@@ -75,7 +76,7 @@ def liked_comment_ids(*, user: User, comment_ids: list[int]) -> set[int]:
     )
 
 
-def user_posts_page(*, author: User, viewer: User, page: str | int | None) -> Page:
+def user_posts_page(*, author: User, viewer: User | AnonymousUser, page: str | int | None) -> Page:
     posts = visible_posts(viewer).filter(author=author).select_related("board")
     return Paginator(posts.order_by("-created_at", "-id"), settings.FORUM_POSTS_PER_PAGE).get_page(
         page
@@ -93,19 +94,19 @@ def _page(items: QuerySet, per_page: int, number: str | int | None, *, count: in
     return paginator.get_page(number)
 
 
-def sees_hidden(viewer: User) -> bool:
+def sees_hidden(viewer: User | AnonymousUser) -> bool:
     """Whether `viewer` may see hidden (moderated) content: whoever may hide it
     (forum.permissions.can_hide), so that they can judge it and unhide it. The one question
     pages, reports and notifications ask; search shows hidden content to nobody."""
     return can_hide(viewer)
 
 
-def visible_posts(viewer: User) -> QuerySet[Post]:
+def visible_posts(viewer: User | AnonymousUser) -> QuerySet[Post]:
     posts = Post.objects.all()
     return posts if sees_hidden(viewer) else posts.filter(is_hidden=False)
 
 
-def visible_comments(viewer: User) -> QuerySet[Comment]:
+def visible_comments(viewer: User | AnonymousUser) -> QuerySet[Comment]:
     comments = Comment.objects.all()
     return comments if sees_hidden(viewer) else comments.filter(is_hidden=False)
 

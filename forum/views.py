@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
+from django.forms import BaseForm
 from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from forum import ratelimit, selectors, services
+from forum.auth import AuthenticatedHttpRequest
 from forum.forms import CommentForm, EmailChangeForm, PostForm, QueuedPasswordResetForm, SignUpForm
 from forum.models import Board, Comment, User
 from forum.permissions import can_delete
 from notifications import services as notifications
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -49,7 +58,7 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def post_create(request: HttpRequest, slug: str) -> HttpResponse:
+def post_create(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
     form = PostForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -67,7 +76,7 @@ def post_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def post_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def post_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     if post.author_id != request.user.pk:
         return HttpResponse("Only the author can edit this post.", status=403)
@@ -76,6 +85,7 @@ def post_edit(request: HttpRequest, pk: int) -> HttpResponse:
         request.method == "POST"
         and form.is_valid()
         and _call(form, services.post_update, post=post, editor=request.user, **form.cleaned_data)
+        is not None
     ):
         messages.success(request, "Post updated.")
         return redirect(post)
@@ -85,7 +95,7 @@ def post_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def post_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def post_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     if request.method == "POST":
         services.post_delete(post=post, actor=request.user)
@@ -100,7 +110,7 @@ def post_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def post_like(request: HttpRequest, pk: int) -> HttpResponse:
+def post_like(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     if request.POST.get("action") == "unlike":
         services.post_unlike(post=post, user=request.user)
@@ -111,7 +121,7 @@ def post_like(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def post_hide(request: HttpRequest, pk: int) -> HttpResponse:
+def post_hide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     hidden = request.POST.get("hidden") == "1"
     services.post_set_hidden(post=post, moderator=request.user, hidden=hidden)
@@ -121,7 +131,7 @@ def post_hide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
+def comment_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     form = CommentForm(request.POST)
     status = 400
@@ -140,7 +150,7 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def comment_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     comment = _comment_for_viewer(request, pk)
     if comment.author_id != request.user.pk:
         return HttpResponse("Only the author can edit this comment.", status=403)
@@ -151,6 +161,7 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
         and _call(
             form, services.comment_update, comment=comment, editor=request.user, **form.cleaned_data
         )
+        is not None
     ):
         messages.success(request, "Comment updated.")
         return redirect(_comment_url(comment, viewer=request.user))
@@ -163,7 +174,7 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def comment_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     comment = _comment_for_viewer(request, pk)
     if request.method == "POST":
         services.comment_delete(comment=comment, actor=request.user)
@@ -179,7 +190,7 @@ def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def comment_like(request: HttpRequest, pk: int) -> HttpResponse:
+def comment_like(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     comment = _comment_for_viewer(request, pk)
     if request.POST.get("action") == "unlike":
         services.comment_unlike(comment=comment, user=request.user)
@@ -190,7 +201,7 @@ def comment_like(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def comment_hide(request: HttpRequest, pk: int) -> HttpResponse:
+def comment_hide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     comment = _comment_for_viewer(request, pk)
     hidden = request.POST.get("hidden") == "1"
     services.comment_set_hidden(comment=comment, moderator=request.user, hidden=hidden)
@@ -230,7 +241,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_email(request: HttpRequest) -> HttpResponse:
+def account_email(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = EmailChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = _call(
@@ -252,18 +263,19 @@ class LoginView(auth_views.LoginView):
     """Django's login, with attempts limited per IP and per member, however the username or
     email address is spelled (forum.ratelimit)."""
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         username = request.POST.get("username", "")[:150]
         if limited := ratelimit.exceeded(request, "login", account=username):
             form = self.get_form()
-            form._errors, form.cleaned_data = ErrorDict(), {}  # no password check at all
+            # No password check at all. (_errors is private: django-stubs leave it out.)
+            form._errors, form.cleaned_data = ErrorDict(), {}  # type: ignore[attr-defined]
             form.add_error(None, limited)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
-    def form_valid(self, form):
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
         notifications.notify_security_event(user=form.user, event="password_changed")
         return response
@@ -276,20 +288,20 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     form_class = QueuedPasswordResetForm
 
-    def form_valid(self, form):
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
         if ratelimit.exceeded(self.request, "password_reset"):
             return redirect(self.get_success_url())
         return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    def form_valid(self, form):
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
         response = super().form_valid(form)
         notifications.notify_security_event(user=form.user, event="password_changed")
         return response
 
 
-def _comment_for_viewer(request: HttpRequest, pk: int) -> Comment:
+def _comment_for_viewer(request: AuthenticatedHttpRequest, pk: int) -> Comment:
     comment = get_object_or_404(
         selectors.visible_comments(request.user).select_related("post"), pk=pk
     )
@@ -304,10 +316,12 @@ def _comment_url(comment: Comment, *, viewer: User) -> str:
     return f"{comment.post.get_absolute_url()}{query}#comment-{comment.pk}"
 
 
-def _call(form, service, **kwargs):
+def _call(
+    form: BaseForm, service: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+) -> _T | None:
     """Run a service; put its validation errors on the form instead of raising."""
     try:
-        return service(**kwargs)
+        return service(*args, **kwargs)
     except ValidationError as error:
         form.add_error(None, error)
         return None

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from notifications.models import EmailDelivery, EmailPreference, Notification
 
@@ -18,7 +19,7 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in EmailDelivery._meta.fields]
     raw_id_fields = ("user", "notification")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import InterfaceError, OperationalError, connection
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -122,7 +123,8 @@ class Email:
         getattr(self, f"_prepare_{self.notification_type}")(content_id)
         if (
             not kind_of(self.notification_type).critical
-            and self.notification_type in self.user.email_types_off
+            # email_types_off: added by selectors.email_recipient's raw SQL, unknown to User
+            and self.notification_type in self.user.email_types_off  # type: ignore[attr-defined]
         ):
             self.skip_reason = SkipReason.PREFERENCE_OFF
         elif self.skip_reason is None and not self.to:
@@ -170,7 +172,7 @@ class Email:
 
     def _prepare_new_comment(self, content_id: int | None) -> None:
         comment = selectors.comment_for_email(comment_id=content_id, recipient_id=self.user.pk)
-        self.notification_id = comment and comment["notification_id"]
+        self.notification_id = comment["notification_id"] if comment else None
         if comment is None or comment["hidden"]:
             self.skip_reason = SkipReason.CONTENT_DELETED
         elif comment["read"]:
@@ -184,8 +186,10 @@ class Email:
             Notification.objects.select_related("post", "actor", "comment")
             .filter(pk=content_id, recipient=self.user)
             .first()
+            if content_id is not None
+            else None  # what filter(pk=None) finds
         )
-        self.notification_id = notification and notification.pk
+        self.notification_id = notification.pk if notification else None
         if (
             notification is None
             or notification.post is None
@@ -299,7 +303,7 @@ def _mark(delivery_id: int, status: str, reason: str, notification_id: int | Non
     """Record the outcome. The email is out already: while PostgreSQL is away, try again on a
     new connection every second for MARK_PATIENCE_SECONDS rather than fail the job, whose
     retry would send the email a second time."""
-    params = {
+    params: dict[str, str | int | bool | None] = {
         "status": status, "reason": reason, "sent": status == DeliveryStatus.SENT,
         "delivery": delivery_id, "notification": notification_id,
     }  # fmt: skip
@@ -357,11 +361,13 @@ class _ReusedConnection:
     cost a TCP and SMTP handshake each. Reopened after SMTP_IDLE_SECONDS or an error."""
 
     idle_seconds = 30.0
+    conn: BaseEmailBackend | None
+    pid: int | None
 
     def __init__(self) -> None:
         self.conn, self.pid, self.used = None, None, 0.0
 
-    def backend(self):
+    def backend(self) -> BaseEmailBackend:
         if not settings.EMAIL_BACKEND.endswith("smtp.EmailBackend"):
             return get_connection()  # console, locmem: nothing to keep open
         stale = time.monotonic() - self.used > self.idle_seconds

@@ -66,9 +66,9 @@ class Notification(models.Model):
         return f"{self.notification_type} for {self.recipient_id}"
 
     def get_absolute_url(self) -> str:
-        if self.comment_id:
+        if self.comment_id and self.post is not None:
             return f"{self.post.get_absolute_url()}#comment-{self.comment_id}"
-        if self.post_id:
+        if self.post is not None:
             return self.post.get_absolute_url()
         return self.data.get("url", "")
 

@@ -64,7 +64,7 @@ def email_recipient(*, user_id: int) -> User | None:
     return next(iter(rows), None)
 
 
-def comment_for_email(*, comment_id: int, recipient_id: int) -> dict | None:
+def comment_for_email(*, comment_id: int | None, recipient_id: int) -> dict | None:
     """What a new_comment email shows and checks, in one query (emails are the busiest
     jobs): the comment, its post, its author's name, whether either is hidden, and the
     recipient's notification of it (absent when it was pruned or never made)."""

@@ -7,12 +7,13 @@ or not at all. The email itself is sent by the worker (notifications.emails).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.forms import PasswordResetForm
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from forum import ratelimit
@@ -26,15 +27,20 @@ from notifications.types import OPTIONAL_TYPES, NotificationType, kind_of
 REMINDER_DELAY = timedelta(hours=1)
 LIKE_EMAIL_INTERVAL = timedelta(hours=1)  # at most one like email per post and recipient
 
+# `# type: ignore[arg-type]` on the job calls below: @register (jobs.base) turns each job class
+# into its Celery task, but mypy ignores what a class decorator returns, sees the class, and
+# takes the first argument of .delay()/.apply_async() for `self`.
+
 
 # --- Triggers (called from forum.services) ---------------------------------------------------
 
 
 def notify_signed_up(*, user: User) -> None:
-    EmailNotificationJob.delay(user.pk, NotificationType.WELCOME)
+    EmailNotificationJob.delay(user.pk, NotificationType.WELCOME)  # type: ignore[arg-type]
     # Re-checked when due: skipped if the member has posted by then.
     EmailNotificationJob.apply_async(
-        [user.pk, NotificationType.REMINDER], countdown=REMINDER_DELAY.total_seconds()
+        [user.pk, NotificationType.REMINDER],  # type: ignore[arg-type]
+        countdown=REMINDER_DELAY.total_seconds(),
     )
 
 
@@ -50,7 +56,7 @@ def notify_new_comment(*, comment: Comment, post: Post) -> Notification | None:
         comment=comment,
         email_pending=True,
     )
-    EmailNotificationJob.delay(post.author_id, NotificationType.NEW_COMMENT, comment.pk)
+    EmailNotificationJob.delay(post.author_id, NotificationType.NEW_COMMENT, comment.pk)  # type: ignore[arg-type]
     return notification
 
 
@@ -84,7 +90,7 @@ def notify_liked(*, post: Post, liker: User, comment: Comment | None = None) -> 
             notification = open_likes.get()
         else:
             EmailNotificationJob.apply_async(
-                [recipient_id, NotificationType.NEW_LIKE, notification.pk],
+                [recipient_id, NotificationType.NEW_LIKE, notification.pk],  # type: ignore[arg-type]
                 eta=_like_email_due(recipient_id=recipient_id, post=post),
             )
             return notification
@@ -98,14 +104,16 @@ def notify_liked(*, post: Post, liker: User, comment: Comment | None = None) -> 
 def notify_security_event(*, user: User, event: str, **details: str) -> None:
     """`event`: password_changed or email_changed (details: old_email, new_email)."""
     EmailNotificationJob.delay(
-        user.pk, NotificationType.SECURITY_ALERT, data={"event": event, **details}
+        user.pk,  # type: ignore[arg-type]
+        NotificationType.SECURITY_ALERT,
+        data={"event": event, **details},
     )
 
 
 def request_password_reset(*, email: str) -> None:
     """The "forgot password" form's call, the same whether or not an account uses `email`:
     PasswordResetJob finds the members in the worker."""
-    PasswordResetJob.delay(email)
+    PasswordResetJob.delay(email)  # type: ignore[arg-type]
 
 
 def send_password_resets(*, email: str) -> dict[str, int]:
@@ -118,7 +126,7 @@ def send_password_resets(*, email: str) -> dict[str, int]:
         if ratelimit.member_exceeded("password_reset_email", member_id=user.pk):
             limited += 1
             continue
-        EmailNotificationJob.delay(user.pk, NotificationType.PASSWORD_RESET)
+        EmailNotificationJob.delay(user.pk, NotificationType.PASSWORD_RESET)  # type: ignore[arg-type]
         queued += 1
     return {"queued": queued, "limited": limited}
 
@@ -133,7 +141,7 @@ def notify_report_ready(
     notification = Notification.objects.create(
         recipient=user, notification_type=NotificationType.REPORT_READY, data=data
     )
-    EmailNotificationJob.delay(user.pk, NotificationType.REPORT_READY, report_id, data=data)
+    EmailNotificationJob.delay(user.pk, NotificationType.REPORT_READY, report_id, data=data)  # type: ignore[arg-type]
     return notification
 
 
@@ -200,7 +208,7 @@ def notifications_prune(*, older_than: timedelta, batch_size: int = 1000) -> dic
     }
 
 
-def _delete_in_batches(queryset, batch_size: int) -> int:
+def _delete_in_batches(queryset: QuerySet[Any], batch_size: int) -> int:
     total = 0
     while True:
         ids = list(queryset.values_list("pk", flat=True)[:batch_size])
@@ -209,7 +217,7 @@ def _delete_in_batches(queryset, batch_size: int) -> int:
         total += queryset.model.objects.filter(pk__in=ids).delete()[0]
 
 
-def _like_email_due(*, recipient_id: int, post: Post):
+def _like_email_due(*, recipient_id: int, post: Post) -> datetime:
     last = Notification.objects.filter(
         recipient_id=recipient_id, post=post, notification_type=NotificationType.NEW_LIKE
     ).aggregate(last=Max("emailed_at"))["last"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import inspect
 import smtplib
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ObjectDoesNotExist
 
@@ -16,6 +18,9 @@ from notifications.types import (
     UnknownNotificationType,
     kind_of,
 )
+
+if TYPE_CHECKING:
+    from jobs.ledger import NewJob
 
 
 @register
@@ -51,7 +56,14 @@ class EmailNotificationJob(ApplicationJob):
         )  # fmt: skip
         return {"delivery": outcome.delivery_id, "status": outcome.status, "reason": outcome.reason}
 
-    def build_job(self, args, kwargs, *, queue: str | None = None, **timing):
+    def build_job(
+        self,
+        args: Sequence[Any] | None,
+        kwargs: dict[str, Any] | None,
+        *,
+        queue: str | None = None,
+        **timing: Any,
+    ) -> NewJob:
         if queue is None:
             self.check_arguments(list(args or ()), dict(kwargs or {}))
             queue = kind_of(self._arguments(args, kwargs)["notification_type"]).queue
@@ -67,7 +79,9 @@ class EmailNotificationJob(ApplicationJob):
         ).get("url"):
             raise ValueError("report_ready needs data={'url': …}: the link to the report.")
 
-    def _arguments(self, args, kwargs) -> dict:
+    def _arguments(
+        self, args: Sequence[Any] | None, kwargs: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return inspect.signature(self.run).bind(*(args or ()), **(kwargs or {})).arguments
 
 

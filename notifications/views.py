@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from forum.auth import AuthenticatedHttpRequest
 from forum.models import User
 from notifications import selectors, services
 from notifications.forms import EmailPreferencesForm
@@ -21,14 +22,14 @@ from notifications.types import OPTIONAL_TYPES, NotificationType
 
 
 @login_required
-def notification_list(request: HttpRequest) -> HttpResponse:
+def notification_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = selectors.notifications_page(user=request.user, page=request.GET.get("page"))
     return render(request, "notifications/list.html", {"page": page})
 
 
 @require_POST
 @login_required
-def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+def notification_read(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Mark read and go to what it is about."""
     notification = get_object_or_404(
         Notification.objects.select_related("post"), pk=pk, recipient=request.user
@@ -39,14 +40,14 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def notifications_read_all(request: HttpRequest) -> HttpResponse:
+def notifications_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
     count = services.notifications_mark_all_read(user=request.user)
     messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
     return redirect("notifications:list")
 
 
 @login_required
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     initial = selectors.email_preferences(user=request.user)
     form = EmailPreferencesForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

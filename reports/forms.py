@@ -3,6 +3,8 @@ reports.registry, and its errors come back onto the form's fields (views.report_
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 
 from forum.models import Board, User
@@ -25,13 +27,16 @@ class ReportRequestForm(forms.Form):
         choices=[("me", "Mine"), ("everyone", "Everyone")], initial="me",
     )  # fmt: skip
 
-    def __init__(self, *args, user: User, **kwargs) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["report_type"].choices = [
+        cast(forms.ChoiceField, self.fields["report_type"]).choices = [
             (kind.name, kind.label) for kind in registry.types_for(user)
         ]
-        self.fields["board_id"].choices = [("", "—"), *Board.objects.values_list("pk", "name")]
+        cast(forms.ChoiceField, self.fields["board_id"]).choices = [
+            ("", "—"),
+            *Board.objects.values_list("pk", "name"),
+        ]
         if not selectors.sees_every_report(user):  # members see their own activity only
             del self.fields["scope"]
 

@@ -6,6 +6,8 @@ Django's default storage, served only through the reports views (they are privat
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -72,7 +74,7 @@ class Report(models.Model):
         return self.status in PENDING
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None

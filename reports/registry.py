@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from forum.models import Board, User
 from reports import selectors
@@ -135,7 +136,7 @@ def _clean_daily_summary(parameters: dict, requester: User) -> dict:
 
 def _clean_board_activity(parameters: dict, requester: User) -> dict:
     start, end = _date_range(parameters)
-    board_id = parameters.get("board_id")
+    board_id: Any = parameters.get("board_id")  # as given: int() below checks it
     try:
         board_id = int(board_id)
     except (TypeError, ValueError):
@@ -149,7 +150,7 @@ def _clean_board_activity(parameters: dict, requester: User) -> dict:
 
 
 def _user_activity_title(p: dict) -> str:
-    who = "everyone"
+    who: str | None = "everyone"
     if p["user_id"] is not None:
         who = User.objects.filter(pk=p["user_id"]).values_list("username", flat=True).first()
     return f"User activity of {who}, {p['start_date']} to {p['end_date']}"

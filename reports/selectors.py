@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -55,7 +56,7 @@ def user_activity(
         step()
     ids = set().union(*per_user.values())
     names = dict(User.objects.filter(pk__in=ids).values_list("pk", "username"))
-    rows = [
+    rows: list[list[Any]] = [
         [names.get(uid, f"#{uid}"), *(per_user[name].get(uid, 0) for name in _LABELS)]
         for uid in ids
     ]

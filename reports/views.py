@@ -8,10 +8,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from forum.auth import AuthenticatedHttpRequest
 from reports import registry, selectors, services
 from reports.forms import ReportRequestForm
 from reports.models import Report, Status
@@ -20,14 +21,14 @@ TABLE_ROWS_SHOWN = 50
 
 
 @login_required
-def report_list(request: HttpRequest) -> HttpResponse:
+def report_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     everyone = request.GET.get("all") == "1" and selectors.sees_every_report(request.user)
     reports = selectors.reports_list(user=request.user, everyone=everyone)[:100]
     return render(request, "reports/list.html", {"reports": reports, "everyone": everyone})
 
 
 @login_required
-def report_new(request: HttpRequest) -> HttpResponse:
+def report_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ReportRequestForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -44,7 +45,7 @@ def report_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def report_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     report = _visible(request, pk)
     tables = [
         {**table, "shown": table["rows"][:TABLE_ROWS_SHOWN]}
@@ -58,7 +59,7 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def report_again(request: HttpRequest, pk: int) -> HttpResponse:
+def report_again(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Request an expired or failed report again, with the same parameters."""
     report = _visible(request, pk)
     try:
@@ -72,29 +73,31 @@ def report_again(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def report_csv(request: HttpRequest, pk: int) -> FileResponse:
+def report_csv(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
     return _file(_visible(request, pk), "csv_file", content_type="text/csv", attachment=True)
 
 
 @login_required
-def report_chart(request: HttpRequest, pk: int) -> FileResponse:
+def report_chart(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
     return _file(_visible(request, pk), "chart_file", content_type="image/svg+xml")
 
 
 @login_required
-def report_progress(request: HttpRequest) -> JsonResponse:
+def report_progress(request: AuthenticatedHttpRequest) -> JsonResponse:
     ids = [int(value) for value in request.GET.getlist("id") if value.isdigit()]
     return JsonResponse({"reports": selectors.reports_progress(user=request.user, ids=ids)})
 
 
-def _visible(request: HttpRequest, pk: int) -> Report:
+def _visible(request: AuthenticatedHttpRequest, pk: int) -> Report:
     report = selectors.report_for_viewer(user=request.user, report_id=pk)
     if report is None:
         raise Http404("No such report.")
     return report
 
 
-def _file(report: Report, field: str, *, content_type: str, attachment: bool = False):
+def _file(
+    report: Report, field: str, *, content_type: str, attachment: bool = False
+) -> FileResponse:
     name = getattr(report, field).name
     if report.status != Status.READY or not name:
         raise Http404("This report has no file: it is not ready, or it expired.")

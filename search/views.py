@@ -14,8 +14,10 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     form.is_valid()  # invalid fields are dropped from cleaned_data and shown as errors
     data = form.cleaned_data
+    # ErrorList yields message strings (its __getitem__ unwraps ValidationError); its stubs
+    # type the items as ValidationError | str.
     notices = [
-        f"{form.fields[field].label or field.capitalize()}: {' '.join(errors)} (ignored)"
+        f"{form.fields[field].label or field.capitalize()}: {' '.join(errors)} (ignored)"  # type: ignore[arg-type]
         for field, errors in form.errors.items()
     ]
     board = author = None

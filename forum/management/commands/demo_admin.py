@@ -1,5 +1,7 @@
 """The demo admin of `make dev`: login `admin`, password `naija-admin` (stated in the README)."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from forum.models import User
@@ -10,7 +12,7 @@ USERNAME, PASSWORD, EMAIL = "admin", "naija-admin", "admin@naija-forum.test"
 class Command(BaseCommand):
     help = f"Create the demo superuser '{USERNAME}' (password '{PASSWORD}') if it does not exist."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if User.objects.filter(username=USERNAME).exists():
             return
         User.objects.create_superuser(

@@ -8,8 +8,10 @@ take hours at 100,000 users). Counters are recomputed in SQL at the end.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from itertools import accumulate
+from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -43,7 +45,7 @@ class Command(BaseCommand):
             "--if-empty", action="store_true", help="do nothing when the forum already has posts"
         )
 
-    def handle(self, *args, **opts) -> None:
+    def handle(self, *args: Any, **opts: Any) -> None:
         for name in ("users", "posts", "comments", "batch_size"):
             if opts[name] < (1 if name == "batch_size" else 0):
                 raise CommandError(f"--{name.replace('_', '-')} must be a positive number.")
@@ -129,7 +131,7 @@ class Command(BaseCommand):
             "last_activity_at, comment_count, like_count, is_hidden"
         )
 
-        def rows():
+        def rows() -> Iterator[tuple[Any, ...]]:
             for _ in range(missing):
                 body, html = self.random_body(paragraphs=self.rng.randint(1, 3))
                 created = self.random_time()
@@ -145,11 +147,12 @@ class Command(BaseCommand):
             return
         max_post = Post.objects.order_by("-id").values_list("id", flat=True).first()
         min_post = Post.objects.order_by("id").values_list("id", flat=True).first()
+        assert max_post is not None and min_post is not None  # handle(): no comments without posts
         columns = (
             "post_id, author_id, body, body_html, created_at, updated_at, like_count, is_hidden"
         )
 
-        def rows():
+        def rows() -> Iterator[tuple[Any, ...]]:
             for _ in range(missing):
                 body, html = self.random_body(paragraphs=1)
                 created = self.random_time()
@@ -174,14 +177,13 @@ class Command(BaseCommand):
         missing = max(0, target - PostLike.objects.count())
         if not missing or not user_ids:
             return
-        post_ids = (
-            Post.objects.order_by("id").values_list("id", flat=True).first(),
-            Post.objects.order_by("-id").values_list("id", flat=True).first(),
-        )
+        first_post = Post.objects.order_by("id").values_list("id", flat=True).first()
+        last_post = Post.objects.order_by("-id").values_list("id", flat=True).first()
+        assert first_post is not None and last_post is not None, "likes need posts: pass --posts"
         # Random pairs collide: draw a margin more, keep `missing` distinct new ones.
         candidates = missing + missing // 4 + 100
         rows = (
-            (self.rng.randint(*post_ids), self.rng.choice(user_ids), self.random_time())
+            (self.rng.randint(first_post, last_post), self.rng.choice(user_ids), self.random_time())
             for _ in range(candidates)
         )
         with transaction.atomic(), connection.cursor() as cursor:
@@ -236,7 +238,9 @@ class Command(BaseCommand):
             )
             cursor.execute("ANALYZE forum_post; ANALYZE forum_comment; ANALYZE forum_postlike")
 
-    def copy(self, table: str, columns: str, rows, total: int, label: str) -> None:
+    def copy(
+        self, table: str, columns: str, rows: Iterable[tuple[Any, ...]], total: int, label: str
+    ) -> None:
         connection.ensure_connection()
         with (
             connection.connection.cursor() as cursor,
@@ -249,7 +253,7 @@ class Command(BaseCommand):
                     bar.update(self.batch)
             bar.update(total % self.batch)
 
-    def random_time(self):
+    def random_time(self) -> datetime:
         return self.now - timedelta(seconds=self.rng.randint(0, SPAN_DAYS * 86_400))
 
     def words(self, n: int) -> list[str]:
