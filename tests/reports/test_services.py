@@ -85,7 +85,7 @@ def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum
     assert report.started_at <= report.finished_at
     assert report.expires_at == report.finished_at + timedelta(days=7)
     assert report.result["tables"][0]["rows"] == [["ada", 2, 1, 2, 2]]
-    assert default_storage.open(report.csv_file.name).read().decode().startswith("Total,Count")
+    assert default_storage.open(report.csv_file.name).read().decode().startswith('"Total","Count"')
     assert default_storage.open(report.chart_file.name).read().startswith(b"<svg")
     notification = Notification.objects.get(recipient=forum.ada)
     assert notification.notification_type == "report_ready"
