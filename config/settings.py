@@ -16,6 +16,8 @@ from django.core.checks.security.base import _check_secret_key
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from config.proxies import parse_trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -66,6 +68,10 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+# The proxies whose X-Forwarded-For is believed (config/proxies.py): comma-separated addresses
+# or networks; empty, the default, believes no one and takes REMOTE_ADDR. A bad entry stops
+# the process here.
+TRUSTED_PROXIES = parse_trusted_proxies(env("TRUSTED_PROXIES", default=""))
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes speak plain HTTP
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
