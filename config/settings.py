@@ -297,6 +297,9 @@ RATE_LIMITS = {
 # --- Reports ------------------------------------------------------------------------------
 # Days a ready report's files and numbers are kept; ExpireReportsJob deletes them after.
 REPORTS_KEEP_DAYS = env.int("REPORTS_KEEP_DAYS", default=7)
+# Reports one member may have waiting or being built at once; a request over it is refused
+# with a message to wait (reports.services.request_report). The daily summary is not refused.
+REPORTS_MAX_PENDING = env.int("REPORTS_MAX_PENDING", default=3)
 
 # --- Operations -----------------------------------------------------------------------------
 # /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.
