@@ -16,6 +16,8 @@ from django.core.checks.security.base import _check_secret_key  # type: ignore[a
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from config.proxies import parse_trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -66,6 +68,10 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+# The proxies whose X-Forwarded-For is believed (config/proxies.py): comma-separated addresses
+# or networks; empty, the default, believes no one and takes REMOTE_ADDR. A bad entry stops
+# the process here.
+TRUSTED_PROXIES = parse_trusted_proxies(env("TRUSTED_PROXIES", default=""))
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes speak plain HTTP
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -291,6 +297,9 @@ RATE_LIMITS: dict[str, tuple[int, int] | list[tuple[int, int]]] = {
 # --- Reports ------------------------------------------------------------------------------
 # Days a ready report's files and numbers are kept; ExpireReportsJob deletes them after.
 REPORTS_KEEP_DAYS = env.int("REPORTS_KEEP_DAYS", default=7)
+# Reports one member may have waiting or being built at once; a request over it is refused
+# with a message to wait (reports.services.request_report). The daily summary is not refused.
+REPORTS_MAX_PENDING = env.int("REPORTS_MAX_PENDING", default=3)
 
 # --- Operations -----------------------------------------------------------------------------
 # /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.

@@ -1,9 +1,10 @@
 """Rate limits for the actions abusers repeat: logging in, signing up, posting, commenting,
 asking for password resets.
 
-Counted in Redis per client IP and per account. A window opens at an account's (or IP's)
-first attempt and lasts its seconds, so `(1, 300)` means at most one in any five minutes;
-an action may have several windows (RATE_LIMITS: `(count, seconds)` or a list of them).
+Counted in Redis per client IP (config.proxies.client_ip: X-Forwarded-For is believed only
+from TRUSTED_PROXIES) and per account. A window opens at an account's (or IP's) first
+attempt and lasts its seconds, so `(1, 300)` means at most one in any five minutes; an
+action may have several windows (RATE_LIMITS: `(count, seconds)` or a list of them).
 Over the limit, the view shows its form again with the message (nothing typed is lost) and
 answers 429 — except the password reset form, which answers every request alike so as not
 to tell who has an account. With Redis unreachable the limits are skipped: users must not
@@ -24,6 +25,7 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest
 
+from config.proxies import client_ip
 from forum import selectors
 from forum.models import User
 
@@ -79,14 +81,6 @@ def _account_keys(typed: str) -> list[str]:
     # PostgreSQL refuses NUL in text, and no username or address holds one.
     member_ids = [] if "\x00" in name else selectors.member_ids_named(name=name)
     return [_member_key(pk) for pk in member_ids] or [f"name:{name.casefold()[:254]}"]
-
-
-def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR; behind a proxy (HTTPS on) its X-Forwarded-For's last hop."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if settings.HTTPS and forwarded:
-        return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _member_key(member_id: int) -> str:

@@ -1,11 +1,18 @@
 """A report's numbers as files: the CSV download and the SVG chart, both drawn here in the
-worker (no browser-side charting, no image library)."""
+worker (no browser-side charting, no image library).
+
+The CSV is opened in spreadsheets by members and staff, and its text comes from other members
+(post titles, usernames, board names): no text cell may read as a formula there (CSV or
+formula injection, OWASP). Numbers are written as numbers; every other cell is text, quoted,
+and prefixed with an apostrophe when a spreadsheet could take it for a formula (`text_cell`).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
+import unicodedata
 
 from django.template.loader import render_to_string
 
@@ -16,17 +23,49 @@ MAX_X_LABELS = 12
 
 
 def render_csv(result: dict) -> str:
-    """Totals first, then each table under its title, separated by a blank line."""
+    """Totals first, then each table under its title, separated by a blank line.
+
+    Text cells are quoted (QUOTE_NONNUMERIC), so a `;` or a tab inside a title cannot start
+    a new cell in a spreadsheet that splits on those; numbers are not, and stay numbers."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["Total", "Count"])
-    writer.writerows(result["totals"].items())
+    writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)
+    rows = [["Total", "Count"], *result["totals"].items()]
     for table in result["tables"]:
-        writer.writerow([])
-        writer.writerow([table["title"]])
-        writer.writerow(table["columns"])
-        writer.writerows(table["rows"])
+        rows += [[], [table["title"]], table["columns"], *table["rows"]]
+    writer.writerows([_cell(value) for value in row] for row in rows)
     return out.getvalue()
+
+
+# Characters that make a spreadsheet read a cell as a formula when it starts with one (OWASP's
+# CSV Injection page): = + - @, and a leading tab, carriage return or line feed.
+FORMULA_SIGNS = frozenset("=+-@")
+LEADING_BREAKS = frozenset("\t\r\n\x00")
+
+
+def text_cell(text: str) -> str:
+    """`text` as a spreadsheet shows it and never evaluates: prefixed with ' (OWASP's advice;
+    Excel hides it) when it starts with a tab or line break, or when its first visible
+    character is a formula sign, after any spaces or invisible characters (spreadsheets
+    differ on trimming them) and in any width: ＝ ＋ － ＠ and the small forms fold to the
+    ASCII signs under NFKC, and which spreadsheets fold them is not documented. Escaping
+    one of those costs an apostrophe; missing one would run a formula."""
+    if text[:1] in LEADING_BREAKS:
+        return "'" + text
+    for char in text:
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf"):
+            continue  # leading blanks do not stop every spreadsheet from evaluating
+        if unicodedata.normalize("NFKC", char)[:1] in FORMULA_SIGNS:
+            return "'" + text
+        break
+    return text
+
+
+def _cell(value: object) -> object:
+    """Numbers as numbers (a count, even a negative one, is not a formula); anything else
+    as safe text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return text_cell("" if value is None else str(value))
 
 
 def render_chart_svg(chart: dict) -> str:

@@ -39,28 +39,43 @@ logger = logging.getLogger("reports")
 START_PROGRESS, FILES_PROGRESS = 5, 90  # the selector's steps fill the span between
 
 
-def request_report(*, requester: User, report_type: str, parameters: dict) -> Report:
+def request_report(
+    *, requester: User, report_type: str, parameters: dict, limit_pending: bool = True
+) -> Report:
     """The pending report for the same request, or a new one queued. Raises ValueError
-    (registry.ParameterError) for a request that cannot be made; nothing is queued then."""
+    (registry.ParameterError) for a request that cannot be made, TooManyPendingReports (one
+    too) when the member already has REPORTS_MAX_PENDING reports waiting or being built;
+    nothing is queued then. `limit_pending=False` is for the schedule's own requests."""
     parameters = registry.clean_parameters(
         report_type=report_type, parameters=parameters, requester=requester
     )
-    existing = _pending(requester_id=requester.pk, report_type=report_type, parameters=parameters)
-    if existing is not None:
-        return existing
-    job_id = uuid.uuid4()
     try:
         with transaction.atomic():
+            # One member's requests take turns from here to the commit, so that the count
+            # below is still true when the new report lands: 40 requests at once queue no
+            # more than the cap. Only the member's own row: others are not held up.
+            _lock_member(requester.pk)
+            existing = _pending(
+                requester_id=requester.pk, report_type=report_type, parameters=parameters
+            )
+            if existing is not None:
+                return existing
+            if limit_pending:
+                _check_pending_limit(requester.pk)
+            job_id = uuid.uuid4()
             report = Report.objects.create(
-                requester=requester, report_type=report_type, parameters=parameters,
-                title=registry.get(report_type).title(parameters), job_id=job_id,
-            )  # fmt: skip
+                requester=requester,
+                report_type=report_type,
+                parameters=parameters,
+                title=registry.get(report_type).title(parameters),
+                job_id=job_id,
+            )
             # Ignored: mypy does not apply @register (see notifications.services).
             ReportGenerationJob.apply_async(
                 [report_type, parameters, requester.pk],  # type: ignore[arg-type]
                 task_id=str(job_id),
             )
-    except IntegrityError:  # the same request a moment earlier (a double click) won
+    except IntegrityError:  # the same request made by a job without one (see generate_report)
         existing = _pending(
             requester_id=requester.pk, report_type=report_type, parameters=parameters
         )
@@ -70,15 +85,32 @@ def request_report(*, requester: User, report_type: str, parameters: dict) -> Re
     return report
 
 
+class TooManyPendingReports(registry.ParameterError):
+    """A member asked for a report while REPORTS_MAX_PENDING of theirs are still pending."""
+
+    def __init__(self, pending: int) -> None:
+        super().__init__(
+            "__all__",
+            f"You already have {pending} reports waiting or being built, the most at a time. "
+            "Wait for one of them to finish (My reports shows their progress), then ask for "
+            "this one again.",
+        )
+        self.pending = pending
+
+
 def request_daily_summaries(*, day: date | None = None) -> list[Report]:
     """The scheduled daily_summary (yesterday, Lagos time) for every active member who sees
     every report (the Moderators group, superusers)."""
     day = day or timezone.localdate() - timedelta(days=1)
     return [
-        request_report(requester=member, report_type="daily_summary",
-                       parameters={"date": day.isoformat()})
+        request_report(
+            requester=member,
+            report_type="daily_summary",
+            parameters={"date": day.isoformat()},
+            limit_pending=False,
+        )
         for member in selectors.report_readers().order_by("pk")
-    ]  # fmt: skip
+    ]
 
 
 def generate_report(
@@ -190,6 +222,24 @@ def _pending(*, requester_id: int, report_type: str, parameters: dict) -> Report
         requester_id=requester_id, report_type=report_type, parameters=parameters,
         status__in=PENDING,
     ).first()  # fmt: skip
+
+
+def _lock_member(user_id: int) -> None:
+    """FOR NO KEY UPDATE on the member's row: their report requests wait for each other;
+    foreign-key checks (FOR KEY SHARE) of their posts and comments do not wait for it."""
+    list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk"))
+
+
+def _check_pending_limit(user_id: int) -> None:
+    """Raise TooManyPendingReports at the limit. A report whose job the ledger gave up on
+    (expire_reports fails it later) does not count: it is not waiting for anything."""
+    reports = Report.objects.filter(requester_id=user_id, status__in=PENDING)
+    dead_jobs = Job.objects.filter(
+        pk__in=reports.values("job_id"), state__in=[State.FAILED, State.DISCARDED]
+    )
+    pending = reports.exclude(job_id__in=dead_jobs.values("pk")).count()
+    if pending >= settings.REPORTS_MAX_PENDING:
+        raise TooManyPendingReports(pending)
 
 
 def _report_without_request(

@@ -9,6 +9,7 @@ import redis
 from django.core import mail
 from django.db import connection
 
+from config.proxies import parse_trusted_proxies
 from forum import ratelimit
 from forum.models import Comment, Post, User
 from jobs.models import Job
@@ -62,6 +63,59 @@ def test_sign_ups_are_limited_and_the_form_keeps_what_was_typed(client, settings
     page = response.content.decode()
     assert "Too many sign-ups" in page and f"v{first}" in page
     assert not User.objects.filter(username=f"v{first}").exists()
+
+
+def sign_up(client, **headers) -> int:
+    """One sign-up of a new member; its status code (302 made, 429 over the limit)."""
+    name = uuid.uuid4().hex[:10]
+    data = {
+        "username": f"u{name}",
+        "email": f"{name}@example.com",
+        "display_name": "Tunde",
+        "password1": "a-long-passphrase-1",
+        "password2": "a-long-passphrase-1",
+    }
+    status = client.post("/accounts/signup/", data, **headers).status_code
+    client.logout()
+    return status
+
+
+def test_a_spoofed_x_forwarded_for_does_not_escape_the_sign_up_limit(client, settings, ip):
+    """8 sign-ups from one address, each claiming another in X-Forwarded-For: 5 get through.
+    HTTPS on, as in production: the header used to be believed from anyone then."""
+    settings.RATE_LIMITS = {"signup": (5, 3600)}
+    settings.HTTPS = True
+    statuses = [
+        sign_up(client, REMOTE_ADDR=ip, HTTP_X_FORWARDED_FOR=spoofed)
+        for spoofed in [
+            "203.0.113.1",
+            "203.0.113.2, 198.51.100.2",
+            "garbage",
+            f"{ip}, 1.1.1.1",
+            "[2001:db8::7]:443",
+            "203.0.113.6:80",
+            " 203.0.113.7 ",
+            "::1",
+        ]
+    ]
+    assert statuses == [302] * 5 + [429] * 3
+    assert User.objects.count() == 5
+
+
+def test_behind_a_trusted_proxy_each_client_is_counted_by_its_forwarded_address(
+    client, settings, ip
+):
+    settings.RATE_LIMITS = {"signup": (2, 3600)}
+    settings.TRUSTED_PROXIES = parse_trusted_proxies("192.0.2.0/28, 2001:db8:ffff::/48")
+    ada, bayo = "198.51.100.41", "2001:db8:1::41"
+    assert sign_up(client, REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR=ada) == 302
+    # through two proxies, with a made-up address of the client's own in front
+    chain = f"6.6.6.6, {ada}, 192.0.2.9"
+    assert sign_up(client, REMOTE_ADDR="2001:db8:ffff::1", HTTP_X_FORWARDED_FOR=chain) == 302
+    assert sign_up(client, REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR=f"7.7.7.7,{ada}") == 429
+    # another client behind the same proxy has its own counter
+    assert sign_up(client, REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR=f"[{bayo}]:5000") == 302
+    assert User.objects.count() == 3
 
 
 def test_posting_is_limited_per_account_and_the_text_is_not_lost(user_client, board, settings, ip):
@@ -223,6 +277,35 @@ def test_reset_requests_are_limited_per_ip_without_saying_so(client, settings, i
     run_email_jobs()
     assert [message.to for message in mail.outbox] == [[members[0].email], [members[1].email]]
     assert ask_reset(client, members[2].email).status_code == 302  # another IP is served
+
+
+def test_logins_and_reset_requests_are_counted_per_real_address_whatever_the_header_says(
+    client, settings, ip
+):
+    settings.RATE_LIMITS = {**RESET_LIMITS, "login": (3, 300), "password_reset": (2, 900)}
+    settings.HTTPS = True
+    spoofed = iter(f"203.0.113.{n}" for n in range(1, 100))
+    logins = [
+        client.post(
+            "/accounts/login/",
+            {"username": f"nobody{n}", "password": "x"},  # another account each time
+            REMOTE_ADDR=ip,
+            HTTP_X_FORWARDED_FOR=next(spoofed),
+        ).status_code
+        for n in range(4)
+    ]
+    assert logins == [200, 200, 200, 429]
+
+    members = [UserFactory() for _ in range(3)]
+    for member in members:
+        client.post(
+            "/accounts/password_reset/",
+            {"email": member.email},
+            REMOTE_ADDR=ip,
+            HTTP_X_FORWARDED_FOR=next(spoofed),
+        )
+    run_email_jobs()
+    assert [message.to for message in mail.outbox] == [[members[0].email], [members[1].email]]
 
 
 def test_known_unknown_and_limited_addresses_get_the_same_answer_from_the_same_work(

@@ -24,14 +24,18 @@ def test_bell_counts_unread_and_reading_one_goes_to_the_comment(user_client, use
     post = PostFactory(author=user, title="Lagos traffic")
     comment = forum.comment_create(post=post, author=other_user, body="Third Mainland again")
     forum.post_like(post=post, user=other_user)
-    assert '<span class="badge">2</span>' in bell(user_client)
+    assert '<span class="badge">2<span class="visually-hidden"> unread</span></span>' in bell(
+        user_client
+    )
     page = user_client.get("/notifications/").content.decode()
     assert f"{escape(other_user.name)} commented on “Lagos traffic”" in page
     assert f"{escape(other_user.name)} liked what you wrote in “Lagos traffic”" in page
     notification = user.notifications.get(comment=comment)
     response = user_client.post(f"/notifications/{notification.pk}/read/")
     assert response.url == f"/p/{post.pk}/#comment-{comment.pk}"
-    assert '<span class="badge">1</span>' in bell(user_client)
+    assert '<span class="badge">1<span class="visually-hidden"> unread</span></span>' in bell(
+        user_client
+    )
     response = user_client.post("/notifications/read-all/", follow=True)
     assert "Marked 1 notification read." in response.content.decode()
     assert "badge" not in bell(user_client)

@@ -15,6 +15,7 @@ from notifications.models import Notification
 from reports import registry
 from reports.models import Report, Status
 from reports.services import (
+    TooManyPendingReports,
     expire_reports,
     generate_report,
     request_daily_summaries,
@@ -74,6 +75,57 @@ def test_the_same_request_while_pending_returns_the_pending_report(user, other_u
     )  # fmt: skip
 
 
+def days(n: int) -> dict:
+    """The n-th distinct request: a range starting n days into 2026."""
+    start = date(2026, 1, 1) + timedelta(days=n)
+    return {"start_date": start.isoformat(), "end_date": "2026-12-31"}
+
+
+def test_a_member_has_at_most_the_limit_of_reports_pending_and_is_told_to_wait(
+    user, other_user, settings
+):
+    settings.REPORTS_MAX_PENDING = 3
+    first, *_ = [
+        request_report(requester=user, report_type="user_activity", parameters=days(n))
+        for n in range(3)
+    ]
+    with pytest.raises(TooManyPendingReports) as refused:
+        request_report(requester=user, report_type="user_activity", parameters=days(3))
+    assert str(refused.value) == (
+        "You already have 3 reports waiting or being built, the most at a time. Wait for one "
+        "of them to finish (My reports shows their progress), then ask for this one again."
+    )
+    assert Report.objects.filter(requester=user).count() == len(report_jobs()) == 3
+    # asking again for one that is pending is not a new report
+    assert request_report(requester=user, report_type="user_activity", parameters=days(0)) == first
+    # another member has their own allowance
+    request_report(requester=other_user, report_type="user_activity", parameters=days(0))
+
+    Report.objects.filter(pk=first.pk).update(status=Status.READY)  # one finished
+    request_report(requester=user, report_type="user_activity", parameters=days(3))
+    with pytest.raises(TooManyPendingReports):
+        request_report(requester=user, report_type="user_activity", parameters=days(4))
+
+
+def test_a_pending_report_whose_job_the_ledger_gave_up_on_does_not_count(user, settings):
+    settings.REPORTS_MAX_PENDING = 2
+    lost, _ = [
+        request_report(requester=user, report_type="user_activity", parameters=days(n))
+        for n in range(2)
+    ]
+    Job.objects.filter(pk=lost.job_id).update(state=State.FAILED)  # its worker was lost
+    request_report(requester=user, report_type="user_activity", parameters=days(2))
+    with pytest.raises(TooManyPendingReports, match="You already have 2 reports"):
+        request_report(requester=user, report_type="user_activity", parameters=days(3))
+
+
+def test_the_scheduled_daily_summary_is_never_refused(moderator, settings):
+    settings.REPORTS_MAX_PENDING = 1
+    request_report(requester=moderator, report_type="user_activity", parameters=days(0))
+    (summary,) = request_daily_summaries(day=date(2026, 11, 11))
+    assert (summary.requester, summary.status) == (moderator, Status.QUEUED)
+
+
 def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum):
     report = request_report(requester=forum.ada, report_type="user_activity", parameters=RANGE)
 
@@ -85,7 +137,7 @@ def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum
     assert report.started_at <= report.finished_at
     assert report.expires_at == report.finished_at + timedelta(days=7)
     assert report.result["tables"][0]["rows"] == [["ada", 2, 1, 2, 2]]
-    assert default_storage.open(report.csv_file.name).read().decode().startswith("Total,Count")
+    assert default_storage.open(report.csv_file.name).read().decode().startswith('"Total","Count"')
     assert default_storage.open(report.chart_file.name).read().startswith(b"<svg")
     notification = Notification.objects.get(recipient=forum.ada)
     assert notification.notification_type == "report_ready"

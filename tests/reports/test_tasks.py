@@ -41,7 +41,8 @@ def test_a_report_built_by_the_reports_worker_is_ready_and_its_requester_told(
     assert (email.queue, email.args[1]) == ("default", "report_ready")  # not on reports
 
 
-def test_five_reports_of_one_member_run_one_at_a_time(processes, media, forum):
+def test_five_reports_of_one_member_run_one_at_a_time(processes, media, forum, settings):
+    settings.REPORTS_MAX_PENDING = 5
     processes.worker(queues="reports", concurrency=2, env={"MEDIA_ROOT": str(media)})
     reports = [
         request_report(requester=forum.bayo, report_type="user_activity",

@@ -2,8 +2,12 @@
 
 import csv
 import io
+import threading
+from datetime import date, timedelta
 
 import pytest
+from django.db import connection
+from django.test import Client
 
 from jobs.models import Job
 from reports.models import Report, Status
@@ -63,6 +67,50 @@ def test_the_same_request_twice_leads_to_the_same_report(user_client):
     first = user_client.post("/reports/new/", {"report_type": "user_activity", **RANGE})
     second = user_client.post("/reports/new/", {"report_type": "user_activity", **RANGE})
     assert first.url == second.url == f"/reports/{Report.objects.get().pk}/"
+
+
+REQUESTS_AT_ONCE = 24
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_requests_at_once_from_one_member_queue_no_more_than_the_limit(user, settings):
+    """REQUESTS_AT_ONCE requests of one member arrive together, each in its own thread and
+    database connection (a double-clicking member, or a script): the limit holds."""
+    settings.REPORTS_MAX_PENDING = 3
+    clients = []
+    for _ in range(REQUESTS_AT_ONCE):
+        clients.append(Client())
+        clients[-1].force_login(user)
+    start = threading.Barrier(len(clients))
+    answers: list = [None] * len(clients)
+
+    def request(i: int) -> None:
+        try:
+            start.wait()
+            start_date = date(2026, 1, 1) + timedelta(days=i)  # a different request each
+            form = {
+                "report_type": "user_activity",
+                "start_date": start_date,
+                "end_date": "2026-12-31",
+            }
+            answers[i] = clients[i].post("/reports/new/", form)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert (
+        sorted(answer.status_code for answer in answers)
+        == [200] * (REQUESTS_AT_ONCE - 3) + [302] * 3
+    )
+    refused = [answer.content.decode() for answer in answers if answer.status_code == 200]
+    assert all("You already have 3 reports waiting or being built" in page for page in refused)
+    assert Report.objects.filter(requester=user).count() == 3
+    assert Job.objects.filter(class_name="ReportGenerationJob").count() == 3
 
 
 def test_moderators_can_request_everyones_activity_and_the_daily_summary(client, moderator):
