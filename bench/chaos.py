@@ -32,8 +32,11 @@ sys.path.insert(0, str(ROOT))
 from bench.jobs import django_on_private_redis, log  # noqa: E402
 
 PYTHON = sys.executable
-RECOVERY = {"JOBS_HEARTBEAT_INTERVAL": "1", "JOBS_PROCESS_ALIVE_THRESHOLD": "5",
-            "JOBS_REPUBLISH_AFTER": "5"}  # fmt: skip
+RECOVERY = {
+    "JOBS_HEARTBEAT_INTERVAL": "1",
+    "JOBS_PROCESS_ALIVE_THRESHOLD": "5",
+    "JOBS_REPUBLISH_AFTER": "5",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +78,12 @@ class Chaos:
         ids = []
         for start in range(0, n, 1000):
             with transaction.atomic():
-                ids += [r.id for r in enqueue_all(
-                    [ChaosJob.s(f"c{i}") for i in range(start, min(n, start + 1000))])]  # fmt: skip
+                ids += [
+                    r.id
+                    for r in enqueue_all(
+                        [ChaosJob.s(f"c{i}") for i in range(start, min(n, start + 1000))]
+                    )
+                ]
         log(f"enqueued {n:,} jobs")
         jobs = Job.objects.filter(class_name="ChaosJob")
         kills = {"fork": 0, "worker": 0}
@@ -124,12 +131,28 @@ class Chaos:
 
     def start_worker(self, index: int) -> subprocess.Popen:
         return self.start(
-            [PYTHON, "-m", "celery", "-A", "config", "worker", "--queues", "default",
-             "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel",
-             "WARNING", "--include", "bench.bench_jobs",
-             "--hostname", f"chaos{index}-{uuid.uuid4().hex[:6]}@localhost"],
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--queues",
+                "default",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "WARNING",
+                "--include",
+                "bench.bench_jobs",
+                "--hostname",
+                f"chaos{index}-{uuid.uuid4().hex[:6]}@localhost",
+            ],
             f"worker{index}",
-        )  # fmt: skip
+        )
 
     def start(self, command: list[str], name: str) -> subprocess.Popen:
         out = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115  (kept open for the process)

@@ -32,7 +32,7 @@ PAGES = [
     ("scheduled_tab", "/admin/jobs/job/dashboard/scheduled/"),
     ("triage_7d", "/admin/jobs/job/dashboard/triage/?window=7d"),
     ("workers", "/admin/jobs/job/dashboard/workers/"),
-]  # fmt: skip
+]
 
 FILL = """
 INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state, scheduled_at,
@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         cursor.execute("SELECT count(*) FROM jobs_job")
         rows = cursor.fetchone()[0]
     admin, _ = User.objects.get_or_create(
-        username="bench-admin", defaults={"email": "bench@example.com", "is_staff": True,
-                                          "is_superuser": True},
-    )  # fmt: skip
+        username="bench-admin",
+        defaults={"email": "bench@example.com", "is_staff": True, "is_superuser": True},
+    )
     client = Client()
     client.force_login(admin)
     figures = [("ledger_rows", f"{rows}", "jobs")]

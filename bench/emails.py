@@ -136,16 +136,25 @@ class EmailBench(Bench):
             )
             body = "Good point, I agree with you on this one."
             comments = Comment.objects.bulk_create(
-                Comment(post=posts[i % members], author=users[(i + 1) % members], body=body,
-                        body_html=render_markdown(body))
+                Comment(
+                    post=posts[i % members],
+                    author=users[(i + 1) % members],
+                    body=body,
+                    body_html=render_markdown(body),
+                )
                 for i in range(n)
-            )  # fmt: skip
+            )
             Notification.objects.bulk_create(
-                Notification(recipient_id=c.post.author_id, notification_type="new_comment",
-                             actor_id=c.author_id, post_id=c.post_id, comment=c,
-                             email_pending=True)
+                Notification(
+                    recipient_id=c.post.author_id,
+                    notification_type="new_comment",
+                    actor_id=c.author_id,
+                    post_id=c.post_id,
+                    comment=c,
+                    email_pending=True,
+                )
                 for c in comments
-            )  # fmt: skip
+            )
         with connection.cursor() as cursor:  # fresh statistics, or the planner guesses
             cursor.execute(
                 "VACUUM (ANALYZE) forum_user, forum_post, forum_comment, "

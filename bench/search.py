@@ -177,9 +177,24 @@ def lag(tmp: Path, n: int) -> list[tuple[str, str, str]]:
         raise SystemExit("the database has no users or boards: run seed_demo first")
     lags, created = [], []
     hostname = f"bench-search-{uuid.uuid4().hex[:6]}@localhost"
-    worker = [PYTHON, "-m", "celery", "-A", "config", "worker", "--queues", "search",
-              "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel",
-              "WARNING", "--hostname", hostname]  # fmt: skip
+    worker = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--queues",
+        "search",
+        "--concurrency",
+        "2",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "WARNING",
+        "--hostname",
+        hostname,
+    ]
     dispatcher = [PYTHON, "manage.py", "jobs", "dispatcher"]
     with process(worker, tmp / "worker.log"), process(dispatcher, tmp / "dispatcher.log"):
         wait_for_worker()

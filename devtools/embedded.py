@@ -115,11 +115,22 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         durability = ["--appendonly", "yes"] if self.persist else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(self.port),
-             "--dir", str(self.data_dir), "--save", "", *durability,
-             "--logfile", str(self.data_dir / "redis.log")],
+            [
+                REDIS_SERVER_PATH,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                *durability,
+                "--logfile",
+                str(self.data_dir / "redis.log"),
+            ],
             start_new_session=True,  # Ctrl-C reaches us, and we stop Redis last
-        )  # fmt: skip
+        )
         wait_for_port(self.port, self.proc)
 
     def stop(self) -> None:

@@ -28,9 +28,15 @@ AUTHOR_FIELDS = ("author__username", "author__display_name")
 def board_posts_page(*, board: Board, viewer: User | AnonymousUser, page: str | int | None) -> Page:
     posts = visible_posts(viewer).filter(board=board).select_related("author")
     posts = posts.only(
-        "title", "author", "board", "comment_count", "like_count", "last_activity_at",
-        "is_hidden", *AUTHOR_FIELDS,
-    ).order_by("-last_activity_at", "-id")  # fmt: skip
+        "title",
+        "author",
+        "board",
+        "comment_count",
+        "like_count",
+        "last_activity_at",
+        "is_hidden",
+        *AUTHOR_FIELDS,
+    ).order_by("-last_activity_at", "-id")
     count = None if sees_hidden(viewer) else board.post_count
     return _page(posts, settings.FORUM_POSTS_PER_PAGE, page, count=count)
 

@@ -9,8 +9,14 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
     """Every email attempt: sent, skipped (with why), failed (with the SMTP error)."""
 
     list_display = (
-        "created_at", "notification_type", "to_email", "subject", "status", "reason", "attempts",
-    )  # fmt: skip
+        "created_at",
+        "notification_type",
+        "to_email",
+        "subject",
+        "status",
+        "reason",
+        "attempts",
+    )
     list_filter = ("status", "notification_type")
     search_fields = ("to_email", "=idempotency_key", "subject", "=job_id")
     date_hierarchy = "created_at"

@@ -62,9 +62,11 @@ def send_notification_email(
         raise RecipientUnavailable(f"user {user_id} {state}: no {notification_type} email")
     job_id = job_id or uuid.uuid4().hex  # a direct call is its own event
     key = idempotency_key(
-        user_id=user.pk, notification_type=notification_type, content_id=content_id,
+        user_id=user.pk,
+        notification_type=notification_type,
+        content_id=content_id,
         job_id=job_id,
-    )  # fmt: skip
+    )
     email = Email(user=user, notification_type=notification_type, data=data or {})
     email.prepare(content_id)
     if email.skip_reason is None:
@@ -268,12 +270,20 @@ def _reserve(key: str, email: Email, job_id: str) -> int | None:
         cursor.execute(
             _ASYNC_COMMIT + _RESERVE,
             [
-                key, email.notification_type, email.user.pk,
-                email.notification_id, email.to or "",
-                subject[:255], text, html, json.dumps(headers),
-                status, email.skip_reason_text, job_id,
+                key,
+                email.notification_type,
+                email.user.pk,
+                email.notification_id,
+                email.to or "",
+                subject[:255],
+                text,
+                html,
+                json.dumps(headers),
+                status,
+                email.skip_reason_text,
+                job_id,
             ],
-        )  # fmt: skip
+        )
         cursor.nextset()  # past the SET's empty result
         row = cursor.fetchone()
     return row[0] if row else None
@@ -304,9 +314,12 @@ def _mark(delivery_id: int, status: str, reason: str, notification_id: int | Non
     new connection every second for MARK_PATIENCE_SECONDS rather than fail the job, whose
     retry would send the email a second time."""
     params: dict[str, str | int | bool | None] = {
-        "status": status, "reason": reason, "sent": status == DeliveryStatus.SENT,
-        "delivery": delivery_id, "notification": notification_id,
-    }  # fmt: skip
+        "status": status,
+        "reason": reason,
+        "sent": status == DeliveryStatus.SENT,
+        "delivery": delivery_id,
+        "notification": notification_id,
+    }
     deadline = time.monotonic() + MARK_PATIENCE_SECONDS
     while True:
         try:
@@ -336,9 +349,14 @@ def _send(email: Email) -> None:
 
 # Connection-level failures: the mail server down or unreachable, not a refused message.
 SERVER_DOWN_ERRORS = (
-    "ConnectionRefusedError", "ConnectionResetError", "OSError", "SMTPConnectError",
-    "SMTPServerDisconnected", "TimeoutError", "gaierror",
-)  # fmt: skip
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "OSError",
+    "SMTPConnectError",
+    "SMTPServerDisconnected",
+    "TimeoutError",
+    "gaierror",
+)
 PROBE_TIMEOUT_SECONDS = 2.0
 
 

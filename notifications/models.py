@@ -22,9 +22,12 @@ class Notification(models.Model):
     )
     notification_type = models.CharField(max_length=30, choices=NotificationType.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
-    )  # fmt: skip
+    )
     post = models.ForeignKey("forum.Post", on_delete=models.CASCADE, null=True, blank=True)
     comment = models.ForeignKey("forum.Comment", on_delete=models.CASCADE, null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
@@ -119,9 +122,12 @@ class EmailDelivery(models.Model):
     idempotency_key = models.CharField(max_length=200, unique=True)
     notification_type = models.CharField(max_length=30, choices=NotificationType.choices)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="email_deliveries",
-    )  # fmt: skip
+    )
     notification = models.ForeignKey(
         Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

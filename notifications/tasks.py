@@ -51,9 +51,12 @@ class EmailNotificationJob(ApplicationJob):
         # An unknown type that got past the enqueue check (`celery call`) raises
         # UnknownNotificationType and a missing member RecipientUnavailable: both discarded.
         outcome = send_notification_email(
-            user_id=user_id, notification_type=notification_type, content_id=content_id,
-            data=data, job_id=self.request.id or "",
-        )  # fmt: skip
+            user_id=user_id,
+            notification_type=notification_type,
+            content_id=content_id,
+            data=data,
+            job_id=self.request.id or "",
+        )
         return {"delivery": outcome.delivery_id, "status": outcome.status, "reason": outcome.reason}
 
     def build_job(

@@ -20,12 +20,15 @@ class ReportRequestForm(forms.Form):
         required=False, widget=DATE, help_text="At most 366 days after the start"
     )
     date = forms.CharField(required=False, widget=DATE, help_text="Daily summary: the day")
-    board_id = forms.TypedChoiceField(label="Board", required=False, coerce=int, empty_value=None,
-                                      help_text="Board activity")  # fmt: skip
+    board_id = forms.TypedChoiceField(
+        label="Board", required=False, coerce=int, empty_value=None, help_text="Board activity"
+    )
     scope = forms.ChoiceField(
-        label="Whose activity", required=False,
-        choices=[("me", "Mine"), ("everyone", "Everyone")], initial="me",
-    )  # fmt: skip
+        label="Whose activity",
+        required=False,
+        choices=[("me", "Mine"), ("everyone", "Everyone")],
+        initial="me",
+    )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -79,14 +79,16 @@ def render_chart_svg(chart: dict) -> str:
     for s_index, s in enumerate(series):
         for i, value in enumerate(s["values"]):
             height = plot_h * value / top_value
-            bars.append({
-                "x": round(LEFT + i * group_w + group_w * 0.1 + s_index * bar_w, 2),
-                "y": round(TOP + plot_h - height, 2),
-                "w": round(max(bar_w - 0.5, 0.5), 2),
-                "h": round(height, 2),
-                "colour": COLOURS[s_index % len(COLOURS)],
-                "tip": f"{labels[i]} · {s['name']}: {value}",
-            })  # fmt: skip
+            bars.append(
+                {
+                    "x": round(LEFT + i * group_w + group_w * 0.1 + s_index * bar_w, 2),
+                    "y": round(TOP + plot_h - height, 2),
+                    "w": round(max(bar_w - 0.5, 0.5), 2),
+                    "h": round(height, 2),
+                    "colour": COLOURS[s_index % len(COLOURS)],
+                    "tip": f"{labels[i]} · {s['name']}: {value}",
+                }
+            )
     every = math.ceil(len(labels) / MAX_X_LABELS) or 1
     x_labels = [
         {"x": round(LEFT + (i + 0.5) * group_w, 2), "text": _short(label)}
@@ -101,12 +103,23 @@ def render_chart_svg(chart: dict) -> str:
         {"x": LEFT + 130 * i, "name": s["name"], "colour": COLOURS[i % len(COLOURS)]}
         for i, s in enumerate(series)
     ]
-    return render_to_string("reports/chart.svg", {
-        "title": chart["title"], "width": WIDTH, "height": HEIGHT, "left": LEFT,
-        "right": WIDTH - RIGHT, "bottom": TOP + plot_h, "label_y": TOP + plot_h + 18,
-        "bars": bars, "x_labels": x_labels, "ticks": ticks, "legend": legend,
-        "empty": not labels,
-    })  # fmt: skip
+    return render_to_string(
+        "reports/chart.svg",
+        {
+            "title": chart["title"],
+            "width": WIDTH,
+            "height": HEIGHT,
+            "left": LEFT,
+            "right": WIDTH - RIGHT,
+            "bottom": TOP + plot_h,
+            "label_y": TOP + plot_h + 18,
+            "bars": bars,
+            "x_labels": x_labels,
+            "ticks": ticks,
+            "legend": legend,
+            "empty": not labels,
+        },
+    )
 
 
 def _nice_ceiling(value: float) -> float:

@@ -72,7 +72,7 @@ def user_activity(
             "Activity per day",
             days,
             {_LABELS[name]: per_day[name] for name in ("posts", "comments", "likes_given")},
-        ),  # fmt: skip
+        ),
         "tables": [
             {
                 "title": "Members, most active first",
@@ -133,8 +133,10 @@ def board_activity(
     comments = _by_day(
         f"SELECT c.created_at FROM {t.comment} c JOIN {t.post} p ON p.id = c.post_id"
         " WHERE p.board_id = %s",
-        [board_id], lo, hi,
-    )  # fmt: skip
+        [board_id],
+        lo,
+        hi,
+    )
     step()
     top_posts = _top_posts(t, lo=lo, hi=hi, board_id=board_id)
     step()
@@ -143,7 +145,7 @@ def board_activity(
         "totals": {"Posts": sum(posts.values()), "Comments": sum(comments.values())},
         "chart": _daily_chart(
             "Posts and comments per day", days, {"Posts": posts, "Comments": comments}
-        ),  # fmt: skip
+        ),
         "tables": [
             {
                 "title": "Per day",

@@ -128,8 +128,14 @@ def generate_report(
             return None  # this job's report already ended (a late duplicate)
         report = _report_without_request(requester, report_type, parameters, job_id)
     kind = registry.get(report_type)
-    _update(report, status=Status.RUNNING, started_at=timezone.now(), progress=START_PROGRESS,
-            error="", job_id=job_id or report.job_id)  # fmt: skip
+    _update(
+        report,
+        status=Status.RUNNING,
+        started_at=timezone.now(),
+        progress=START_PROGRESS,
+        error="",
+        job_id=job_id or report.job_id,
+    )
     done = 0
 
     def step() -> None:
@@ -153,23 +159,38 @@ def generate_report(
                 ContentFile(render_chart_svg(result["chart"])),
             )
             now = timezone.now()
-            _update(report, status=Status.READY, progress=100, finished_at=now, result=result,
-                    expires_at=now + timedelta(days=settings.REPORTS_KEEP_DAYS),
-                    csv_file=csv_name, chart_file=chart_name)  # fmt: skip
+            _update(
+                report,
+                status=Status.READY,
+                progress=100,
+                finished_at=now,
+                result=result,
+                expires_at=now + timedelta(days=settings.REPORTS_KEEP_DAYS),
+                csv_file=csv_name,
+                chart_file=chart_name,
+            )
             notify_report_ready(
-                user=requester, report_id=report.pk, title=report.title,
+                user=requester,
+                report_id=report.pk,
+                title=report.title,
                 url=report.get_absolute_url(),
-            )  # fmt: skip
+            )
     except SoftTimeLimitExceeded:
         _drop_interrupted_connection()
-        _fail(report, "The report took longer than the time limit for reports and was "
-                      "stopped. Request a shorter date range.")  # fmt: skip
+        _fail(
+            report,
+            "The report took longer than the time limit for reports and was "
+            "stopped. Request a shorter date range.",
+        )
         raise
     except Exception as error:
         # The error's class only: its message may hold paths or SQL; the job keeps it all.
-        _fail(report, f"The report could not be built: the server hit an error "
-                      f"({type(error).__name__}). Request it again; if it fails again, tell "
-                      "the forum staff.")  # fmt: skip
+        _fail(
+            report,
+            f"The report could not be built: the server hit an error "
+            f"({type(error).__name__}). Request it again; if it fails again, tell "
+            "the forum staff.",
+        )
         raise
     return report
 
@@ -208,8 +229,11 @@ def expire_reports(*, now: datetime | None = None) -> dict[str, int]:
     dead_jobs = Job.objects.filter(state__in=[State.FAILED, State.DISCARDED]).values("id")
     abandoned = 0
     for report in Report.objects.filter(status__in=PENDING, job_id__in=dead_jobs):
-        _fail(report, "The report job stopped before finishing (its worker was lost). "
-                      "Request the report again.")  # fmt: skip
+        _fail(
+            report,
+            "The report job stopped before finishing (its worker was lost). "
+            "Request the report again.",
+        )
         abandoned += 1
     return {"expired": expired, "abandoned": abandoned}
 
@@ -219,9 +243,11 @@ def expire_reports(*, now: datetime | None = None) -> dict[str, int]:
 
 def _pending(*, requester_id: int, report_type: str, parameters: dict) -> Report | None:
     return Report.objects.filter(
-        requester_id=requester_id, report_type=report_type, parameters=parameters,
+        requester_id=requester_id,
+        report_type=report_type,
+        parameters=parameters,
         status__in=PENDING,
-    ).first()  # fmt: skip
+    ).first()
 
 
 def _lock_member(user_id: int) -> None:
@@ -253,9 +279,12 @@ def _report_without_request(
     if existing is not None:
         return existing
     return Report.objects.create(
-        requester=requester, report_type=report_type, parameters=parameters,
-        title=registry.get(report_type).title(parameters), job_id=job_id or None,
-    )  # fmt: skip
+        requester=requester,
+        report_type=report_type,
+        parameters=parameters,
+        title=registry.get(report_type).title(parameters),
+        job_id=job_id or None,
+    )
 
 
 def _save_csv(report: Report, result: dict) -> str:
@@ -276,8 +305,11 @@ def _drop_posts(result: dict, *, post_ids: set[int]) -> None:
     """Remove the rows of `post_ids` from the result's tables that list posts."""
     for table in result["tables"]:
         if "post_ids" in table and post_ids & set(table["post_ids"]):
-            kept = [(pk, row) for pk, row in zip(table["post_ids"], table["rows"], strict=True)
-                    if pk not in post_ids]  # fmt: skip
+            kept = [
+                (pk, row)
+                for pk, row in zip(table["post_ids"], table["rows"], strict=True)
+                if pk not in post_ids
+            ]
             table["post_ids"] = [pk for pk, _ in kept]
             table["rows"] = [row for _, row in kept]
 
@@ -306,6 +338,9 @@ def _fail(report: Report, message: str) -> None:
     logger.warning("report.fail id=%s type=%s: %s", report.pk, report.report_type, message)
     _update(report, status=Status.FAILED, finished_at=timezone.now(), error=message)
     notify_report_ready(
-        user=report.requester, report_id=report.pk, title=report.title,
-        url=report.get_absolute_url(), error=message,
-    )  # fmt: skip
+        user=report.requester,
+        report_id=report.pk,
+        title=report.title,
+        url=report.get_absolute_url(),
+        error=message,
+    )

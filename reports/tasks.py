@@ -48,9 +48,11 @@ class ReportGenerationJob(ApplicationJob):
         from reports.services import generate_report
 
         report = generate_report(
-            report_type=report_type, parameters=parameters, user_id=user_id,
+            report_type=report_type,
+            parameters=parameters,
+            user_id=user_id,
             job_id=self.request.id or "",
-        )  # fmt: skip
+        )
         if report is None:
             return {"skipped": "its report already ended"}
         return {"report": report.pk, "status": report.status}

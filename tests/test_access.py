@@ -28,20 +28,36 @@ def world(user, other_user, staff, moderator, admin, board):
         recipient=user, notification_type="new_comment", actor=other_user, post=post
     )
     report = Report.objects.create(
-        requester=user, report_type="user_activity", title="Mine",
+        requester=user,
+        report_type="user_activity",
+        title="Mine",
         parameters={"start_date": "2026-11-01", "end_date": "2026-11-07"},
-    )  # fmt: skip
+    )
     delivery = EmailDelivery.objects.create(
-        idempotency_key="access-test", notification_type="welcome", user=user,
-        to_email=user.email, subject="Welcome", status="sent",
-    )  # fmt: skip
+        idempotency_key="access-test",
+        notification_type="welcome",
+        user=user,
+        to_email=user.email,
+        subject="Welcome",
+        status="sent",
+    )
     token = make_unsubscribe_token(user_id=user.pk, notification_type="new_comment")
     return {
-        "user": user, "other": other_user, "staff": staff, "moderator": moderator,
-        "admin": admin, "board": board.slug, "post": post.pk, "comment": comment.pk,
-        "hidden_post": hidden_post.pk, "notification": notification.pk, "report": report.pk,
-        "delivery": delivery.pk, "token": token, "username": user.username,
-    }  # fmt: skip
+        "user": user,
+        "other": other_user,
+        "staff": staff,
+        "moderator": moderator,
+        "admin": admin,
+        "board": board.slug,
+        "post": post.pk,
+        "comment": comment.pk,
+        "hidden_post": hidden_post.pk,
+        "notification": notification.pk,
+        "report": report.pk,
+        "delivery": delivery.pk,
+        "token": token,
+        "username": user.username,
+    }
 
 
 ALL = (200,) * 6

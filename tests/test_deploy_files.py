@@ -256,22 +256,30 @@ def test_the_web_healthcheck_passes_on_production_settings(services, tmp_path):
 
     port = free_port()
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "HTTPS": "1",
-        "SECRET_KEY": HOST_ENV["SECRET_KEY"], "ALLOWED_HOSTS": ".forum.example,api.test",
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "HTTPS": "1",
+        "SECRET_KEY": HOST_ENV["SECRET_KEY"],
+        "ALLOWED_HOSTS": ".forum.example,api.test",
         "STATIC_ROOT": str(tmp_path),
-    }  # fmt: skip
+    }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, server, timeout=60)
         check = command_args({"command": services["web"]["healthcheck"]["test"][1:]})
         assert check[:2] == ["python", "-c"]
         script = check[2].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                text=True, timeout=30)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
+        )
         assert result.returncode == 0, result.stderr[-1000:]
         with pytest.raises(urllib.error.HTTPError, match="400"):  # what the old check got
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
@@ -291,14 +299,20 @@ def test_dockerfile_runs_gunicorn_as_non_root():
 
 def test_production_settings_pass_the_deploy_check():
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(60), "ALLOWED_HOSTS": "forum.example.com",
-    }  # fmt: skip
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "forum.example.com",
+    }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests only
     check = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "no issues" in check.stdout
 

@@ -23,8 +23,17 @@ def flower_env(**env: str) -> dict[str, str]:
 
 
 def flower(port: int, *args: str) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "config", "flower", "--address=127.0.0.1",
-            f"--port={port}", *args]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "flower",
+        "--address=127.0.0.1",
+        f"--port={port}",
+        *args,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -42,15 +51,30 @@ def flower(port: int, *args: str) -> list[str]:
         ({**PRODUCTION, "FLOWER_BASIC_AUTH": "admin:naija-admin"}, "an example value"),
         ({**PRODUCTION, "FLOWER_BASIC_AUTH": "ops:elevenchars"}, "shorter than 12 characters"),
     ],
-    ids=["unset", "empty", "commas", "no-colon", "no-password", "no-user", "one-bad-of-two",
-         "production-unset", "compose-default", "dev-default-in-production", "short"],
-)  # fmt: skip
+    ids=[
+        "unset",
+        "empty",
+        "commas",
+        "no-colon",
+        "no-password",
+        "no-user",
+        "one-bad-of-two",
+        "production-unset",
+        "compose-default",
+        "dev-default-in-production",
+        "short",
+    ],
+)
 def test_flower_refuses_to_start_without_a_real_password(env, says):
     port = free_port()
     result = subprocess.run(
-        flower(port), cwd=ROOT, env=flower_env(**env), capture_output=True, text=True,
+        flower(port),
+        cwd=ROOT,
+        env=flower_env(**env),
+        capture_output=True,
+        text=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert result.returncode != 0
     assert says in result.stderr, result.stderr[-2000:]
     assert PASSWORD not in result.stderr  # never echoes a password
@@ -70,9 +94,12 @@ def test_flowers_pages_api_and_metrics_ask_for_its_password(env, args, credentia
     port = free_port()
     password = credentials.partition(":")[2]
     proc = subprocess.Popen(
-        flower(port, *args), cwd=ROOT, env=flower_env(**env),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        flower(port, *args),
+        cwd=ROOT,
+        env=flower_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, proc, timeout=60)
 

@@ -40,8 +40,12 @@ def build_report(requester, report_type: str, **parameters) -> int:
     report = reports.request_report(
         requester=requester, report_type=report_type, parameters=parameters
     )
-    reports.generate_report(report_type=report_type, parameters=report.parameters,
-                            user_id=requester.pk, job_id=str(report.job_id))  # fmt: skip
+    reports.generate_report(
+        report_type=report_type,
+        parameters=report.parameters,
+        user_id=requester.pk,
+        job_id=str(report.job_id),
+    )
     return report.pk
 
 
@@ -56,62 +60,90 @@ def world(settings, tmp_path) -> World:
     period = {"start_date": day, "end_date": day}
 
     # The member's open thread; the author's comment on it will be hidden, another deleted.
-    open_post = forum.post_create(author=member, board=board, title="Jollof: Ghana or Naija?",
-                                  body=f"Settle it here, {SEEK}.")  # fmt: skip
+    open_post = forum.post_create(
+        author=member, board=board, title="Jollof: Ghana or Naija?", body=f"Settle it here, {SEEK}."
+    )
     forum.comment_create(post=open_post, author=other, body="Naija, no contest.")
     hidden_comment = forum.comment_create(post=open_post, author=author, body=f"{MARKER} c1 {SEEK}")
     deleted_comment = forum.comment_create(
         post=open_post, author=author, body=f"{MARKER} c2 {SEEK}"
     )
     # The author's thread, which the member comments on and likes, then hidden.
-    hidden_post = forum.post_create(author=author, board=board, title=f"{MARKER} t1 {SEEK}",
-                                    body=f"{MARKER} b1 {SEEK}")  # fmt: skip
+    hidden_post = forum.post_create(
+        author=author, board=board, title=f"{MARKER} t1 {SEEK}", body=f"{MARKER} b1 {SEEK}"
+    )
     reply = forum.comment_create(post=hidden_post, author=member, body="Replied before hiding")
     forum.comment_create(post=hidden_post, author=author, body=f"{MARKER} c3 {SEEK}")
     forum.post_like(post=hidden_post, user=member)
     forum.comment_like(comment=reply, user=author)  # tells the member, naming the thread
     # The member's own thread, commented on and liked by the author, then hidden.
-    own_post = forum.post_create(author=member, board=board, title=f"{MARKER} t2 {SEEK}",
-                                 body=f"{MARKER} b2 {SEEK}")  # fmt: skip
+    own_post = forum.post_create(
+        author=member, board=board, title=f"{MARKER} t2 {SEEK}", body=f"{MARKER} b2 {SEEK}"
+    )
     forum.comment_create(post=own_post, author=author, body=f"{MARKER} c4 {SEEK}")
     forum.post_like(post=own_post, user=author)
     # A thread an admin deletes, with activity that puts it in the top posts.
-    deleted_post = forum.post_create(author=author, board=board, title=f"{MARKER} t3 {SEEK}",
-                                     body=f"{MARKER} b3 {SEEK}")  # fmt: skip
+    deleted_post = forum.post_create(
+        author=author, board=board, title=f"{MARKER} t3 {SEEK}", body=f"{MARKER} b3 {SEEK}"
+    )
     forum.comment_create(post=deleted_post, author=other, body="First!")
     search.sweep()
 
     # Reports built while all of it was visible, then moderation, then reports built after.
     built = {
-        "member": [build_report(member, "board_activity", board_id=board.pk, **period),
-                   build_report(member, "user_activity", **period)],
+        "member": [
+            build_report(member, "board_activity", board_id=board.pk, **period),
+            build_report(member, "user_activity", **period),
+        ],
         "author": [build_report(author, "user_activity", **period)],
         "other": [build_report(other, "board_activity", board_id=board.pk, **period)],
-    }  # fmt: skip
+    }
     forum.post_set_hidden(post=hidden_post, moderator=moderator, hidden=True)
     forum.post_set_hidden(post=own_post, moderator=moderator, hidden=True)
     forum.comment_set_hidden(comment=hidden_comment, moderator=moderator, hidden=True)
     forum.post_delete(post=deleted_post, actor=admin)
     forum.comment_delete(comment=deleted_comment, actor=admin)
-    built["member"] += [build_report(member, "board_activity", board_id=board.pk, **period),
-                        build_report(member, "user_activity", **period)]  # fmt: skip
+    built["member"] += [
+        build_report(member, "board_activity", board_id=board.pk, **period),
+        build_report(member, "user_activity", **period),
+    ]
     built["author"].append(build_report(author, "user_activity", **period))
     run_email_jobs()  # the emails still queued go out now, checked at send time
 
     public = [
-        "/", f"/b/{board.slug}/", f"/b/{board.slug}/?page=2", f"/p/{open_post.pk}/",
-        f"/p/{open_post.pk}/?page=last", f"/p/{hidden_post.pk}/", f"/p/{own_post.pk}/",
-        f"/p/{deleted_post.pk}/", "/u/member/", "/u/author/", "/u/other/",
-        f"/search/?q={SEEK}", f"/search/?q={SEEK}&sort=newest", "/search/?q=hushhush*",
-        f'/search/?q="t1 {SEEK}"', f"/search/?q={SEEK} or jollof", f"/search/?q=-jollof {SEEK}",
-        f"/search/?q={SEEK}&board={board.slug}", f"/search/?q=replied&board={board.slug}",
-        "/search/?q=jollof&author=author", f"/search/?q=first&date_from={day}",
-    ]  # fmt: skip
+        "/",
+        f"/b/{board.slug}/",
+        f"/b/{board.slug}/?page=2",
+        f"/p/{open_post.pk}/",
+        f"/p/{open_post.pk}/?page=last",
+        f"/p/{hidden_post.pk}/",
+        f"/p/{own_post.pk}/",
+        f"/p/{deleted_post.pk}/",
+        "/u/member/",
+        "/u/author/",
+        "/u/other/",
+        f"/search/?q={SEEK}",
+        f"/search/?q={SEEK}&sort=newest",
+        "/search/?q=hushhush*",
+        f'/search/?q="t1 {SEEK}"',
+        f"/search/?q={SEEK} or jollof",
+        f"/search/?q=-jollof {SEEK}",
+        f"/search/?q={SEEK}&board={board.slug}",
+        f"/search/?q=replied&board={board.slug}",
+        "/search/?q=jollof&author=author",
+        f"/search/?q=first&date_from={day}",
+    ]
     logged_in = [
-        "/notifications/", "/notifications/email/", "/reports/", "/reports/new/",
-        f"/p/{hidden_post.pk}/edit/", f"/p/{own_post.pk}/edit/", f"/p/{own_post.pk}/delete/",
-        f"/c/{hidden_comment.pk}/edit/", f"/c/{hidden_comment.pk}/delete/",
-    ]  # fmt: skip
+        "/notifications/",
+        "/notifications/email/",
+        "/reports/",
+        "/reports/new/",
+        f"/p/{hidden_post.pk}/edit/",
+        f"/p/{own_post.pk}/edit/",
+        f"/p/{own_post.pk}/delete/",
+        f"/c/{hidden_comment.pk}/edit/",
+        f"/c/{hidden_comment.pk}/delete/",
+    ]
     urls: dict[str, list[str]] = {"anonymous": public}
     viewers = {"anonymous": Client()}
     for name, user in (("member", member), ("author", author), ("other", other)):

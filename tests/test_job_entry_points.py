@@ -28,7 +28,7 @@ BAD_ENQUEUES = [
         ["user_activity", {"start_date": "2026-11-07", "end_date": "2026-11-01"}, 1],
         {},
         None,
-    ),  # fmt: skip
+    ),
 ]
 
 

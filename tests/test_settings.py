@@ -23,9 +23,13 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
     }
     probe = "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"
     return subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env={**base, **env},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(

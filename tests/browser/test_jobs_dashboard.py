@@ -29,9 +29,12 @@ def admin_page(browser, live_server, admin):
 
 def fail(job_id) -> None:
     Job.objects.filter(pk=job_id).update(
-        state=State.FAILED, error_class="SMTPException", error_message="refused",
-        finished_at=timezone.now(), attempts=1,
-    )  # fmt: skip
+        state=State.FAILED,
+        error_class="SMTPException",
+        error_message="refused",
+        finished_at=timezone.now(),
+        attempts=1,
+    )
 
 
 def test_pause_retry_discard_and_run_now_from_the_dashboard(admin_page):

@@ -100,8 +100,14 @@ def test_laptop_defaults_come_from_make_dev_and_never_override_what_is_set():
 
     def run(**env: str) -> str:
         command = [sys.executable, "-m", "devtools.embedded", "run", "--", sys.executable, "-c"]
-        result = subprocess.run([*command, probe], cwd=ROOT, env={**base, **env},
-                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        result = subprocess.run(
+            [*command, probe],
+            cwd=ROOT,
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 

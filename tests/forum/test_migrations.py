@@ -8,18 +8,28 @@ from django.db.migrations.executor import MigrationExecutor
 from tests.forum.factories import UserFactory
 
 MODERATION = {
-    "forum.hide_content", "forum.view_post", "forum.view_comment",
+    "forum.hide_content",
+    "forum.view_post",
+    "forum.view_comment",
     "reports.view_report",
-    "jobs.view_job", "jobs.view_process", "jobs.view_queuepause",
+    "jobs.view_job",
+    "jobs.view_process",
+    "jobs.view_queuepause",
     "django_celery_beat.view_periodictask",
-}  # fmt: skip
+}
 NOT_MODERATION = {
     "notifications.view_emaildelivery",  # mail bodies
-    "jobs.change_job", "jobs.add_queuepause", "jobs.delete_queuepause",  # operating jobs
-    "django_celery_beat.change_periodictask", "django_celery_results.view_taskresult",
-    "forum.delete_post", "forum.delete_comment", "forum.change_post",  # irreversible, editing
-    "forum.change_user", "auth.change_group",
-}  # fmt: skip
+    "jobs.change_job",
+    "jobs.add_queuepause",
+    "jobs.delete_queuepause",  # operating jobs
+    "django_celery_beat.change_periodictask",
+    "django_celery_results.view_taskresult",
+    "forum.delete_post",
+    "forum.delete_comment",
+    "forum.change_post",  # irreversible, editing
+    "forum.change_user",
+    "auth.change_group",
+}
 
 
 def test_the_moderators_group_can_moderate_and_read_jobs_but_not_operate_or_read_mail(moderator):

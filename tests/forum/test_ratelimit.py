@@ -35,26 +35,34 @@ def test_login_attempts_are_limited_per_ip_without_checking_the_password(
 ):
     settings.RATE_LIMITS = {"login": (3, 300)}
     for _ in range(3):
-        wrong = client.post("/accounts/login/", {"username": user.username, "password": "nope"},
-                            REMOTE_ADDR=ip)  # fmt: skip
+        wrong = client.post(
+            "/accounts/login/", {"username": user.username, "password": "nope"}, REMOTE_ADDR=ip
+        )
         assert wrong.status_code == 200
     blocked = client.post(
-        "/accounts/login/", {"username": user.username, "password": "correct horse battery staple"},
+        "/accounts/login/",
+        {"username": user.username, "password": "correct horse battery staple"},
         REMOTE_ADDR=ip,
-    )  # fmt: skip
+    )
     assert blocked.status_code == 429
     assert "Too many login attempts" in blocked.content.decode()
     assert "_auth_user_id" not in client.session  # even the right password waits
-    elsewhere = client.post("/accounts/login/", {"username": "someone", "password": "x"},
-                            REMOTE_ADDR="192.0.2.77")  # fmt: skip
+    elsewhere = client.post(
+        "/accounts/login/", {"username": "someone", "password": "x"}, REMOTE_ADDR="192.0.2.77"
+    )
     assert elsewhere.status_code == 200  # another address is not blocked
 
 
 def test_sign_ups_are_limited_and_the_form_keeps_what_was_typed(client, settings, ip):
     settings.RATE_LIMITS = {"signup": (1, 3600)}
     first = uuid.uuid4().hex[:8]
-    data = {"username": f"u{first}", "email": f"{first}@example.com", "display_name": "Ngozi",
-            "password1": "a-long-passphrase-1", "password2": "a-long-passphrase-1"}  # fmt: skip
+    data = {
+        "username": f"u{first}",
+        "email": f"{first}@example.com",
+        "display_name": "Ngozi",
+        "password1": "a-long-passphrase-1",
+        "password2": "a-long-passphrase-1",
+    }
     assert client.post("/accounts/signup/", data, REMOTE_ADDR=ip).status_code == 302
     client.logout()
     second = {**data, "username": f"v{first}", "email": f"v{first}@example.com"}
@@ -142,8 +150,9 @@ def test_limits_are_skipped_when_redis_is_down(client, user, settings, ip):
     ratelimit._client["redis"] = None
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
     try:
-        response = client.post("/accounts/login/", {"username": user.username, "password": "x"},
-                               REMOTE_ADDR=ip)  # fmt: skip
+        response = client.post(
+            "/accounts/login/", {"username": user.username, "password": "x"}, REMOTE_ADDR=ip
+        )
     finally:
         ratelimit._client["redis"] = None
     assert response.status_code == 200  # the normal "wrong password" page, not a lock-out

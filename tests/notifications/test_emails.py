@@ -238,9 +238,12 @@ def test_password_reset_email_comes_from_the_job_with_a_working_link(client, use
 
 def test_a_failed_report_says_why_and_links_to_the_report(user):
     services.notify_report_ready(
-        user=user, report_id=8, title="Board activity", url="/reports/8/",
+        user=user,
+        report_id=8,
+        title="Board activity",
+        url="/reports/8/",
         error="The report took longer than the 30-minute limit and was stopped.",
-    )  # fmt: skip
+    )
     run_email_jobs()
     [message] = mail.outbox
     assert message.subject == "Your report failed: Board activity"

@@ -113,11 +113,20 @@ def signed() -> str:
         lambda: f"https://f.example/confirm#sig={signed()}",
     ],
     ids=[
-        "absolute", "upper-case-host", "scheme-relative", "relative", "html-attribute",
-        "percent-encoded", "bare-reset-token", "unsubscribe-header", "unsubscribe-%3A",
-        "bare-signed", "query-token", "fragment-sig",
+        "absolute",
+        "upper-case-host",
+        "scheme-relative",
+        "relative",
+        "html-attribute",
+        "percent-encoded",
+        "bare-reset-token",
+        "unsubscribe-header",
+        "unsubscribe-%3A",
+        "bare-signed",
+        "query-token",
+        "fragment-sig",
     ],
-)  # fmt: skip
+)
 def test_every_spelling_of_a_secret_is_redacted(spelling):
     text = spelling()
     secret = TOKEN if TOKEN in text else signed()
@@ -147,11 +156,16 @@ def test_rows_stored_before_the_log_was_redacted_are_redacted_by_the_migration()
     unsubscribe = f"http://127.0.0.1:8000/notifications/unsubscribe/{token}/"
     reset = f"http://127.0.0.1:8000/accounts/reset/MQ/{TOKEN}/"
     row = old.get_model("notifications", "EmailDelivery").objects.create(
-        idempotency_key="password_reset:1:job-x", notification_type="password_reset",
-        user_id=user.pk, to_email=user.email, subject="Reset your password", status="sent",
-        body_text=f"Choose a new one here:\n\n{reset}\n", body_html=f'<a href="{reset}">Go</a>',
+        idempotency_key="password_reset:1:job-x",
+        notification_type="password_reset",
+        user_id=user.pk,
+        to_email=user.email,
+        subject="Reset your password",
+        status="sent",
+        body_text=f"Choose a new one here:\n\n{reset}\n",
+        body_html=f'<a href="{reset}">Go</a>',
         headers={"List-Unsubscribe": f"<{unsubscribe}>"},
-    )  # fmt: skip
+    )
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()

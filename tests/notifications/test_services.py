@@ -24,8 +24,10 @@ def test_security_emails_cannot_be_turned_off(user):
 def test_prune_runs_daily_from_beat():
     entry = PeriodicTask.objects.get(task="PruneNotificationsJob")
     assert (entry.crontab.hour, entry.crontab.minute, entry.kwargs) == (
-        "3", "45", '{"older_than_days": 30}',
-    )  # fmt: skip
+        "3",
+        "45",
+        '{"older_than_days": 30}',
+    )
 
 
 def test_old_deliveries_and_read_notifications_are_pruned(user, other_user):

@@ -92,10 +92,15 @@ def test_emails_waiting_on_a_down_mail_server_go_out_as_soon_as_it_answers(proce
     in_an_hour = timezone.now() + timedelta(hours=1)
     Job.objects.filter(pk=job.pk).update(scheduled_at=in_an_hour)  # as a late attempt would be
     refused = Job.objects.create(  # a retry after the server refused a message: not released
-        class_name="EmailNotificationJob", queue="high_priority", state="scheduled",
-        args=[user.pk, "security_alert"], attempts=1, max_attempts=5,
-        error_class="SMTPRecipientsRefused", scheduled_at=in_an_hour,
-    )  # fmt: skip
+        class_name="EmailNotificationJob",
+        queue="high_priority",
+        state="scheduled",
+        args=[user.pk, "security_alert"],
+        attempts=1,
+        max_attempts=5,
+        error_class="SMTPRecipientsRefused",
+        scheduled_at=in_an_hour,
+    )
     done = _delivered_once_listening(sink, job, timeout=30)
     assert done.attempts == 2
     assert [m["Subject"] for m in sink.messages] == ["Your Naija-Forum password was changed"]

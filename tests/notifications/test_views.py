@@ -112,8 +112,10 @@ def test_changing_email_needs_the_password_and_alerts_the_old_address(user_clien
     [alert] = email_jobs("security_alert")
     assert alert.queue == "high_priority"
     assert alert.kwargs["data"] == {
-        "event": "email_changed", "old_email": old, "new_email": "new@example.com",
-    }  # fmt: skip
+        "event": "email_changed",
+        "old_email": old,
+        "new_email": "new@example.com",
+    }
 
 
 def test_password_change_queues_a_security_alert(user_client):

@@ -13,12 +13,20 @@ def test_user_activity_for_everyone_counts_each_member_busiest_first(forum):
     result = selectors.user_activity(start=NOV_10, end=NOV_11, user_id=None)
 
     assert result["totals"] == {
-        "Active members": 3, "Posts": 3, "Comments": 3, "Likes given": 4, "Likes received": 4,
-    }  # fmt: skip
+        "Active members": 3,
+        "Posts": 3,
+        "Comments": 3,
+        "Likes given": 4,
+        "Likes received": 4,
+    }
     (table,) = result["tables"]
     assert table["columns"] == [
-        "Member", "Posts", "Comments", "Likes given", "Likes received",
-    ]  # fmt: skip
+        "Member",
+        "Posts",
+        "Comments",
+        "Likes given",
+        "Likes received",
+    ]
     assert table["rows"] == [["ada", 2, 1, 2, 2], ["bayo", 1, 1, 1, 1], ["chi", 0, 1, 1, 1]]
     assert result["chart"] == {
         "title": "Activity per day",
@@ -40,12 +48,18 @@ def test_user_activity_for_one_member_counts_only_theirs(forum):
 
 
 def test_daily_summary_counts_one_lagos_day_and_the_job_health(forum):
-    for state, finished in [("finished", lagos(11, 1)), ("finished", lagos(11, 23)),
-                            ("failed", lagos(11, 5)), ("finished", lagos(10, 23))]:  # fmt: skip
-        Job.objects.create(class_name="EmailNotificationJob", queue="default", state=state,
-                           finished_at=finished)  # fmt: skip
-    Job.objects.create(class_name="PruneJobsJob", queue="default", state=State.DISCARDED,
-                       finished_at=lagos(11, 6))  # fmt: skip
+    for state, finished in [
+        ("finished", lagos(11, 1)),
+        ("finished", lagos(11, 23)),
+        ("failed", lagos(11, 5)),
+        ("finished", lagos(10, 23)),
+    ]:
+        Job.objects.create(
+            class_name="EmailNotificationJob", queue="default", state=state, finished_at=finished
+        )
+    Job.objects.create(
+        class_name="PruneJobsJob", queue="default", state=State.DISCARDED, finished_at=lagos(11, 6)
+    )
 
     result = selectors.daily_summary(day=NOV_11)
 
@@ -71,6 +85,8 @@ def test_a_quiet_period_has_zero_days_not_missing_ones(forum):
         board_id=forum.tech.pk, start=date(2026, 10, 1), end=date(2026, 10, 3)
     )
     assert result["tables"][0]["rows"] == [
-        ["2026-10-01", 0, 0], ["2026-10-02", 0, 0], ["2026-10-03", 0, 0],
-    ]  # fmt: skip
+        ["2026-10-01", 0, 0],
+        ["2026-10-02", 0, 0],
+        ["2026-10-03", 0, 0],
+    ]
     assert result["totals"] == {"Posts": 0, "Comments": 0}

@@ -59,11 +59,13 @@ def test_the_same_request_while_pending_returns_the_pending_report(user, other_u
     first = request_report(requester=user, report_type="user_activity", parameters=RANGE)
     again = request_report(requester=user, report_type="user_activity", parameters=dict(RANGE))
     other_range = request_report(
-        requester=user, report_type="user_activity",
+        requester=user,
+        report_type="user_activity",
         parameters={**RANGE, "end_date": "2026-11-12"},
-    )  # fmt: skip
-    someone_else = request_report(requester=other_user, report_type="user_activity",
-                                  parameters=RANGE)  # fmt: skip
+    )
+    someone_else = request_report(
+        requester=other_user, report_type="user_activity", parameters=RANGE
+    )
 
     assert again.pk == first.pk
     assert len({first.pk, other_range.pk, someone_else.pk}) == 3
@@ -71,8 +73,9 @@ def test_the_same_request_while_pending_returns_the_pending_report(user, other_u
 
     Report.objects.filter(pk=first.pk).update(status=Status.READY)
     assert request_report(requester=user, report_type="user_activity", parameters=RANGE).pk not in (
-        first.pk, other_range.pk,
-    )  # fmt: skip
+        first.pk,
+        other_range.pk,
+    )
 
 
 def days(n: int) -> dict:
@@ -129,8 +132,12 @@ def test_the_scheduled_daily_summary_is_never_refused(moderator, settings):
 def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum):
     report = request_report(requester=forum.ada, report_type="user_activity", parameters=RANGE)
 
-    generate_report(report_type="user_activity", parameters=report.parameters,
-                    user_id=forum.ada.pk, job_id=str(report.job_id))  # fmt: skip
+    generate_report(
+        report_type="user_activity",
+        parameters=report.parameters,
+        user_id=forum.ada.pk,
+        job_id=str(report.job_id),
+    )
 
     report.refresh_from_db()
     assert (report.status, report.progress, report.error) == (Status.READY, 100, "")
@@ -147,16 +154,23 @@ def test_a_built_report_is_ready_with_files_numbers_and_the_requester_told(forum
 
 
 def test_a_job_enqueued_without_a_request_makes_its_report(forum, moderator):
-    generate_report(report_type="daily_summary", parameters={"date": "2026-11-11"},
-                    user_id=moderator.pk, job_id="")  # fmt: skip
+    generate_report(
+        report_type="daily_summary",
+        parameters={"date": "2026-11-11"},
+        user_id=moderator.pk,
+        job_id="",
+    )
     report = Report.objects.get()
     assert (report.requester, report.status, report.title) == (
-        moderator, Status.READY, "Daily summary for 2026-11-11",
-    )  # fmt: skip
+        moderator,
+        Status.READY,
+        "Daily summary for 2026-11-11",
+    )
     assert report.result["totals"]["Posts"] == 2
 
-    generate_report(report_type="daily_summary", parameters={"date": "2026-11-10"},
-                    user_id=moderator.pk)  # fmt: skip
+    generate_report(
+        report_type="daily_summary", parameters={"date": "2026-11-10"}, user_id=moderator.pk
+    )
     assert Report.objects.filter(status=Status.READY).count() == 2
 
 
@@ -171,24 +185,31 @@ def test_the_scheduled_daily_summary_is_yesterday_for_each_active_moderator_and_
 
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     assert [(r.requester, r.parameters) for r in reports] == [
-        (moderator, {"date": yesterday}), (admin, {"date": yesterday}),
-    ]  # fmt: skip
+        (moderator, {"date": yesterday}),
+        (admin, {"date": yesterday}),
+    ]
     assert request_daily_summaries(day=date.fromisoformat(yesterday)) == reports  # deduped
 
 
 def test_the_daily_summary_runs_from_beat_at_noon_lagos_time(db):
     entry = PeriodicTask.objects.get(task="DailySummaryReportsJob")
     assert (entry.crontab.hour, entry.crontab.minute, str(entry.crontab.timezone)) == (
-        "12", "0", "Africa/Lagos",
-    )  # fmt: skip
+        "12",
+        "0",
+        "Africa/Lagos",
+    )
     assert entry.enabled and entry.kwargs == "{}"  # "yesterday" is worked out when it runs
     assert PeriodicTask.objects.get(task="ExpireReportsJob").enabled
 
 
 def test_expired_reports_lose_their_files_and_numbers(forum):
     report = request_report(requester=forum.bayo, report_type="user_activity", parameters=RANGE)
-    generate_report(report_type="user_activity", parameters=report.parameters,
-                    user_id=forum.bayo.pk, job_id=str(report.job_id))  # fmt: skip
+    generate_report(
+        report_type="user_activity",
+        parameters=report.parameters,
+        user_id=forum.bayo.pk,
+        job_id=str(report.job_id),
+    )
     report.refresh_from_db()
     files = [report.csv_file.name, report.chart_file.name]
 
@@ -218,8 +239,12 @@ def test_a_pending_report_whose_job_failed_is_marked_failed(user):
 
 def built(requester, report_type: str, **parameters) -> Report:
     report = request_report(requester=requester, report_type=report_type, parameters=parameters)
-    generate_report(report_type=report_type, parameters=report.parameters,
-                    user_id=requester.pk, job_id=str(report.job_id))  # fmt: skip
+    generate_report(
+        report_type=report_type,
+        parameters=report.parameters,
+        user_id=requester.pk,
+        job_id=str(report.job_id),
+    )
     report.refresh_from_db()
     return report
 

@@ -45,10 +45,13 @@ def test_five_reports_of_one_member_run_one_at_a_time(processes, media, forum, s
     settings.REPORTS_MAX_PENDING = 5
     processes.worker(queues="reports", concurrency=2, env={"MEDIA_ROOT": str(media)})
     reports = [
-        request_report(requester=forum.bayo, report_type="user_activity",
-                       parameters={"start_date": f"2026-11-{day:02}", "end_date": "2026-11-20"})
+        request_report(
+            requester=forum.bayo,
+            report_type="user_activity",
+            parameters={"start_date": f"2026-11-{day:02}", "end_date": "2026-11-20"},
+        )
         for day in range(1, 6)
-    ]  # fmt: skip
+    ]
     other = request_report(requester=forum.chi, report_type="user_activity", parameters=RANGE)
     states = Job.objects.filter(pk__in=[r.job_id for r in reports]).values_list("state", flat=True)
     assert sorted(states)[:4] == ["blocked"] * 4  # the first may be running already
@@ -78,8 +81,11 @@ def test_a_report_that_cannot_be_saved_fails_readably_and_the_requester_is_told(
     job = wait_for_state(report.job_id, State.FAILED)
     assert job.error_class == "NotADirectoryError" and str(not_a_folder) in job.error_message
     told = Notification.objects.get(recipient=forum.ada)
-    assert told.data == {"title": report.title, "url": report.get_absolute_url(),
-                         "error": report.error}  # fmt: skip
+    assert told.data == {
+        "title": report.title,
+        "url": report.get_absolute_url(),
+        "error": report.error,
+    }
 
 
 def test_a_report_over_its_time_limit_fails_saying_so(processes, media, forum, settings):
@@ -90,10 +96,11 @@ def test_a_report_over_its_time_limit_fails_saying_so(processes, media, forum, s
     # and the limit strikes as soon as it returns.
     with psycopg.connect(test_database_url()) as blocker:
         blocker.execute("LOCK TABLE forum_post IN ACCESS EXCLUSIVE MODE")
-        report = request_report(requester=forum.ada, report_type="user_activity",
-                                parameters=RANGE)  # fmt: skip
-        wait_for(lambda: Job.objects.filter(pk=report.job_id, state=State.CLAIMED).exists(),
-                 message="the report to start")  # fmt: skip
+        report = request_report(requester=forum.ada, report_type="user_activity", parameters=RANGE)
+        wait_for(
+            lambda: Job.objects.filter(pk=report.job_id, state=State.CLAIMED).exists(),
+            message="the report to start",
+        )
         time.sleep(5)
         blocker.rollback()
     wait_for_report(report, Status.FAILED, Status.READY)
@@ -110,8 +117,11 @@ def test_the_scheduled_daily_summary_reaches_moderators(reports_worker, forum, m
 
     DailySummaryReportsJob.delay("2026-11-11")
 
-    wait_for(lambda: Report.objects.filter(status=Status.READY).exists(), timeout=60,
-             message="the daily summary")  # fmt: skip
+    wait_for(
+        lambda: Report.objects.filter(status=Status.READY).exists(),
+        timeout=60,
+        message="the daily summary",
+    )
     report = Report.objects.get()
     assert (report.requester, report.result["totals"]["Posts"]) == (moderator, 2)
     summary = Notification.objects.get(recipient=moderator)

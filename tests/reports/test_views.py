@@ -17,8 +17,12 @@ RANGE = {"start_date": "2026-11-10", "end_date": "2026-11-11"}
 
 
 def build(report: Report) -> Report:
-    generate_report(report_type=report.report_type, parameters=report.parameters,
-                    user_id=report.requester_id, job_id=str(report.job_id))  # fmt: skip
+    generate_report(
+        report_type=report.report_type,
+        parameters=report.parameters,
+        user_id=report.requester_id,
+        job_id=str(report.job_id),
+    )
     report.refresh_from_db()
     return report
 
@@ -42,19 +46,29 @@ def test_requesting_a_report_queues_it_and_shows_its_progress(user_client, user)
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"report_type": "user_activity", "start_date": "2026-11-11", "end_date": "2026-11-01"},
-         "The end date 2026-11-01 is before the start date 2026-11-11: swap them."),
-        ({"report_type": "user_activity", "start_date": "2024-01-01", "end_date": "2026-01-01"},
-         "The range is 732 days; a report covers at most 366: shorten it or request several."),
-        ({"report_type": "user_activity", "start_date": "11/10/2026", "end_date": "2026-11-11"},
-         "Start date &#x27;11/10/2026&#x27; is not a date: use YYYY-MM-DD."),
-        ({"report_type": "weekly_digest", **RANGE},
-         "Select a valid choice. weekly_digest is not one of the available choices."),
-        ({"report_type": "daily_summary", "date": "2026-11-11"},  # members may not
-         "Select a valid choice. daily_summary is not one of the available choices."),
+        (
+            {"report_type": "user_activity", "start_date": "2026-11-11", "end_date": "2026-11-01"},
+            "The end date 2026-11-01 is before the start date 2026-11-11: swap them.",
+        ),
+        (
+            {"report_type": "user_activity", "start_date": "2024-01-01", "end_date": "2026-01-01"},
+            "The range is 732 days; a report covers at most 366: shorten it or request several.",
+        ),
+        (
+            {"report_type": "user_activity", "start_date": "11/10/2026", "end_date": "2026-11-11"},
+            "Start date &#x27;11/10/2026&#x27; is not a date: use YYYY-MM-DD.",
+        ),
+        (
+            {"report_type": "weekly_digest", **RANGE},
+            "Select a valid choice. weekly_digest is not one of the available choices.",
+        ),
+        (
+            {"report_type": "daily_summary", "date": "2026-11-11"},  # members may not
+            "Select a valid choice. daily_summary is not one of the available choices.",
+        ),
         ({"report_type": "board_activity", **RANGE}, "Choose a board."),
     ],
-)  # fmt: skip
+)
 def test_bad_requests_show_the_reason_on_the_form_and_queue_nothing(user_client, form, message):
     response = user_client.post("/reports/new/", form)
 
@@ -118,8 +132,9 @@ def test_moderators_can_request_everyones_activity_and_the_daily_summary(client,
     client.post("/reports/new/", {"report_type": "user_activity", "scope": "everyone", **RANGE})
     client.post("/reports/new/", {"report_type": "daily_summary", "date": "2026-11-11"})
     assert sorted(Report.objects.values_list("title", flat=True)) == [
-        "Daily summary for 2026-11-11", "User activity of everyone, 2026-11-10 to 2026-11-11",
-    ]  # fmt: skip
+        "Daily summary for 2026-11-11",
+        "User activity of everyone, 2026-11-10 to 2026-11-11",
+    ]
 
 
 def test_a_ready_report_shows_totals_chart_table_and_csv(client, ready_report):
@@ -139,9 +154,13 @@ def test_a_ready_report_shows_totals_chart_table_and_csv(client, ready_report):
     )
     rows = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode())))
     assert rows[:6] == [
-        ["Total", "Count"], ["Active members", "1"], ["Posts", "2"], ["Comments", "1"],
-        ["Likes given", "2"], ["Likes received", "2"],
-    ]  # fmt: skip
+        ["Total", "Count"],
+        ["Active members", "1"],
+        ["Posts", "2"],
+        ["Comments", "1"],
+        ["Likes given", "2"],
+        ["Likes received", "2"],
+    ]
     assert rows[7:] == [
         ["Members, most active first"],
         ["Member", "Posts", "Comments", "Likes given", "Likes received"],
@@ -149,8 +168,9 @@ def test_a_ready_report_shows_totals_chart_table_and_csv(client, ready_report):
     ]
 
 
-@pytest.mark.parametrize("path", ["/reports/{pk}/", "/reports/{pk}/report.csv",
-                                  "/reports/{pk}/chart.svg"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path", ["/reports/{pk}/", "/reports/{pk}/report.csv", "/reports/{pk}/chart.svg"]
+)
 def test_another_members_report_is_404_and_moderators_see_it(
     client, other_user, staff, moderator, ready_report, path
 ):
