@@ -86,7 +86,7 @@ class Chaos:
                 ]
         log(f"enqueued {n:,} jobs")
         jobs = Job.objects.filter(class_name="ChaosJob")
-        kills = {"fork": 0, "worker": 0}
+        kills = {"fork": 0, "worker": 0, "none": 0}
         started = time.monotonic()
         dispatcher = self.start([PYTHON, "manage.py", "jobs", "dispatcher"], "dispatcher")
         workers = [self.start_worker(i) for i in range(2)]
@@ -103,7 +103,7 @@ class Chaos:
                     victim = random.randrange(len(workers))
                     kind = self.kill(workers[victim])
                     kills[kind] += 1
-                    if kind == "worker":
+                    if kind != "fork":  # killed now, or found dead: start a new one
                         workers[victim] = self.start_worker(victim)
                     log(f"{now - started:6.1f}s killed a {kind}; {done:,}/{n:,} done")
                     next_kill = now + random.expovariate(1 / self.args.kill_every)
@@ -164,11 +164,18 @@ class Chaos:
         return proc
 
     def kill(self, worker: subprocess.Popen) -> str:
+        """SIGKILL one pool process or the whole worker; "none" when the worker is already
+        dead (killed earlier and not restarted yet) and there is nothing to kill."""
+        if worker.poll() is not None:
+            return "none"
         forks = _children(worker.pid)
-        if forks and random.random() < 0.5:
-            os.kill(random.choice(forks), signal.SIGKILL)  # the pool replaces it
-            return "fork"
-        os.killpg(worker.pid, signal.SIGKILL)
+        try:
+            if forks and random.random() < 0.5:
+                os.kill(random.choice(forks), signal.SIGKILL)  # the pool replaces it
+                return "fork"
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it died between the check and the kill
+            return "none"
         worker.wait()
         return "worker"
 

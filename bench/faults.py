@@ -304,7 +304,7 @@ class FaultRun:
             time.sleep(random.expovariate(1 / 3.0))
             kind = self.system.kill_a_worker()
             self.kills[kind] += 1
-            log(f"killed a {kind}")
+            log(f"killed a {kind}" if kind != "none" else "that worker is still down: no kill")
 
     def fault_smtp(self, duration: float) -> None:
         log("stopping the SMTP sink for 60 s")
