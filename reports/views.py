@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from config.params import BadParameter, parse_ids
 from reports import registry, selectors, services
 from reports.forms import ReportRequestForm
 from reports.models import Report, Status
@@ -83,7 +84,10 @@ def report_chart(request: HttpRequest, pk: int) -> FileResponse:
 
 @login_required
 def report_progress(request: HttpRequest) -> JsonResponse:
-    ids = [int(value) for value in request.GET.getlist("id") if value.isdigit()]
+    try:
+        ids = parse_ids(request.GET.getlist("id"), name="id")
+    except BadParameter as error:
+        return JsonResponse({"error": f"{error} Pass report numbers: ?id=3&id=7."}, status=400)
     return JsonResponse({"reports": selectors.reports_progress(user=request.user, ids=ids)})
 
 

@@ -79,7 +79,7 @@ def test_hostile_filter_values_become_notices(client, indexed):
     assert response.status_code == 200
     assert "to dollar rate" in response.content.decode()  # the query still ran
     assert b"There is no member" in response.content
-    assert b"Enter a valid date" in response.content
+    assert b"must be a date written YYYY-MM-DD" in response.content
 
 
 def test_an_empty_query_shows_how_to_search(client):
