@@ -33,4 +33,5 @@ urlpatterns = [
     path("", include("forum.urls")),
 ]
 
+handler400 = "config.views.bad_request"
 handler500 = "config.views.server_error"

@@ -9,9 +9,17 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
+from config.params import BadParameter
 from config.transactions import lock_conflict
 
 RETRY_AFTER_SECONDS = 10
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400: a parameter config.params refused says what to send instead. Other bad
+    requests (a forged host, a broken upload) keep their reason in the log only."""
+    message = str(exception) if isinstance(exception, BadParameter) else ""
+    return HttpResponse(render_to_string("400.html", {"message": message}), status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.params import page_number
 from forum import ratelimit, selectors, services
 from forum.auth import AuthenticatedHttpRequest
 from forum.forms import CommentForm, EmailChangeForm, PostForm, QueuedPasswordResetForm, SignUpForm
@@ -35,7 +36,7 @@ def index(request: HttpRequest) -> HttpResponse:
 def board_detail(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board.objects.select_related("section"), slug=slug)
     page = selectors.board_posts_page(
-        board=board, viewer=request.user, page=request.GET.get("page")
+        board=board, viewer=request.user, page=page_number(request.GET.get("page"))
     )
     return render(request, "forum/board.html", {"board": board, "page": page})
 
@@ -43,7 +44,7 @@ def board_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
     post = selectors.post_for_viewer(post_id=pk, viewer=request.user)
     page = selectors.post_comments_page(
-        post=post, viewer=request.user, page=request.GET.get("page")
+        post=post, viewer=request.user, page=page_number(request.GET.get("page"))
     )
     context = {
         "post": post,
@@ -211,7 +212,7 @@ def comment_hide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def profile(request: HttpRequest, username: str) -> HttpResponse:
     author = get_object_or_404(User, username=username, is_active=True)
     page = selectors.user_posts_page(
-        author=author, viewer=request.user, page=request.GET.get("page")
+        author=author, viewer=request.user, page=page_number(request.GET.get("page"))
     )
     return render(request, "forum/profile.html", {"profile_user": author, "page": page})
 

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
+from config.params import page_number
 from jobs import dashboard, operations
 from jobs.dashboard import JobFilter
 from jobs.models import Job, Process, QueuePause
@@ -160,7 +161,8 @@ class JobsDashboard:
             messages.warning(
                 request, f"Nothing to {action.replace('_', ' ')}: the job is {job.state}."
             )
-        return redirect(_next_on_this_site(request) or _url("job", job_id=job.pk))
+        # Not redirect(): it reads a `next` without a slash or dot as a URL name to reverse.
+        return HttpResponseRedirect(_next_on_this_site(request) or _url("job", job_id=job.pk))
 
     def bulk_action(self, request: HttpRequest, state: str, action: str) -> HttpResponse:
         self.require(request, "operate")
@@ -251,10 +253,7 @@ def _url(name: str, **kwargs) -> str:
 
 
 def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("page", 1)))
-    except ValueError:
-        return 1
+    return page_number(request.GET.get("page"))
 
 
 def _next_on_this_site(request: HttpRequest) -> str:

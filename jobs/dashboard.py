@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
+from config.params import parse_text
 from jobs.models import Job, JobMetric, Process, QueuePause, State
 
 LIST_STATES = ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
@@ -54,8 +55,8 @@ class JobFilter:
         since = query.get("since", "")
         return cls(
             state=state,
-            class_name=query.get("class", "").strip(),
-            queue=query.get("queue", "").strip(),
+            class_name=parse_text(query.get("class", ""), name="class").strip(),
+            queue=parse_text(query.get("queue", ""), name="queue").strip(),
             since=since if since in WINDOWS else "",
         )
 

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from config.params import page_number
 from forum.auth import AuthenticatedHttpRequest
 from forum.models import User
 from notifications import selectors, services
@@ -23,7 +24,9 @@ from notifications.types import OPTIONAL_TYPES, NotificationType
 
 @login_required
 def notification_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    page = selectors.notifications_page(user=request.user, page=request.GET.get("page"))
+    page = selectors.notifications_page(
+        user=request.user, page=page_number(request.GET.get("page"))
+    )
     return render(request, "notifications/list.html", {"page": page})
 
 
@@ -84,7 +87,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @permission_required("notifications.view_emaildelivery", raise_exception=True)
 def delivery_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
-    page = selectors.deliveries_page(page=request.GET.get("page"), status=status)
+    page = selectors.deliveries_page(page=page_number(request.GET.get("page")), status=status)
     context = {"page": page, "status": status, "statuses": DeliveryStatus.values}
     return render(request, "notifications/deliveries.html", context)
 

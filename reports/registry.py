@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
+from config import params
 from forum.models import Board, User
 from reports import selectors
 
@@ -86,14 +86,17 @@ def parse_date(parameters: dict, field: str) -> date:
     value = parameters.get(field)
     if value in (None, ""):
         raise ParameterError(field, f"{_name(field).capitalize()} is required (YYYY-MM-DD).")
-    if isinstance(value, date):
-        return value
     try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ParameterError(
-            field, f"{_name(field).capitalize()} {value!r} is not a date: use YYYY-MM-DD."
-        ) from None
+        return params.parse_date(value, name=_name(field).capitalize())
+    except params.BadParameter as error:
+        raise ParameterError(field, str(error)) from None
+
+
+def _parse_id(value: object, field: str, message: str) -> int:
+    try:
+        return params.parse_int(value, name=field)
+    except params.BadParameter:
+        raise ParameterError(field, message) from None
 
 
 def _date_range(parameters: dict) -> tuple[date, date]:
@@ -117,10 +120,7 @@ def _clean_user_activity(parameters: dict, requester: User) -> dict:
     # Members see their own activity; moderators may ask for everyone (user_id None) or anyone.
     user_id = parameters.get("user_id", requester.pk)
     if user_id is not None:
-        try:
-            user_id = int(user_id)
-        except (TypeError, ValueError):
-            raise ParameterError("user_id", f"user_id {user_id!r} is not a member id.") from None
+        user_id = _parse_id(user_id, "user_id", f"user_id {user_id!r} is not a member id.")
     if user_id != requester.pk and not selectors.sees_every_report(requester):
         raise ParameterError(
             "user_id", "You can request your own activity only; moderators can request everyone's."
@@ -136,11 +136,7 @@ def _clean_daily_summary(parameters: dict, requester: User) -> dict:
 
 def _clean_board_activity(parameters: dict, requester: User) -> dict:
     start, end = _date_range(parameters)
-    board_id: Any = parameters.get("board_id")  # as given: int() below checks it
-    try:
-        board_id = int(board_id)
-    except (TypeError, ValueError):
-        raise ParameterError("board_id", "Choose a board.") from None
+    board_id = _parse_id(parameters.get("board_id"), "board_id", "Choose a board.")
     if not Board.objects.filter(pk=board_id).exists():
         raise ParameterError("board_id", f"There is no board with id {board_id}.")
     return {"board_id": board_id, "start_date": start.isoformat(), "end_date": end.isoformat()}

@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from config.params import BadParameter, parse_ids
 from forum.auth import AuthenticatedHttpRequest
 from reports import registry, selectors, services
 from reports.forms import ReportRequestForm
@@ -52,9 +53,10 @@ def report_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         for table in (report.result or {}).get("tables", [])
     ]
     return render(
-        request, "reports/detail.html",
+        request,
+        "reports/detail.html",
         {"report": report, "tables": tables, "rows_shown": TABLE_ROWS_SHOWN},
-    )  # fmt: skip
+    )
 
 
 @require_POST
@@ -84,7 +86,10 @@ def report_chart(request: AuthenticatedHttpRequest, pk: int) -> FileResponse:
 
 @login_required
 def report_progress(request: AuthenticatedHttpRequest) -> JsonResponse:
-    ids = [int(value) for value in request.GET.getlist("id") if value.isdigit()]
+    try:
+        ids = parse_ids(request.GET.getlist("id"), name="id")
+    except BadParameter as error:
+        return JsonResponse({"error": f"{error} Pass report numbers: ?id=3&id=7."}, status=400)
     return JsonResponse({"reports": selectors.reports_progress(user=request.user, ids=ids)})
 
 
@@ -102,6 +107,8 @@ def _file(
     if report.status != Status.READY or not name:
         raise Http404("This report has no file: it is not ready, or it expired.")
     return FileResponse(
-        default_storage.open(name), content_type=content_type, as_attachment=attachment,
+        default_storage.open(name),
+        content_type=content_type,
+        as_attachment=attachment,
         filename=name.rsplit("/", 1)[-1],
-    )  # fmt: skip
+    )

@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 
+from config import params
 from search.selectors import SORTS
 
 
@@ -12,12 +13,12 @@ class SearchForm(forms.Form):
     q = forms.CharField(required=False, strip=False)
     board = forms.SlugField(required=False)
     author = forms.CharField(required=False, max_length=150)
-    date_from = forms.DateField(required=False, label="From")
-    date_to = forms.DateField(required=False, label="To")
+    date_from = params.DateField(required=False, label="From")
+    date_to = params.DateField(required=False, label="To")
     sort = forms.ChoiceField(
         required=False, choices=[(s, s.capitalize()) for s in SORTS], initial="relevance"
     )
-    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+    page = params.PageField(required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -150,9 +150,14 @@ def search_posts(
     if not rows:
         if offset:  # past the last page: report the total all the same
             results.total = search_posts(
-                query=clean.text, board=board, author=author, date_from=date_from,
-                date_to=date_to, sort=sort, per_page=per_page,
-            ).total  # fmt: skip
+                query=clean.text,
+                board=board,
+                author=author,
+                date_from=date_from,
+                date_to=date_to,
+                sort=sort,
+                per_page=per_page,
+            ).total
         return results
     results.total = rows[0][1]
     results.hits = _hits([row[0] for row in rows], config=config, highlight=rank_text)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from config.middleware import cleans_its_own_text
 from forum.models import Board, User
 from search.forms import SearchForm
 from search.selectors import MAX_QUERY_CHARS, SearchResults, clean_query, search_posts
 
 
+@cleans_its_own_text  # clean_query drops control characters; the form refuses them elsewhere
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     form.is_valid()  # invalid fields are dropped from cleaned_data and shown as errors

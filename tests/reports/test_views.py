@@ -56,7 +56,11 @@ def test_requesting_a_report_queues_it_and_shows_its_progress(user_client, user)
         ),
         (
             {"report_type": "user_activity", "start_date": "11/10/2026", "end_date": "2026-11-11"},
-            "Start date &#x27;11/10/2026&#x27; is not a date: use YYYY-MM-DD.",
+            "Start date must be a date written YYYY-MM-DD, not &#x27;11/10/2026&#x27;.",
+        ),
+        (
+            {"report_type": "user_activity", "start_date": "9999-06-01", "end_date": "9999-12-31"},
+            "Start date must be between 2000-01-01 and 2100-12-31, not 9999-06-01.",
         ),
         (
             {"report_type": "weekly_digest", **RANGE},

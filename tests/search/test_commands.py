@@ -25,9 +25,11 @@ def test_reindex_of_one_board(board):
 def test_reindex_resumes_an_interrupted_run_unless_told_to_restart(board, capsys):
     posts = PostFactory.create_batch(3, board=board, title="Puff puff")
     ReindexCheckpoint.objects.create(
-        scope="", last_post_id=posts[1].pk, started_at="2026-01-01T00:00Z",
+        scope="",
+        last_post_id=posts[1].pk,
+        started_at="2026-01-01T00:00Z",
         updated_at="2026-01-01T00:00Z",
-    )  # fmt: skip
+    )
     call_command("search", "reindex")
     out = capsys.readouterr().out
     assert f"Resuming an interrupted reindex after post {posts[1].pk}" in out
