@@ -38,6 +38,11 @@ class JobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # jobs end by discard or prune, which keep the counters true
 
+    def save_model(self, request, obj, form, change) -> None:
+        """Every field is read-only and job rows change only in the ledger (jobs.ledger): the
+        change form's Save writes nothing, rather than put back the row it read over a
+        worker's concurrent claim or outcome."""
+
     # Actions need the change permission: without it admin offers them to anyone who can view.
     @admin.action(description="Retry selected failed/discarded jobs", permissions=["change"])
     def retry_jobs(self, request, queryset):

@@ -116,7 +116,7 @@ class Dispatcher:
             publish(released)
         published["unblocked"] = len(released)
         with transaction.atomic():
-            lost = ledger.claim_unpublished(
+            lost = ledger.mark_published_unsent(
                 older_than_seconds=UNPUBLISHED_GRACE_SECONDS, limit=self.batch_size
             )
             publish(lost)
@@ -165,7 +165,7 @@ class Dispatcher:
                 if queue not in paused and channel.queue_declare(queue=queue).message_count == 0
             ]
         with transaction.atomic():
-            lost = recovery.claim_lost(queues=empty, limit=self.batch_size)
+            lost = recovery.mark_published_lost(queues=empty, limit=self.batch_size)
             publish(lost)
         return {"orphans": len(orphans), "lost": len(lost)}
 

@@ -152,7 +152,7 @@ def run_job(task, args: tuple, kwargs: dict):
     delivery = request.delivery_info or {}
     queue = delivery.get("routing_key") or task.queue
     if queues.is_paused(queue):
-        queues.hand_back(job_id)
+        ledger.hand_back(job_id)
         logger.info("job.paused class=%s id=%s queue=%s: handed back", task.name, job_id, queue)
         return None
     claim = ledger.claim(

@@ -53,15 +53,6 @@ def is_paused(queue: str) -> bool:
     return queue in _cache["paused"]
 
 
-def hand_back(job_id: str) -> None:
-    """A worker took a message of a paused queue: the job stays ready, unpublished, and its
-    message is acknowledged; `resume` lets the dispatcher publish it again."""
-    workerdb.fetchone(
-        "UPDATE jobs_job SET published_at = NULL WHERE id = %s AND state = 'ready' RETURNING id",
-        [job_id],
-    )
-
-
 class ConsumerPauses:
     """Keeps one worker's consumers in line with the pauses (run on each heartbeat)."""
 
