@@ -32,8 +32,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from config.celery import app
-from jobs import concurrency, ledger
-from jobs.concurrency import ConcurrencyLimit
+from jobs.ledger import concurrency, writes
+from jobs.ledger.concurrency import ConcurrencyLimit
 from jobs.models import State
 
 logger = logging.getLogger("jobs")
@@ -63,13 +63,13 @@ class ApplicationJob(Task):
     # compare-and-set claim makes a redelivery of a finished job a no-op).
     acks_late = True
     reject_on_worker_lost = True
-    # Results are written by jobs.execution, with the ledger row, in one statement.
+    # Results are written by jobs.worker.execution, with the ledger row, in one statement.
     ignore_result = True
 
     def __call__(self, *args, **kwargs):
         if self.request.called_directly:  # perform_now: run inline, no ledger
             return super().__call__(*args, **kwargs)
-        from jobs.execution import run_job
+        from jobs.worker.execution import run_job
 
         return run_job(self, args, kwargs)
 
@@ -105,7 +105,7 @@ class ApplicationJob(Task):
         queue: str | None = None,
         priority: int | None = None,
         task_id: str | None = None,
-    ) -> ledger.NewJob:
+    ) -> writes.NewJob:
         """Validate arguments and timing; raise TypeError/ValueError before anything is written."""
         args, kwargs = list(args or ()), dict(kwargs or {})
         self.check_arguments(args, kwargs)
@@ -140,7 +140,7 @@ class ApplicationJob(Task):
             }
         else:
             limit_fields = {}
-        return ledger.NewJob(
+        return writes.NewJob(
             id=uuid.UUID(task_id) if task_id else uuid.uuid4(),
             class_name=self.name,
             queue=queue,
@@ -234,15 +234,15 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
                 )
 
 
-def _enqueue(jobs: list[ledger.NewJob], options: dict) -> None:
+def _enqueue(jobs: list[writes.NewJob], options: dict) -> None:
     if len({job.id for job in jobs}) < len(jobs):
         raise ValueError("Two jobs share a task_id: give each job its own task_id (or none).")
     if any(job.concurrency_key for job in jobs):
         with transaction.atomic():  # the key locks last until the caller's commit
             jobs = concurrency.admit(jobs)
-            ledger.insert(jobs)
+            writes.insert(jobs)
     else:
-        ledger.insert(jobs)
+        writes.insert(jobs)
     ready = [job for job in jobs if job.state == State.READY]
     if ready:
         transaction.on_commit(partial(_publish_after_commit, ready, options), robust=True)
@@ -255,7 +255,7 @@ PUBLISH_BACKOFF_SECONDS = 5.0
 _publish_backoff = {"until": 0.0}
 
 
-def _publish_after_commit(jobs: list[ledger.NewJob], options: dict) -> None:
+def _publish_after_commit(jobs: list[writes.NewJob], options: dict) -> None:
     """Publish, never raising: a job Redis did not take stays ready for the dispatcher."""
     if time.monotonic() < _publish_backoff["until"]:
         error = f"backing off, a publish failed less than {PUBLISH_BACKOFF_SECONDS:.0f} s ago"
@@ -270,7 +270,7 @@ def _publish_after_commit(jobs: list[ledger.NewJob], options: dict) -> None:
         "job.publish_failed count=%d error=%s: the dispatcher will publish them", len(jobs), error
     )
     try:
-        ledger.mark_unpublished([job.id for job in jobs])
+        writes.mark_unpublished([job.id for job in jobs])
     except Exception:
         logger.exception("job.mark_unpublished_failed count=%d", len(jobs))
 

@@ -8,7 +8,7 @@ Run as `python manage.py jobs dispatcher`, beside the workers and beat. Each pas
 - every few seconds, while jobs wait for a retry after an error their class can probe
   (`ApplicationJob.retry_probe`, e.g. the mail server down): the probe, and if it passes,
   those retries due now;
-and, every few passes (jobs.recovery):
+and, every few passes (jobs.ledger.recovery):
 - claimed jobs of dead processes → ready again (or failed after their last attempt);
 - Redis restarted empty or flushed → every ready job published again;
 - ready jobs of a queue that is empty in Redis, published long ago → published again.
@@ -31,9 +31,10 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 
 from config.celery import app
-from jobs import concurrency, ledger, processes, recovery
 from jobs.base import publish
-from jobs.queues import paused_queues
+from jobs.ledger import concurrency, recovery, writes
+from jobs.ledger.pauses import paused_queues
+from jobs.worker import processes
 
 logger = logging.getLogger("jobs.dispatcher")
 
@@ -108,7 +109,7 @@ class Dispatcher:
             self.last_probe = now
             self.probe_retries()
         with transaction.atomic():
-            due = [job for job in ledger.promote_due(limit=self.batch_size) if job.state == "ready"]
+            due = [job for job in writes.promote_due(limit=self.batch_size) if job.state == "ready"]
             publish(due)
         published["due"] = len(due)
         with transaction.atomic():
@@ -116,7 +117,7 @@ class Dispatcher:
             publish(released)
         published["unblocked"] = len(released)
         with transaction.atomic():
-            lost = ledger.mark_published_unsent(
+            lost = writes.mark_published_unsent(
                 older_than_seconds=UNPUBLISHED_GRACE_SECONDS, limit=self.batch_size
             )
             publish(lost)
@@ -132,7 +133,7 @@ class Dispatcher:
         if self.probed is None:
             self.probed = probed_job_classes()
         for task in self.probed:
-            if not ledger.retries_waiting_on(task.name, task.retry_probe_errors):
+            if not writes.retries_waiting_on(task.name, task.retry_probe_errors):
                 continue
             try:
                 passed = task.retry_probe()
@@ -140,7 +141,7 @@ class Dispatcher:
                 logger.warning("dispatcher.retry_probe_error class=%s %s", task.name, error)
                 continue
             if passed:
-                count = ledger.release_retries(task.name, task.retry_probe_errors)
+                count = writes.release_retries(task.name, task.retry_probe_errors)
                 logger.info("dispatcher.retries_released class=%s count=%d", task.name, count)
 
     def recover(self) -> dict[str, int]:

@@ -10,7 +10,7 @@ import inspect
 from datetime import date, timedelta
 
 from jobs.base import ApplicationJob, register
-from jobs.concurrency import ConcurrencyLimit
+from jobs.ledger.concurrency import ConcurrencyLimit
 
 
 @register

@@ -18,8 +18,8 @@ from django.db.models import Count
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from jobs import ledger, queues
 from jobs.dispatcher import Dispatcher
+from jobs.ledger import pauses, writes
 from jobs.models import Job, Process, State
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -110,7 +110,7 @@ class Command(BaseCommand):
 
         self.stdout.write("\nQueues")
         self.stdout.write(f"  {'queue':<16}{'ready':>10}{'latency':>12}  state")
-        paused = queues.paused_queues()
+        paused = pauses.paused_queues()
         now = timezone.now()
         ready = Job.objects.ready_by_queue()
         for queue in settings.JOB_QUEUES:
@@ -143,7 +143,7 @@ class Command(BaseCommand):
 
     def do_pause(self, options: dict) -> None:
         try:
-            changed = queues.pause(options["queue"])
+            changed = pauses.pause(options["queue"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         note = "" if changed else " (it already was)"
@@ -154,7 +154,7 @@ class Command(BaseCommand):
 
     def do_resume(self, options: dict) -> None:
         try:
-            changed = queues.resume(options["queue"])
+            changed = pauses.resume(options["queue"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         note = "" if changed else " (it was not paused)"
@@ -223,7 +223,7 @@ class Command(BaseCommand):
         if not match:
             raise CommandError("--older-than takes a number and a unit: 30m, 12h or 7d.")
         older_than = timedelta(**{UNITS[match[2]]: int(match[1])})
-        jobs, results = ledger.prune(older_than=older_than, batch_size=options["batch_size"])
+        jobs, results = writes.prune(older_than=older_than, batch_size=options["batch_size"])
         self.stdout.write(
             f"Pruned {jobs:,} jobs and {results:,} task results older than {options['older_than']}."
         )

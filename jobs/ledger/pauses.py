@@ -16,8 +16,8 @@ import time
 from django.conf import settings
 from django.db import transaction
 
-from jobs import workerdb
 from jobs.models import Process, QueuePause
+from jobs.worker import workerdb
 
 logger = logging.getLogger("jobs.queues")
 
@@ -82,7 +82,7 @@ class ConsumerPauses:
 
 
 def _paused_on_worker_connection() -> frozenset[str]:
-    """The pauses, read on the process's own connection (jobs.workerdb): workers read them
+    """The pauses, read on the process's own connection (jobs.worker.workerdb): workers read them
     from their hot path and their heartbeat thread, outside Django's connection."""
     return frozenset(row[0] for row in workerdb.fetchall("SELECT queue FROM jobs_queuepause", []))
 

@@ -4,7 +4,7 @@
     run
     finished | scheduled for a retry (retry_on) | discarded (discard_on) | failed
 
-Each step is a statement in jobs.ledger made here, where its failure is seen: nothing is
+Each step is a statement in jobs.ledger.writes made here, where its failure is seen: nothing is
 written from Celery signal handlers, whose exceptions Celery logs and swallows.
 
 Successful runs' outcomes are written in batches by a timer thread, every 100 ms or 500
@@ -30,8 +30,9 @@ from celery import signals, states
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from jobs import ledger, processes, queues, workerdb
+from jobs.ledger import pauses, writes
 from jobs.models import State
+from jobs.worker import processes, workerdb
 
 logger = logging.getLogger("jobs")
 
@@ -44,22 +45,22 @@ class OutcomeBuffer:
     recovery would never look at those jobs, and they would stay claimed. A batch refused for
     any other reason is written one outcome at a time, so that one bad outcome cannot take
     the others with it; an outcome refused even alone releases its job
-    (`ledger.release_unrecorded`). No outcome is dropped while its job is claimed.
+    (`writes.release_unrecorded`). No outcome is dropped while its job is claimed.
     """
 
     def __init__(
         self, *, max_jobs: int = 500, max_delay: float = 0.1, retry_delay: float = 1.0
     ) -> None:
         self.max_jobs, self.max_delay, self.retry_delay = max_jobs, max_delay, retry_delay
-        self.pending: dict[str, ledger.Outcome] = {}
+        self.pending: dict[str, writes.Outcome] = {}
         self.lock = threading.Lock()
         self.timer: threading.Timer | None = None
 
-    def add(self, outcome: ledger.Outcome, *, now: bool = False) -> None:
+    def add(self, outcome: writes.Outcome, *, now: bool = False) -> None:
         """Queue an outcome; `now` writes it (and what waits with it) before returning,
         unless PostgreSQL is away."""
         with self.lock:
-            ledger.keep_latest(self.pending, [outcome])
+            writes.keep_latest(self.pending, [outcome])
             now = now or len(self.pending) >= self.max_jobs
             if not now:
                 self._arm(self.max_delay)
@@ -75,7 +76,7 @@ class OutcomeBuffer:
         if not batch:
             return
         try:
-            ledger.conclude(batch)
+            writes.conclude(batch)
         except OUTAGE as error:
             self._hold(batch, error)
         except Exception as error:  # not an outage: find the outcome PostgreSQL refuses
@@ -85,10 +86,10 @@ class OutcomeBuffer:
             )  # fmt: skip
             self._write_one_by_one(batch)
 
-    def _write_one_by_one(self, batch: list[ledger.Outcome]) -> None:
+    def _write_one_by_one(self, batch: list[writes.Outcome]) -> None:
         for index, outcome in enumerate(batch):
             try:
-                ledger.conclude([outcome])
+                writes.conclude([outcome])
             except OUTAGE as error:
                 self._hold(batch[index:], error)
                 return
@@ -105,12 +106,12 @@ class OutcomeBuffer:
                     )  # fmt: skip
 
     @staticmethod
-    def _release(outcome: ledger.Outcome, error: Exception) -> None:
+    def _release(outcome: writes.Outcome, error: Exception) -> None:
         reason = (
             f"attempt {outcome.attempt} ended {outcome.state}, but PostgreSQL refused to "
             f"record it: {type(error).__name__}: {error}"
         ).replace("\x00", "\ufffd")
-        state = ledger.release_unrecorded(outcome, reason)
+        state = writes.release_unrecorded(outcome, reason)
         logger.error(
             "job.outcome_unrecorded id=%s attempt=%d outcome=%s error=%s: %s → %s",
             outcome.job_id, outcome.attempt, outcome.state, type(error).__name__, error,
@@ -118,15 +119,15 @@ class OutcomeBuffer:
             extra={"job_id": outcome.job_id, "attempt": outcome.attempt},
         )  # fmt: skip
 
-    def _hold(self, batch: list[ledger.Outcome], error: Exception) -> None:
+    def _hold(self, batch: list[writes.Outcome], error: Exception) -> None:
         logger.warning(
             "job.outcomes_unwritten count=%d ids=%s error=%s: trying again in %.0f s",
             len(batch), ",".join(o.job_id for o in batch[:20]), error, self.retry_delay,
         )  # fmt: skip
         with self.lock:
             newer, self.pending = self.pending, {}
-            ledger.keep_latest(self.pending, batch)
-            ledger.keep_latest(self.pending, newer.values())  # added meanwhile: newer
+            writes.keep_latest(self.pending, batch)
+            writes.keep_latest(self.pending, newer.values())  # added meanwhile: newer
             self._arm(self.retry_delay)
 
     def _arm(self, delay: float) -> None:
@@ -151,11 +152,11 @@ def run_job(task, args: tuple, kwargs: dict):
     job_id = request.id
     delivery = request.delivery_info or {}
     queue = delivery.get("routing_key") or task.queue
-    if queues.is_paused(queue):
-        ledger.hand_back(job_id)
+    if pauses.is_paused(queue):
+        writes.hand_back(job_id)
         logger.info("job.paused class=%s id=%s queue=%s: handed back", task.name, job_id, queue)
         return None
-    claim = ledger.claim(
+    claim = writes.claim(
         job_id=job_id,
         class_name=task.name,
         queue=queue,
@@ -187,7 +188,7 @@ def run_job(task, args: tuple, kwargs: dict):
     try:
         value = task.run(*args, **kwargs)
         result = task_result(task, request, args, kwargs, states.SUCCESS, value)
-        outcomes.add(ledger.Outcome(job_id, claim.attempt, State.FINISHED, result))
+        outcomes.add(writes.Outcome(job_id, claim.attempt, State.FINISHED, result))
     except Exception as exc:  # the job's error, or ours between its run and its outcome
         log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
         if _record_error(task, request, args, kwargs, claim, exc, log) == State.FAILED:
@@ -228,12 +229,12 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
     except Exception:  # a broken retry policy or an exception its backend cannot encode
         logger.exception("job.error_unrecordable class=%s id=%s: failing it", task.name, job_id)
         state, status, retry_at = State.FAILED, states.FAILURE, None
-        result = dict.fromkeys(ledger.OUTCOME_FIELDS) | {
+        result = dict.fromkeys(writes.OUTCOME_FIELDS) | {
             "task_name": task.name, "status": status, "worker": request.hostname,
             "content_type": "application/json", "content_encoding": "utf-8",
             "traceback": error[2],
         }  # fmt: skip
-    outcomes.add(ledger.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
+    outcomes.add(writes.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
     if state == State.DISCARDED:
         logger.warning(
             "job.discard class=%s id=%s reason=%s: %s", task.name, job_id, error[0], exc, extra=log

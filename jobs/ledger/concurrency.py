@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 
-from jobs import ledger
+from jobs.ledger import writes
 from jobs.models import Job, State
 
 # The slot of a ready job counts from its publish, of a claimed one from its claim.
@@ -99,7 +99,7 @@ def release_blocked(*, max_keys: int = 200) -> list[Job]:
     for key, limit in limits.items():
         free = limit - held.get(key, 0)
         if free > 0:
-            released += ledger.unblock(key=key, limit=free)
+            released += writes.unblock(key=key, limit=free)
     return released
 
 

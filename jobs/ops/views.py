@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from jobs.metrics import JobsCollector
 from jobs.models import Process
+from jobs.ops.metrics import JobsCollector
 
 
 @never_cache

@@ -1,5 +1,5 @@
 """Selectors behind the jobs dashboard in admin (jobs/admin_views.py); its actions are in
-jobs.operations.
+jobs.ops.operations.
 
 Mission Control — Jobs' pages (queues, one tab per state, job page, workers, recurring tasks)
 plus what it lacks: a finished/failed chart, per-class duration percentiles and failures

@@ -55,7 +55,9 @@ def _run(sql: str, params: list, fetch):
         except psycopg.OperationalError as error:
             if not retry:
                 raise
-            logger.warning("jobs.workerdb reconnecting after %s: %s", type(error).__name__, error)
+            logger.warning(
+                "jobs.worker.workerdb reconnecting after %s: %s", type(error).__name__, error
+            )
             close()
 
 

@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 
-from jobs import operations, queues
-from jobs.admin_views import JobsDashboard
+from jobs.ledger import pauses
 from jobs.models import Job, Process, QueuePause
+from jobs.ops import operations
+from jobs.ops.admin_views import JobsDashboard
 
 
 @admin.register(Job)
@@ -39,7 +40,7 @@ class JobAdmin(admin.ModelAdmin):
         return False  # jobs end by discard or prune, which keep the counters true
 
     def save_model(self, request, obj, form, change) -> None:
-        """Every field is read-only and job rows change only in the ledger (jobs.ledger): the
+        """Every field is read-only and job rows change only in the ledger (jobs.ledger.writes): the
         change form's Save writes nothing, rather than put back the row it read over a
         worker's concurrent claim or outcome."""
 
@@ -82,11 +83,11 @@ class QueuePauseAdmin(admin.ModelAdmin):
     fields = ("queue",)
 
     def save_model(self, request, obj, form, change) -> None:
-        queues.pause(obj.queue)
+        pauses.pause(obj.queue)
 
     def delete_model(self, request, obj) -> None:
-        queues.resume(obj.queue)
+        pauses.resume(obj.queue)
 
     def delete_queryset(self, request, queryset) -> None:
         for pause in queryset:
-            queues.resume(pause.queue)
+            pauses.resume(pause.queue)

@@ -7,9 +7,9 @@
     dispatcher, beat              register and heartbeat from their loops
 
 A row is deleted on graceful exit. A process killed without one stops heartbeating; the
-dispatcher (jobs.recovery) then re-enqueues its claimed jobs and deletes the row.
+dispatcher (jobs.ledger.recovery) then re-enqueues its claimed jobs and deletes the row.
 
-Heartbeats use the process's own connection (jobs.workerdb), opened after the fork.
+Heartbeats use the process's own connection (jobs.worker.workerdb), opened after the fork.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import threading
 from celery import signals
 from django.conf import settings
 
-from jobs import workerdb
+from jobs.worker import workerdb
 
 logger = logging.getLogger("jobs.processes")
 
@@ -123,7 +123,7 @@ def _fork_started(**_kwargs) -> None:
 
 @signals.worker_process_shutdown.connect
 def _fork_stopped(**_kwargs) -> None:
-    from jobs.execution import outcomes
+    from jobs.worker.execution import outcomes
 
     outcomes.flush()  # before the row goes: its claimed jobs must not look orphaned
     deregister()
@@ -132,12 +132,12 @@ def _fork_stopped(**_kwargs) -> None:
 @signals.worker_ready.connect
 def _worker_ready(sender, **_kwargs) -> None:
     """The main process, after its pool started: register, then heartbeat and supervise."""
-    from jobs import queues
+    from jobs.ledger import pauses
 
     consumer = sender
     own_queues = sorted(q.name for q in consumer.task_consumer.queues)
     register(kind="worker", name=consumer.hostname, queues=own_queues)
-    sync = queues.ConsumerPauses(consumer.app, consumer.hostname, own_queues)
+    sync = pauses.ConsumerPauses(consumer.app, consumer.hostname, own_queues)
     sync()
 
     def supervise() -> None:
@@ -154,7 +154,7 @@ def _worker_stopped(**_kwargs) -> None:
 
 @signals.beat_init.connect
 def _beat_started(**_kwargs) -> None:
-    """Beat heartbeats from its scheduler's ticks (jobs.scheduler), not from a thread."""
+    """Beat heartbeats from its scheduler's ticks (jobs.worker.beat_scheduler), not a thread."""
     import atexit
 
     register(kind="beat", name=f"beat@{socket.gethostname()}")

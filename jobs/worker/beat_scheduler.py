@@ -19,7 +19,7 @@ import psycopg
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from jobs import processes, workerdb
+from jobs.worker import processes, workerdb
 
 logger = logging.getLogger("jobs.scheduler")
 

@@ -4,7 +4,7 @@ Workers, the dispatcher (publishing, recovery, concurrency), the enqueue path, q
 and operator actions all change `jobs_job` here and nowhere else (tests/jobs/test_structure.py
 checks it). Statements are few and set-based: a worker's claim is one round trip, and
 outcomes (ledger row + django-celery-results row) take one statement per batch, both on the
-worker's own prepared-statement connection (jobs.workerdb).
+worker's own prepared-statement connection (jobs.worker.workerdb).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from jobs import workerdb
 from jobs.models import Job, JobQuerySet, State
+from jobs.worker import workerdb
 
 TASKRESULT_COLUMNS = (
     "task_id, task_name, task_args, task_kwargs, status, worker, content_type, "
@@ -92,7 +92,7 @@ def mark_unpublished(job_ids: Iterable[uuid.UUID]) -> None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one run ended. `result` holds the TaskResult columns (jobs.execution)."""
+    """How one run ended. `result` holds the TaskResult columns (jobs.worker.execution)."""
 
     job_id: str
     attempt: int
@@ -234,7 +234,7 @@ def _outcome_columns(outcomes: Sequence[Outcome]) -> list[list]:
 
 def promote_due(*, limit: int = 500) -> list[Job]:
     """scheduled → ready for due jobs, locked so that concurrent dispatchers skip them; a job
-    with a concurrency key goes to `blocked` and waits for a slot (jobs.concurrency).
+    with a concurrency key goes to `blocked` and waits for a slot (jobs.ledger.concurrency).
 
     Call inside a transaction and publish the ready ones before it commits: a worker
     receiving the message early waits on the row lock, then sees `ready`.
@@ -305,7 +305,7 @@ def mark_published_lost(
     *, queues: list[str], older_than_seconds: float, limit: int = 500
 ) -> list[Job]:
     """Ready jobs of these queues published longer ago than `older_than_seconds`, marked
-    published again now and locked until the caller's transaction ends (jobs.recovery)."""
+    published again now and locked until the caller's transaction ends (jobs.ledger.recovery)."""
     return list(
         Job.objects.raw(
             """
@@ -334,7 +334,7 @@ def mark_all_ready_unpublished(*, except_queues: Iterable[str]) -> int:
 
 def hand_back(job_id: str) -> None:
     """A worker took a message of a paused queue: the job stays ready, unpublished (on the
-    worker's connection, jobs.workerdb)."""
+    worker's connection, jobs.worker.workerdb)."""
     workerdb.fetchone(
         "UPDATE jobs_job SET published_at = NULL WHERE id = %s AND state = 'ready' RETURNING id",
         [job_id],
@@ -375,7 +375,7 @@ def requeue_orphans(*, alive_threshold: float, limit: int = 500) -> list[Job]:
 def unblock(*, key: str, limit: int) -> list[Job]:
     """blocked → ready (published now) for up to `limit` jobs of a concurrency key, in
     release order (priority, then age); the caller holds the key's lock and publishes
-    before commit (jobs.concurrency)."""
+    before commit (jobs.ledger.concurrency)."""
     return list(
         Job.objects.raw(
             """

@@ -13,9 +13,9 @@ import uuid
 from django.conf import settings
 from django.db import connection
 
-from jobs import ledger
+from jobs.ledger import writes
+from jobs.ledger.pauses import paused_queues
 from jobs.models import Job
-from jobs.queues import paused_queues
 
 logger = logging.getLogger("jobs.recovery")
 
@@ -30,7 +30,7 @@ def recover_orphans(*, limit: int = 500) -> tuple[list[Job], int]:
     failed. Dead process rows are deleted once their jobs are taken care of.
     """
     threshold = settings.JOBS_PROCESS_ALIVE_THRESHOLD
-    jobs = ledger.requeue_orphans(alive_threshold=threshold, limit=limit)
+    jobs = writes.requeue_orphans(alive_threshold=threshold, limit=limit)
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM jobs_process WHERE last_heartbeat_at < now() - make_interval(secs => %s)",
@@ -54,7 +54,7 @@ def check_broker_epoch(client) -> bool:
 
 def mark_all_ready_unpublished() -> int:
     """Redis lost its messages: every ready job goes back to the unpublished sweep."""
-    return ledger.mark_all_ready_unpublished(except_queues=paused_queues())
+    return writes.mark_all_ready_unpublished(except_queues=paused_queues())
 
 
 def mark_published_lost(*, queues: list[str], limit: int = 500) -> list[Job]:
@@ -67,6 +67,6 @@ def mark_published_lost(*, queues: list[str], limit: int = 500) -> list[Job]:
     """
     if not queues:
         return []
-    return ledger.mark_published_lost(
+    return writes.mark_published_lost(
         queues=queues, older_than_seconds=settings.JOBS_REPUBLISH_AFTER, limit=limit
     )
