@@ -6,4 +6,4 @@ class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self) -> None:
-        from jobs import processes  # noqa: F401  (connects the worker and beat signal hooks)
+        from jobs.worker import processes  # noqa: F401  (connects the worker and beat signal hooks)

@@ -76,7 +76,7 @@ class Dispatcher:
                 if not registered:
                     processes.register(kind="dispatcher", name=f"dispatcher@{socket.gethostname()}")
                     registered = True
-                self.beat()
+                self.heartbeat()
                 moved = self.tick()
                 failures = 0
             except Exception as error:
@@ -92,7 +92,8 @@ class Dispatcher:
         processes.deregister()
         logger.info("dispatcher.stop")
 
-    def beat(self) -> None:
+    def heartbeat(self) -> None:
+        """Mark this dispatcher alive in jobs.Process, every JOBS_HEARTBEAT_INTERVAL."""
         now = time.monotonic()
         if now - self.last_heartbeat >= settings.JOBS_HEARTBEAT_INTERVAL:
             processes.heartbeat()

@@ -2,9 +2,9 @@
 
 Each action changes state through the ledger (jobs.ledger.writes, jobs.ledger.pauses) and,
 in the same transaction, writes django.contrib.admin's LogEntry for every object it changed:
-who, what, when, shown on that object's History page in admin. An action that changes nothing records
-nothing. `how` says where it was done ("in the jobs dashboard"); it ends each entry's message.
-The CLI (`manage.py jobs retry …`) acts as no user and records nothing here.
+who, what, when, shown on that object's History page in admin. An action that changes
+nothing records nothing. `how` says where it was done ("in the jobs dashboard"); it ends each
+entry's message. The CLI (`manage.py jobs retry …`) acts as no user and records nothing here.
 """
 
 from __future__ import annotations

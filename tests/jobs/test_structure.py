@@ -1,14 +1,18 @@
-"""The job layer's structure, checked statically: one writer of job state."""
+"""The job layer's structure: one writer of job state, and every documented path works."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
+import pytest
+from django.apps import apps
+
 ROOT = Path(__file__).resolve().parents[2]
 # The one module allowed to change jobs_job.
-LEDGER_WRITER = "jobs/ledger.py"
+LEDGER_WRITER = "jobs/ledger/writes.py"
 # Not product code: the test suite, and benchmarks that seed and clear their own rows.
 NOT_SCANNED = ("tests", "bench", ".venv", "node_modules")
 
@@ -99,3 +103,80 @@ def test_only_the_ledger_writes_job_state():
         for write in job_writes(path)
     ]
     assert writes == [], "jobs_job is changed outside the ledger"
+
+
+# Where other people and programs read module paths of the job layer: docs, settings, deploy
+# files, and the data migrations of other apps (which never change).
+DOCUMENTS = [
+    "README.md", "docs/*.md", "deploy/**/*", "Procfile.dev", "docker-compose.yml",
+    "Dockerfile", "Makefile", "config/*.py", "*/migrations/*.py",
+]  # fmt: skip
+DOTTED = re.compile(r"(?<![\w/.-])jobs(?:\.[A-Za-z_]\w*)+(?::[A-Za-z_]\w*)?")
+FROM_IMPORT = re.compile(r"from (jobs[\w.]*) import ([\w, ]+)")
+FILE_PATH = re.compile(r"(?<![\w/.])jobs/[\w/]+\.py\b")
+PERMISSION = re.compile(r"^jobs\.(view|add|change|delete)_\w+$")
+
+
+def documented() -> tuple[set[str], set[str]]:
+    """Dotted paths (`jobs.x.y`, `jobs.x:Name`, `from jobs.x import a`) and file paths."""
+    dotted, files = set(), set()
+    for pattern in DOCUMENTS:
+        for path in ROOT.glob(pattern):
+            if not path.is_file() or ".venv" in path.parts:
+                continue
+            text = path.read_text(errors="replace")
+            dotted |= {
+                m for m in DOTTED.findall(text)
+                if not PERMISSION.match(m) and not m.endswith((".py", ".json"))
+            }  # fmt: skip
+            for module, names in FROM_IMPORT.findall(text):
+                for name in names.split(","):
+                    if name.split(" as ")[0].strip():
+                        dotted.add(f"{module}:{name.split(' as ')[0].strip()}")
+            files |= set(FILE_PATH.findall(text))
+    return dotted, files
+
+
+def resolve(path: str) -> object:
+    """Import a documented path: the longest importable module, then its attributes; a
+    `jobs.Model` (an app label and model name, as in `jobs.Process`) is looked up as one."""
+    parts = path.replace(":", ".").split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        rest = parts[cut:]
+        if cut == 1 and rest and rest[0][:1].isupper() and not hasattr(target, rest[0]):
+            target, rest = apps.get_model("jobs", rest[0]), rest[1:]
+        for name in rest:
+            target = getattr(target, name)
+        return target
+    raise ModuleNotFoundError(path)
+
+
+DOTTED_PATHS, FILE_PATHS = documented()
+
+
+def test_the_documents_name_the_paths_people_use():
+    assert {"jobs.base:ApplicationJob", "jobs.scheduler:LockedDatabaseScheduler"} <= DOTTED_PATHS
+    assert {"jobs.consumer:Consumer", "jobs.beat:add_daily_entry"} <= DOTTED_PATHS
+
+
+@pytest.mark.parametrize("path", sorted(DOTTED_PATHS))
+def test_each_documented_module_path_imports(path):
+    assert resolve(path) is not None
+
+
+@pytest.mark.parametrize("path", sorted(FILE_PATHS))
+def test_each_documented_file_exists(path):
+    assert (ROOT / path).is_file()
+
+
+def test_the_public_names_import_from_jobs():
+    from jobs import ApplicationJob, ConcurrencyLimit, Job, State, register
+    from jobs.base import ApplicationJob as Base
+    from jobs.models import Job as Model
+
+    assert ApplicationJob is Base and Job is Model and callable(register)
+    assert State.READY == "ready" and ConcurrencyLimit(key=str).to == 1
