@@ -11,7 +11,8 @@ from django.db import transaction
 from jobs.ledger import writes
 from jobs.models import Job, State
 from jobs.worker import workerdb
-from jobs.worker.execution import OutcomeBuffer, task_result
+from jobs.worker.execution import task_result
+from jobs.worker.outcomes import OutcomeBuffer
 from tests.jobs.sample_jobs import RecordJob
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,7 +17,8 @@ from jobs.base import enqueue_all, publish
 from jobs.ledger import recovery, writes
 from jobs.models import Job, State
 from jobs.worker import workerdb
-from jobs.worker.execution import OutcomeBuffer, task_result
+from jobs.worker.execution import task_result
+from jobs.worker.outcomes import OutcomeBuffer
 from tests.jobs.helpers import wait_for, wait_for_state
 from tests.jobs.sample_jobs import CutOffJob, GatedJob, NulErrorJob, RecordJob, runs
 
