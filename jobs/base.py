@@ -15,6 +15,7 @@ commits; a job due later stays in PostgreSQL until the dispatcher publishes it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -22,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from celery import Task
 from celery.canvas import Signature
@@ -106,9 +108,12 @@ class ApplicationJob(Task):
         priority: int | None = None,
         task_id: str | None = None,
     ) -> writes.NewJob:
-        """Validate arguments and timing; raise TypeError/ValueError before anything is written."""
+        """Validate arguments and timing; raise TypeError/ValueError before anything is written.
+
+        `run`'s signature is bound once; `validate` and `queue_for` get the arguments by name.
+        """
         args, kwargs = list(args or ()), dict(kwargs or {})
-        self.check_arguments(args, kwargs)
+        arguments = self.check_arguments(args, kwargs)
         now = timezone.now()
         if eta is not None and countdown is not None:
             raise ValueError(
@@ -120,6 +125,8 @@ class ApplicationJob(Task):
             scheduled_at = eta if timezone.is_aware(eta) else timezone.make_aware(eta)
         else:
             scheduled_at = now + timedelta(seconds=float(countdown or 0))
+        if queue is None:
+            queue = self.queue_for(**arguments)
         queue = queue or self.queue
         if queue not in settings.JOB_QUEUES:
             raise ValueError(
@@ -153,10 +160,22 @@ class ApplicationJob(Task):
             **limit_fields,
         )
 
-    def check_arguments(self, args: list, kwargs: dict) -> None:
-        """Arguments must fit `run` and be plain JSON; a model instance is refused."""
+    def validate(self, **arguments: Any) -> None:
+        """Refuse bad arguments at enqueue (raise ValueError or TypeError with the reason).
+
+        Override it: called with `run`'s arguments by name, defaults included, once they fit
+        `run` and are plain JSON."""
+
+    def queue_for(self, **arguments: Any) -> str:
+        """The queue of a job enqueued without `queue=`: `queue` unless overridden (an email's
+        follows its type). Called with `run`'s arguments by name, after `validate`."""
+        return self.queue
+
+    def check_arguments(self, args: Sequence, kwargs: dict) -> dict[str, Any]:
+        """Arguments must fit `run`, be plain JSON (a model instance is refused) and pass
+        `validate`; returns them by name. Also for a job's own run-time check."""
         try:
-            inspect.signature(self.run).bind(*args, **kwargs)
+            bound = self.run_signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{self.name}: {error}") from None
         for value in _walk([*args, *kwargs.values()]):
@@ -179,6 +198,13 @@ class ApplicationJob(Task):
         for value in _walk([kwargs, *args]):
             if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
                 raise TypeError(f"{self.name}: dict keys in arguments must be strings (JSON).")
+        bound.apply_defaults()
+        self.validate(**bound.arguments)
+        return bound.arguments
+
+    @functools.cached_property
+    def run_signature(self) -> inspect.Signature:
+        return inspect.signature(self.run)
 
     def retry_delay(self, attempt: int, *, rand: float) -> float:
         """Seconds before the run after `attempt`: exponential, capped, plus jitter."""

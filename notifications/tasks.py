@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import smtplib
 from datetime import timedelta
 
@@ -51,24 +50,14 @@ class EmailNotificationJob(ApplicationJob):
         )  # fmt: skip
         return {"delivery": outcome.delivery_id, "status": outcome.status, "reason": outcome.reason}
 
-    def build_job(self, args, kwargs, *, queue: str | None = None, **timing):
-        if queue is None:
-            self.check_arguments(list(args or ()), dict(kwargs or {}))
-            queue = kind_of(self._arguments(args, kwargs)["notification_type"]).queue
-        return super().build_job(args, kwargs, queue=queue, **timing)
-
-    def check_arguments(self, args: list, kwargs: dict) -> None:
+    def validate(self, *, notification_type: str, data: dict | None, **_arguments) -> None:
         """Refuse an unknown type, or a report_ready email without its link, at enqueue."""
-        super().check_arguments(args, kwargs)
-        arguments = self._arguments(args, kwargs)
-        kind_of(arguments["notification_type"])
-        if arguments["notification_type"] == NotificationType.REPORT_READY and not (
-            arguments.get("data") or {}
-        ).get("url"):
+        kind_of(notification_type)
+        if notification_type == NotificationType.REPORT_READY and not (data or {}).get("url"):
             raise ValueError("report_ready needs data={'url': …}: the link to the report.")
 
-    def _arguments(self, args, kwargs) -> dict:
-        return inspect.signature(self.run).bind(*(args or ()), **(kwargs or {})).arguments
+    def queue_for(self, *, notification_type: str, **_arguments) -> str:
+        return kind_of(notification_type).queue
 
 
 @register
@@ -79,9 +68,7 @@ class PasswordResetJob(ApplicationJob):
 
     queue = "high_priority"
 
-    def check_arguments(self, args: list, kwargs: dict) -> None:
-        super().check_arguments(args, kwargs)
-        email = inspect.signature(self.run).bind(*args, **kwargs).arguments["email"]
+    def validate(self, *, email: object) -> None:
         if not isinstance(email, str):
             raise TypeError(
                 f"PasswordResetJob takes the email address as typed (a string), not {email!r}:"
