@@ -7,11 +7,11 @@ import redis
 from celery import Celery
 
 if os.environ.get("BENCH_TRANSPORT") == "jobs":
-    # Our Redis transport (jobs/kombu_redis.py) under bare Celery: tells what the transport
-    # gains from what the ledger costs.
-    from kombu.transport import TRANSPORT_ALIASES
+    # Our Redis transport (jobs/worker/kombu_redis.py) under bare Celery: tells what the
+    # transport gains from what the ledger costs.
+    from jobs.worker import kombu_redis
 
-    TRANSPORT_ALIASES["redis"] = "jobs.kombu_redis:Transport"
+    kombu_redis.install()
 
 app = Celery("bare", broker=os.environ["REDIS_URL"])
 app.conf.update(

@@ -11,7 +11,7 @@ redis-server this script starts on a free port, with the same worker concurrency
 Figures (stdout, `name = value unit`):
 - drain throughput of 10,000 pre-enqueued jobs, for (a) and (b), and the ratio (b)/(a); and
   for (a) with acks_late, as our jobs ack, to tell that cost from the ledger's; and for (a)
-  with acks_late on our Redis transport (jobs/kombu_redis.py, which (b) uses), with the
+  with acks_late on our Redis transport (jobs/worker/kombu_redis.py, which (b) uses), with the
   ratio of (b) to that: the ledger's own cost, without what the transport wins back;
 - enqueue latency of (b) inside a transaction (the call, before commit): p50 / p99;
 - pickup latency commit→start with idle workers at 50 jobs/s: p50 / p99 for (a) and (b);

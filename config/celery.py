@@ -3,11 +3,12 @@
 import os
 
 from celery import Celery
-from kombu.transport import TRANSPORT_ALIASES
 
-# redis:// through kombu's Redis transport with one fix (jobs/kombu_redis.py): a worker no
-# longer exits when Redis goes away while it waits for messages.
-TRANSPORT_ALIASES["redis"] = "jobs.kombu_redis:Transport"
+from jobs.worker import kombu_redis
+
+# redis:// through kombu's Redis transport with one fix: a worker no longer exits when Redis
+# goes away while it waits for messages.
+kombu_redis.install()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

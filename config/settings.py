@@ -275,7 +275,7 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 JOBS_BROKER_RETRY_INTERVAL = env.float("JOBS_BROKER_RETRY_INTERVAL", default=1.0)
 # Celery's Django fixup closes the database connection around every task unless this is set:
 # a new connection per job would cost more than the job layer's own writes. Jobs reconnect
-# on a broken connection (jobs.execution).
+# on a broken connection (jobs.worker.execution).
 CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- Forum limits (stated in forms and error messages) --------------------------------------

@@ -6,4 +6,6 @@ class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self) -> None:
-        from jobs import processes  # noqa: F401  (connects the worker and beat signal hooks)
+        from jobs.worker import hooks
+
+        hooks.connect()  # the worker, pool process and beat hooks (signals, at-fork, atexit)

@@ -15,6 +15,7 @@ commits; a job due later stays in PostgreSQL until the dispatcher publishes it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -22,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from celery import Task
 from celery.canvas import Signature
@@ -32,8 +34,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from config.celery import app
-from jobs import concurrency, ledger
-from jobs.concurrency import ConcurrencyLimit
+from jobs.ledger import concurrency, writes
+from jobs.ledger.concurrency import ConcurrencyLimit
 from jobs.models import State
 
 logger = logging.getLogger("jobs")
@@ -63,13 +65,13 @@ class ApplicationJob(Task):
     # compare-and-set claim makes a redelivery of a finished job a no-op).
     acks_late = True
     reject_on_worker_lost = True
-    # Results are written by jobs.execution, with the ledger row, in one statement.
+    # Results are written by jobs.worker.execution, with the ledger row, in one statement.
     ignore_result = True
 
     def __call__(self, *args, **kwargs):
         if self.request.called_directly:  # perform_now: run inline, no ledger
             return super().__call__(*args, **kwargs)
-        from jobs.execution import run_job
+        from jobs.worker.execution import run_job
 
         return run_job(self, args, kwargs)
 
@@ -105,10 +107,13 @@ class ApplicationJob(Task):
         queue: str | None = None,
         priority: int | None = None,
         task_id: str | None = None,
-    ) -> ledger.NewJob:
-        """Validate arguments and timing; raise TypeError/ValueError before anything is written."""
+    ) -> writes.NewJob:
+        """Validate arguments and timing; raise TypeError/ValueError before anything is written.
+
+        `run`'s signature is bound once; `validate` and `queue_for` get the arguments by name.
+        """
         args, kwargs = list(args or ()), dict(kwargs or {})
-        self.check_arguments(args, kwargs)
+        arguments = self.check_arguments(args, kwargs)
         now = timezone.now()
         if eta is not None and countdown is not None:
             raise ValueError(
@@ -120,6 +125,8 @@ class ApplicationJob(Task):
             scheduled_at = eta if timezone.is_aware(eta) else timezone.make_aware(eta)
         else:
             scheduled_at = now + timedelta(seconds=float(countdown or 0))
+        if queue is None:
+            queue = self.queue_for(**arguments)
         queue = queue or self.queue
         if queue not in settings.JOB_QUEUES:
             raise ValueError(
@@ -140,7 +147,7 @@ class ApplicationJob(Task):
             }
         else:
             limit_fields = {}
-        return ledger.NewJob(
+        return writes.NewJob(
             id=uuid.UUID(task_id) if task_id else uuid.uuid4(),
             class_name=self.name,
             queue=queue,
@@ -153,10 +160,24 @@ class ApplicationJob(Task):
             **limit_fields,
         )
 
-    def check_arguments(self, args: list, kwargs: dict) -> None:
-        """Arguments must fit `run` and be plain JSON; a model instance is refused."""
+    # `*_: Any, **arguments: Any`: mypy lets an override of such a hook name only the
+    # arguments it reads (keyword-only) and take the rest as `**_arguments`.
+    def validate(self, *_: Any, **arguments: Any) -> None:
+        """Refuse bad arguments at enqueue (raise ValueError or TypeError with the reason).
+
+        Override it: called with `run`'s arguments by name, defaults included, once they fit
+        `run` and are plain JSON."""
+
+    def queue_for(self, *_: Any, **arguments: Any) -> str:
+        """The queue of a job enqueued without `queue=`: `queue` unless overridden (an email's
+        follows its type). Called with `run`'s arguments by name, after `validate`."""
+        return self.queue
+
+    def check_arguments(self, args: Sequence, kwargs: dict) -> dict[str, Any]:
+        """Arguments must fit `run`, be plain JSON (a model instance is refused) and pass
+        `validate`; returns them by name. Also for a job's own run-time check."""
         try:
-            inspect.signature(self.run).bind(*args, **kwargs)
+            bound = self.run_signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{self.name}: {error}") from None
         for value in _walk([*args, *kwargs.values()]):
@@ -179,6 +200,13 @@ class ApplicationJob(Task):
         for value in _walk([kwargs, *args]):
             if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
                 raise TypeError(f"{self.name}: dict keys in arguments must be strings (JSON).")
+        bound.apply_defaults()
+        self.validate(**bound.arguments)
+        return bound.arguments
+
+    @functools.cached_property
+    def run_signature(self) -> inspect.Signature:
+        return inspect.signature(self.run)
 
     def retry_delay(self, attempt: int, *, rand: float) -> float:
         """Seconds before the run after `attempt`: exponential, capped, plus jitter."""
@@ -234,15 +262,15 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
                 )
 
 
-def _enqueue(jobs: list[ledger.NewJob], options: dict) -> None:
+def _enqueue(jobs: list[writes.NewJob], options: dict) -> None:
     if len({job.id for job in jobs}) < len(jobs):
         raise ValueError("Two jobs share a task_id: give each job its own task_id (or none).")
     if any(job.concurrency_key for job in jobs):
         with transaction.atomic():  # the key locks last until the caller's commit
             jobs = concurrency.admit(jobs)
-            ledger.insert(jobs)
+            writes.insert(jobs)
     else:
-        ledger.insert(jobs)
+        writes.insert(jobs)
     ready = [job for job in jobs if job.state == State.READY]
     if ready:
         transaction.on_commit(partial(_publish_after_commit, ready, options), robust=True)
@@ -255,7 +283,7 @@ PUBLISH_BACKOFF_SECONDS = 5.0
 _publish_backoff = {"until": 0.0}
 
 
-def _publish_after_commit(jobs: list[ledger.NewJob], options: dict) -> None:
+def _publish_after_commit(jobs: list[writes.NewJob], options: dict) -> None:
     """Publish, never raising: a job Redis did not take stays ready for the dispatcher."""
     if time.monotonic() < _publish_backoff["until"]:
         error = f"backing off, a publish failed less than {PUBLISH_BACKOFF_SECONDS:.0f} s ago"
@@ -270,7 +298,7 @@ def _publish_after_commit(jobs: list[ledger.NewJob], options: dict) -> None:
         "job.publish_failed count=%d error=%s: the dispatcher will publish them", len(jobs), error
     )
     try:
-        ledger.mark_unpublished([job.id for job in jobs])
+        writes.mark_unpublished([job.id for job in jobs])
     except Exception:
         logger.exception("job.mark_unpublished_failed count=%d", len(jobs))
 

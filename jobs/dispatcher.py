@@ -8,7 +8,7 @@ Run as `python manage.py jobs dispatcher`, beside the workers and beat. Each pas
 - every few seconds, while jobs wait for a retry after an error their class can probe
   (`ApplicationJob.retry_probe`, e.g. the mail server down): the probe, and if it passes,
   those retries due now;
-and, every few passes (jobs.recovery):
+and, every few passes (jobs.ledger.recovery):
 - claimed jobs of dead processes → ready again (or failed after their last attempt);
 - Redis restarted empty or flushed → every ready job published again;
 - ready jobs of a queue that is empty in Redis, published long ago → published again.
@@ -31,9 +31,10 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 
 from config.celery import app
-from jobs import concurrency, ledger, processes, recovery
 from jobs.base import publish
-from jobs.queues import paused_queues
+from jobs.ledger import concurrency, recovery, writes
+from jobs.ledger.pauses import paused_queues
+from jobs.worker import processes
 
 logger = logging.getLogger("jobs.dispatcher")
 
@@ -75,7 +76,7 @@ class Dispatcher:
                 if not registered:
                     processes.register(kind="dispatcher", name=f"dispatcher@{socket.gethostname()}")
                     registered = True
-                self.beat()
+                self.heartbeat()
                 moved = self.tick()
                 failures = 0
             except Exception as error:
@@ -91,7 +92,8 @@ class Dispatcher:
         processes.deregister()
         logger.info("dispatcher.stop")
 
-    def beat(self) -> None:
+    def heartbeat(self) -> None:
+        """Mark this dispatcher alive in jobs.Process, every JOBS_HEARTBEAT_INTERVAL."""
         now = time.monotonic()
         if now - self.last_heartbeat >= settings.JOBS_HEARTBEAT_INTERVAL:
             processes.heartbeat()
@@ -108,7 +110,7 @@ class Dispatcher:
             self.last_probe = now
             self.probe_retries()
         with transaction.atomic():
-            due = [job for job in ledger.promote_due(limit=self.batch_size) if job.state == "ready"]
+            due = [job for job in writes.promote_due(limit=self.batch_size) if job.state == "ready"]
             publish(due)
         published["due"] = len(due)
         with transaction.atomic():
@@ -116,7 +118,7 @@ class Dispatcher:
             publish(released)
         published["unblocked"] = len(released)
         with transaction.atomic():
-            lost = ledger.claim_unpublished(
+            lost = writes.mark_published_unsent(
                 older_than_seconds=UNPUBLISHED_GRACE_SECONDS, limit=self.batch_size
             )
             publish(lost)
@@ -132,7 +134,7 @@ class Dispatcher:
         if self.probed is None:
             self.probed = probed_job_classes()
         for task in self.probed:
-            if not ledger.retries_waiting_on(task.name, task.retry_probe_errors):
+            if not writes.retries_waiting_on(task.name, task.retry_probe_errors):
                 continue
             try:
                 passed = task.retry_probe()
@@ -140,7 +142,7 @@ class Dispatcher:
                 logger.warning("dispatcher.retry_probe_error class=%s %s", task.name, error)
                 continue
             if passed:
-                count = ledger.release_retries(task.name, task.retry_probe_errors)
+                count = writes.release_retries(task.name, task.retry_probe_errors)
                 logger.info("dispatcher.retries_released class=%s count=%d", task.name, count)
 
     def recover(self) -> dict[str, int]:
@@ -165,7 +167,7 @@ class Dispatcher:
                 if queue not in paused and channel.queue_declare(queue=queue).message_count == 0
             ]
         with transaction.atomic():
-            lost = recovery.claim_lost(queues=empty, limit=self.batch_size)
+            lost = recovery.mark_published_lost(queues=empty, limit=self.batch_size)
             publish(lost)
         return {"orphans": len(orphans), "lost": len(lost)}
 

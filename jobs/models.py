@@ -1,7 +1,7 @@
 """The job ledger: one row per job, the source of truth Celery + Redis lack.
 
 A job's id is its Celery task id; its result stays in django-celery-results' TaskResult under
-the same id. Every state change is made by `jobs.ledger` in SQL that checks the state it
+the same id. Every state change is made by `jobs.ledger.writes` in SQL that checks the state it
 expects (compare-and-set), so a duplicate message or a late worker changes nothing.
 """
 
@@ -77,14 +77,14 @@ class JobQuerySet(models.QuerySet):
 
     def retry(self) -> int:
         """Re-enqueue failed or discarded jobs with their original arguments."""
-        from jobs import ledger
+        from jobs.ledger import writes
 
-        return ledger.retry_jobs(self)
+        return writes.retry_jobs(self)
 
     def discard(self, *, reason: str = "discarded by an operator") -> int:
-        from jobs import ledger
+        from jobs.ledger import writes
 
-        return ledger.discard_jobs(self, reason=reason)
+        return writes.discard_jobs(self, reason=reason)
 
 
 class Job(models.Model):
@@ -177,7 +177,7 @@ class Job(models.Model):
 
 
 class Process(models.Model):
-    """A live worker, worker pool process, dispatcher or beat, heartbeating (jobs.processes).
+    """A live worker, worker pool process, dispatcher or beat, heartbeating (jobs.worker.processes).
 
     A claimed job whose process row is gone or stale is re-enqueued by the dispatcher.
     """
@@ -208,7 +208,7 @@ class Process(models.Model):
 
 
 class QueuePause(models.Model):
-    """A paused queue: workers stop taking its jobs, which stay ready (jobs.queues)."""
+    """A paused queue: workers stop taking its jobs, which stay ready (jobs.ledger.pauses)."""
 
     queue = models.CharField(max_length=100, primary_key=True)
     paused_at = models.DateTimeField(default=timezone.now)

@@ -2,8 +2,8 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from jobs import ledger
 from jobs.base import ApplicationJob, register
+from jobs.ledger import writes
 
 
 @shared_task(name="jobs.ping")
@@ -19,5 +19,5 @@ class PruneJobsJob(ApplicationJob):
     max_attempts = 1
 
     def run(self, older_than_days: int = 7) -> dict:
-        jobs, results = ledger.prune(older_than=timedelta(days=older_than_days))
+        jobs, results = writes.prune(older_than=timedelta(days=older_than_days))
         return {"jobs": jobs, "task_results": results}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import smtplib
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +18,7 @@ from notifications.types import (
 )
 
 if TYPE_CHECKING:
-    from jobs.ledger import NewJob
+    pass
 
 
 @register
@@ -59,33 +57,16 @@ class EmailNotificationJob(ApplicationJob):
         )
         return {"delivery": outcome.delivery_id, "status": outcome.status, "reason": outcome.reason}
 
-    def build_job(
-        self,
-        args: Sequence[Any] | None,
-        kwargs: dict[str, Any] | None,
-        *,
-        queue: str | None = None,
-        **timing: Any,
-    ) -> NewJob:
-        if queue is None:
-            self.check_arguments(list(args or ()), dict(kwargs or {}))
-            queue = kind_of(self._arguments(args, kwargs)["notification_type"]).queue
-        return super().build_job(args, kwargs, queue=queue, **timing)
-
-    def check_arguments(self, args: list, kwargs: dict) -> None:
+    def validate(
+        self, *, notification_type: str, data: dict[str, Any] | None, **_arguments: Any
+    ) -> None:
         """Refuse an unknown type, or a report_ready email without its link, at enqueue."""
-        super().check_arguments(args, kwargs)
-        arguments = self._arguments(args, kwargs)
-        kind_of(arguments["notification_type"])
-        if arguments["notification_type"] == NotificationType.REPORT_READY and not (
-            arguments.get("data") or {}
-        ).get("url"):
+        kind_of(notification_type)
+        if notification_type == NotificationType.REPORT_READY and not (data or {}).get("url"):
             raise ValueError("report_ready needs data={'url': …}: the link to the report.")
 
-    def _arguments(
-        self, args: Sequence[Any] | None, kwargs: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        return inspect.signature(self.run).bind(*(args or ()), **(kwargs or {})).arguments
+    def queue_for(self, *, notification_type: str, **_arguments: Any) -> str:
+        return kind_of(notification_type).queue
 
 
 @register
@@ -96,9 +77,7 @@ class PasswordResetJob(ApplicationJob):
 
     queue = "high_priority"
 
-    def check_arguments(self, args: list, kwargs: dict) -> None:
-        super().check_arguments(args, kwargs)
-        email = inspect.signature(self.run).bind(*args, **kwargs).arguments["email"]
+    def validate(self, *, email: object) -> None:
         if not isinstance(email, str):
             raise TypeError(
                 f"PasswordResetJob takes the email address as typed (a string), not {email!r}:"

@@ -6,11 +6,10 @@ imported in `run`: they import this module to enqueue.
 
 from __future__ import annotations
 
-import inspect
 from datetime import date, timedelta
 
 from jobs.base import ApplicationJob, register
-from jobs.concurrency import ConcurrencyLimit
+from jobs.ledger.concurrency import ConcurrencyLimit
 
 
 @register
@@ -29,19 +28,17 @@ class ReportGenerationJob(ApplicationJob):
         duration=timedelta(minutes=30),
     )
 
-    def check_arguments(self, args: list, kwargs: dict) -> None:
+    def validate(self, *, report_type: str, parameters: dict, user_id: int) -> None:
         """Bad parameters are refused at enqueue, with the registry's reason, whoever enqueues
         (reports.services.request_report checks the same before it creates the Report)."""
-        super().check_arguments(args, kwargs)
         from forum.models import User
         from reports import registry
 
-        bound = inspect.signature(self.run).bind(*args, **kwargs).arguments
-        requester = User.objects.filter(pk=bound["user_id"]).first()
+        requester = User.objects.filter(pk=user_id).first()
         if requester is None:
-            raise ValueError(f"ReportGenerationJob: no user with id {bound['user_id']!r}.")
+            raise ValueError(f"ReportGenerationJob: no user with id {user_id!r}.")
         registry.clean_parameters(
-            report_type=bound["report_type"], parameters=bound["parameters"], requester=requester
+            report_type=report_type, parameters=parameters, requester=requester
         )
 
     def run(self, report_type: str, parameters: dict, user_id: int) -> dict:

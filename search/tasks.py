@@ -25,9 +25,7 @@ class ContentIndexingJob(ApplicationJob):
     max_attempts = 5
     retry_on = (OperationalError,)  # a deadlock or a lost connection: try again
 
-    def check_arguments(self, args: list, kwargs: dict) -> None:
-        super().check_arguments(args, kwargs)
-        content_type = kwargs.get("content_type", args[1] if len(args) > 1 else None)
+    def validate(self, *, content_id: int, content_type: str) -> None:
         if content_type not in CONTENT_TYPES:
             raise ValueError(
                 f"ContentIndexingJob: content_type must be one of {', '.join(CONTENT_TYPES)}, "

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from forum.models import Post
-from jobs.dashboard import LIST_STATES
+from jobs.ops.selectors import LIST_STATES
 from tests.forum.factories import CommentFactory, PostFactory
 from tests.jobs.sample_jobs import RecordJob
 

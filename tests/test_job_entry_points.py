@@ -74,3 +74,36 @@ def test_bad_report_parameters_are_refused_at_enqueue(user, parameters, says):
     with pytest.raises(ValueError, match=says):
         ReportGenerationJob.delay("user_activity", parameters, user.pk)
     assert not Job.objects.exists()
+
+
+def test_an_enqueue_binds_the_jobs_arguments_once(user, monkeypatch):
+    """`run`'s signature is bound once per enqueue, whatever the job checks (it was bound
+    five times for an email: the base check, the email's check, its queue, then again)."""
+    import inspect
+
+    from django.db import transaction
+
+    binds = []
+    bind = inspect.Signature.bind
+    monkeypatch.setattr(
+        inspect.Signature, "bind", lambda self, *a, **k: binds.append(1) or bind(self, *a, **k)
+    )
+    enqueues = [
+        (EmailNotificationJob, [user.pk, "welcome"], {}),
+        (EmailNotificationJob, [user.pk, "report_ready"], {"data": {"url": "/reports/1/"}}),
+        (PasswordResetJob, ["ada@example.com"], {}),
+        (ContentIndexingJob, [1, "post"], {}),
+        (
+            ReportGenerationJob,
+            ["user_activity", {"start_date": "2026-11-01", "end_date": "2026-11-02"}, user.pk],
+            {},
+        ),
+    ]
+    counted = []
+    for job, args, kwargs in enqueues:
+        with transaction.atomic():
+            binds.clear()
+            job.apply_async(args, kwargs)
+            counted.append(len(binds))
+            transaction.set_rollback(True)  # nothing written, nothing published
+    assert counted == [1] * len(enqueues)

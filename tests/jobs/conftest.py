@@ -2,7 +2,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from jobs import workerdb
+from jobs.worker import workerdb
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +16,7 @@ def _fresh_run_counters():
 
 @pytest.fixture(autouse=True)
 def _close_worker_connection():
-    """Code under test may open jobs.workerdb's own connection in this process: close it, or
+    """Code under test may open jobs.worker.workerdb's own connection in this process: close it, or
     the test database cannot be dropped at the end of the run."""
     yield
     workerdb.close()

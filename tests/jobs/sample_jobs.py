@@ -13,7 +13,7 @@ from django.db import connection
 
 from forum.models import User
 from jobs.base import ApplicationJob, register
-from jobs.concurrency import ConcurrencyLimit
+from jobs.ledger.concurrency import ConcurrencyLimit
 
 
 def runs(key: str) -> int:

@@ -55,3 +55,19 @@ def test_admin_retry_and_discard_actions(admin_client):
 def test_members_cannot_see_jobs(client):
     client.force_login(UserFactory())
     assert client.get("/admin/jobs/job/").status_code == 302
+
+
+def test_saving_a_job_in_admin_writes_nothing(admin_client):
+    """Every field of a job is read-only in admin, and only the ledger changes job rows: the
+    change form's Save must not rewrite the row (it would put back the state it read over a
+    worker's concurrent claim or outcome)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = failed_job()
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.post(f"/admin/jobs/job/{job.pk}/change/", {"_save": "Save"})
+    assert response.status_code == 302
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().startswith('UPDATE "jobs_job"')]
+    assert writes == []
+    assert Job.objects.get(pk=job.pk).state == State.FAILED

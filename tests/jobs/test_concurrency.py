@@ -6,9 +6,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import concurrency
 from jobs.base import register
-from jobs.concurrency import ConcurrencyLimit
+from jobs.ledger import concurrency
+from jobs.ledger.concurrency import ConcurrencyLimit
 from jobs.models import Job, State
 from tests.jobs.helpers import wait_for, wait_for_state
 from tests.jobs.sample_jobs import OneAtATimeJob, RecordJob, most_at_once, runs
@@ -58,7 +58,7 @@ def test_a_scheduled_job_with_a_key_waits_for_a_slot_when_due():
     running = OneAtATimeJob.delay(10, "later").id
     later = OneAtATimeJob.apply_async([10, "later"], countdown=3600).id
     Job.objects.filter(pk=later).update(scheduled_at=timezone.now())
-    from jobs.ledger import promote_due
+    from jobs.ledger.writes import promote_due
 
     with transaction.atomic():
         promote_due()

@@ -77,7 +77,7 @@ def test_dispatcher_heartbeat_file_shows_its_loop_is_alive(processes, tmp_path):
 
 def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private_redis):
     """Celery's own back-off (2, 4, 6 … 30 s) would leave a worker idle for up to 30 s after
-    Redis returned; jobs.consumer retries every JOBS_BROKER_RETRY_INTERVAL, without limit."""
+    Redis returned; jobs.worker.consumer retries every JOBS_BROKER_RETRY_INTERVAL, without limit."""
     worker = processes.worker(env=private_redis.env)
     private_redis.stop()
     wait_for(
@@ -97,7 +97,7 @@ def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private
 
 def test_a_worker_waiting_for_messages_survives_losing_redis(processes, private_redis):
     """kombu 5.7.0 stopped the worker here (AttributeError 'hostname' in restore_unacked)
-    when Redis died while it waited for messages with some prefetched (jobs.kombu_redis)."""
+    when Redis died while it waited for messages with some prefetched (jobs.worker.kombu_redis)."""
     worker = processes.worker(concurrency=2, env=private_redis.env)
     processes.dispatcher(env=private_redis.env)  # republishes the prefetched one Redis lost
     naps = [NapJob.delay(3) for _ in range(3)]  # they finish even if Redis is still away

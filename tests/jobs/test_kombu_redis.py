@@ -1,4 +1,4 @@
-"""jobs.kombu_redis, the Redis transport every `redis://` URL gets, against the real Redis."""
+"""jobs.worker.kombu_redis, the Redis transport `redis://` URLs get, against the real Redis."""
 
 import pytest
 import redis

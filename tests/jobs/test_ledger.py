@@ -8,17 +8,19 @@ import psycopg
 import pytest
 from django.db import transaction
 
-from jobs import ledger, workerdb
-from jobs.execution import OutcomeBuffer, task_result
+from jobs.ledger import writes
 from jobs.models import Job, State
+from jobs.worker import workerdb
+from jobs.worker.execution import task_result
+from jobs.worker.outcomes import OutcomeBuffer
 from tests.jobs.sample_jobs import RecordJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def claim(job_id: str) -> ledger.Claim | None:
+def claim(job_id: str) -> writes.Claim | None:
     try:
-        return ledger.claim(
+        return writes.claim(
             job_id=job_id, class_name="RecordJob", queue="default", priority=0,
             args=["race"], kwargs={}, worker="test", process_id=None, max_attempts=5,
         )  # fmt: skip
@@ -52,7 +54,7 @@ def test_outcomes_postgresql_refused_are_written_once_it_is_back(monkeypatch):
     must not leave its jobs claimed for ever (it heartbeats, so nothing would recover them)."""
     job_id = RecordJob.delay("restart").id
     attempt = claim(job_id).attempt
-    conclude, calls = ledger.conclude, []
+    conclude, calls = writes.conclude, []
 
     def refused_while_restarting(batch):
         calls.append(len(batch))
@@ -63,9 +65,9 @@ def test_outcomes_postgresql_refused_are_written_once_it_is_back(monkeypatch):
         finally:
             workerdb.close()
 
-    monkeypatch.setattr(ledger, "conclude", refused_while_restarting)
+    monkeypatch.setattr(writes, "conclude", refused_while_restarting)
     buffer = OutcomeBuffer(max_delay=0.01, retry_delay=0.2)
-    buffer.add(ledger.Outcome(job_id, attempt, State.FINISHED, _result()))
+    buffer.add(writes.Outcome(job_id, attempt, State.FINISHED, _result()))
     deadline = time.monotonic() + 10
     while Job.objects.get(pk=job_id).state != State.FINISHED:
         assert time.monotonic() < deadline, f"still {Job.objects.get(pk=job_id).state}"

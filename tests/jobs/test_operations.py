@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from jobs import operations
 from jobs.models import Job, State
+from jobs.ops import operations
 from tests.forum.factories import UserFactory
 from tests.jobs.sample_jobs import GatedJob, RecordJob
 

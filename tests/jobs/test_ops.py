@@ -83,7 +83,7 @@ def test_readyz_names_the_check_that_fails_and_recovers(client, private_redis, s
     assert not body["checks"]["worker"]["ok"]  # no worker yet
     assert "no worker" in body["checks"]["worker"]["detail"]
 
-    from jobs import processes
+    from jobs.worker import processes
 
     processes.register(kind="worker", name="probe@test", queues=["default"])
     assert client.get("/readyz").status_code == 200

@@ -13,10 +13,12 @@ from django.db import connection, transaction
 from django_celery_results.models import TaskResult
 
 from config.celery import app
-from jobs import ledger, recovery, workerdb
 from jobs.base import enqueue_all, publish
-from jobs.execution import OutcomeBuffer, task_result
+from jobs.ledger import recovery, writes
 from jobs.models import Job, State
+from jobs.worker import workerdb
+from jobs.worker.execution import task_result
+from jobs.worker.outcomes import OutcomeBuffer
 from tests.jobs.helpers import wait_for, wait_for_state
 from tests.jobs.sample_jobs import CutOffJob, GatedJob, NulErrorJob, RecordJob, runs
 
@@ -41,7 +43,7 @@ def test_a_batch_with_two_attempts_of_one_job_records_the_latest_and_the_rest():
         outcome(twice, second.attempt, run=2),  # the same outcome given twice
     ]
     try:
-        assert ledger.conclude(batch) == 2
+        assert writes.conclude(batch) == 2
     finally:
         workerdb.close()
     job = Job.objects.get(pk=twice)
@@ -190,9 +192,9 @@ def test_an_error_message_with_a_nul_character_is_recorded_and_the_job_fails(cel
 JOB_A, JOB_B = str(uuid.uuid4()), str(uuid.uuid4())
 
 
-def claim(job_id: str, *, class_name: str = "RecordJob") -> ledger.Claim:
+def claim(job_id: str, *, class_name: str = "RecordJob") -> writes.Claim:
     try:
-        return ledger.claim(
+        return writes.claim(
             job_id=job_id, class_name=class_name, queue="default", priority=0, args=[],
             kwargs={}, worker="test", process_id=None, max_attempts=5,
         )  # fmt: skip
@@ -200,12 +202,12 @@ def claim(job_id: str, *, class_name: str = "RecordJob") -> ledger.Claim:
         workerdb.close()
 
 
-def outcome(job_id: str, attempt: int, *, run: int, periodic_task_name=None) -> ledger.Outcome:
+def outcome(job_id: str, attempt: int, *, run: int, periodic_task_name=None) -> writes.Outcome:
     request = SimpleNamespace(
         argsrepr=None, kwargsrepr=None, hostname="test", periodic_task_name=periodic_task_name
     )
     result = task_result(RecordJob, request, (), {}, "SUCCESS", {"run": run})
-    return ledger.Outcome(job_id, attempt, State.FINISHED, result)
+    return writes.Outcome(job_id, attempt, State.FINISHED, result)
 
 
 @contextlib.contextmanager

@@ -1,26 +1,24 @@
-"""`python manage.py jobs …`: the seed's console queries and solid_queue:start/stop, for ops."""
+"""`python manage.py jobs …`: the seed's console queries and solid_queue:start/stop, for ops.
+
+Argument parsing and output; the reads are jobs.ops.selectors (shared with the dashboard and
+/metrics), the writes the ledger's (jobs.ledger), a worker's start/stop jobs.ops.worker_control.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Count
+from django.db.models import QuerySet
 from django.utils import timezone
-from django_celery_results.models import TaskResult
 
-from jobs import ledger, queues
 from jobs.dispatcher import Dispatcher
-from jobs.models import Job, Process, State
+from jobs.ledger import pauses, writes
+from jobs.models import Job
+from jobs.ops import selectors, worker_control
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -88,18 +86,15 @@ class Command(BaseCommand):
 
     # --- inspection -------------------------------------------------------------------------
     def do_status(self, options: dict) -> None:
-        by_state = Job.objects.counts_by_state()
+        by_state = selectors.state_counts()
         self.stdout.write("Jobs by state")
-        for state in State:
-            self.stdout.write(f"  {state.value:<10} {by_state.get(state.value, 0):>10,}")
+        for state, count in by_state.items():
+            self.stdout.write(f"  {state:<10} {count:>10,}")
         self.stdout.write(f"  {'total':<10} {sum(by_state.values()):>10,}")
 
-        rows = Job.objects.order_by().values_list("class_name", "state").annotate(n=Count("id"))
-        by_class: dict[str, dict[str, int]] = {}
-        for class_name, state, count in rows:
-            by_class.setdefault(class_name, {})[state] = count
+        by_class = selectors.counts_by_class_and_state()
         if by_class:
-            columns = [s.value for s in State]
+            columns = list(by_state)
             self.stdout.write("\nJobs by class")
             self.stdout.write(f"  {'class':<28}" + "".join(f"{c:>11}" for c in columns))
             for class_name in sorted(by_class):
@@ -110,40 +105,33 @@ class Command(BaseCommand):
 
         self.stdout.write("\nQueues")
         self.stdout.write(f"  {'queue':<16}{'ready':>10}{'latency':>12}  state")
-        paused = queues.paused_queues()
-        now = timezone.now()
-        ready = Job.objects.ready_by_queue()
-        for queue in settings.JOB_QUEUES:
-            count, oldest = ready.get(queue, (0, None))
-            latency = f"{(now - oldest).total_seconds():.1f}s" if oldest else "-"
-            state = "paused" if queue in paused else "running"
-            self.stdout.write(f"  {queue:<16}{count:>10,}{latency:>12}  {state}")
+        for queue in selectors.queue_snapshot():
+            latency = "-" if queue.latency is None else f"{queue.latency:.1f}s"
+            state = "paused" if queue.paused else "running"
+            self.stdout.write(f"  {queue.name:<16}{queue.ready:>10,}{latency:>12}  {state}")
         self.stdout.write("")
         self.do_processes(options)
 
     def do_processes(self, options: dict) -> None:
-        rows = Process.objects.order_by("kind", "hostname", "pid")
+        rows = selectors.process_snapshot()
         if not rows:
             self.stdout.write("No live processes: start a worker and the dispatcher.")
             return
-        now = timezone.now()
-        running = dict(
-            Job.objects.claimed().order_by().values_list("process_id").annotate(Count("id"))
-        )
+        running = selectors.running_counts()
         self.stdout.write("Processes")
         self.stdout.write(
             f"  {'kind':<11}{'name':<34}{'pid':>8}{'heartbeat':>11}{'jobs':>6}  queues"
         )
         for row in rows:
-            age = f"{(now - row.last_heartbeat_at).total_seconds():.0f}s ago"
+            process, age = row.process, f"{row.age:.0f}s ago"
             self.stdout.write(
-                f"  {row.kind:<11}{row.name[:33]:<34}{row.pid:>8}{age:>11}"
-                f"{running.get(row.id, 0):>6}  {','.join(row.queues) or '-'}"
+                f"  {process.kind:<11}{process.name[:33]:<34}{process.pid:>8}{age:>11}"
+                f"{running.get(process.id, 0):>6}  {','.join(process.queues) or '-'}"
             )
 
     def do_pause(self, options: dict) -> None:
         try:
-            changed = queues.pause(options["queue"])
+            changed = pauses.pause(options["queue"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         note = "" if changed else " (it already was)"
@@ -154,16 +142,14 @@ class Command(BaseCommand):
 
     def do_resume(self, options: dict) -> None:
         try:
-            changed = queues.resume(options["queue"])
+            changed = pauses.resume(options["queue"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         note = "" if changed else " (it was not paused)"
         self.stdout.write(f"Resumed {options['queue']}{note}.")
 
     def do_failed(self, options: dict) -> None:
-        jobs = Job.objects.failed().order_by("-finished_at")
-        if options["class_name"]:
-            jobs = jobs.filter(class_name=options["class_name"])
+        jobs = selectors.failed_jobs(class_name=options["class_name"] or "")
         total = jobs.count()
         if not total:
             self.stdout.write("No failed jobs.")
@@ -197,7 +183,7 @@ class Command(BaseCommand):
             ("claimed", local(job.claimed_at) if job.claimed_at else "-"),
             ("finished", local(job.finished_at) if job.finished_at else "-"),
         ]
-        result = TaskResult.objects.filter(task_id=str(job.id)).first()
+        result = selectors.task_result(job)
         if result:
             fields.append(("result", f"{result.status} {result.result or ''}".strip()))
         if job.error_class:
@@ -209,13 +195,11 @@ class Command(BaseCommand):
 
     # --- actions ----------------------------------------------------------------------------
     def do_retry(self, options: dict) -> None:
-        jobs = self._selection(options)
-        count = jobs.retry()
+        count = self._selection(options).retry()
         self.stdout.write(f"Re-enqueued {count:,} job{'s' if count != 1 else ''}.")
 
     def do_discard(self, options: dict) -> None:
-        jobs = self._selection(options)
-        count = jobs.discard(reason=options["reason"])
+        count = self._selection(options).discard(reason=options["reason"])
         self.stdout.write(f"Discarded {count:,} job{'s' if count != 1 else ''}.")
 
     def do_prune(self, options: dict) -> None:
@@ -223,7 +207,7 @@ class Command(BaseCommand):
         if not match:
             raise CommandError("--older-than takes a number and a unit: 30m, 12h or 7d.")
         older_than = timedelta(**{UNITS[match[2]]: int(match[1])})
-        jobs, results = ledger.prune(older_than=older_than, batch_size=options["batch_size"])
+        jobs, results = writes.prune(older_than=older_than, batch_size=options["batch_size"])
         self.stdout.write(
             f"Pruned {jobs:,} jobs and {results:,} task results older than {options['older_than']}."
         )
@@ -236,67 +220,41 @@ class Command(BaseCommand):
         ).run()
 
     def do_worker_start(self, options: dict) -> None:
-        unknown = set(options["queues"].split(",")) - set(settings.JOB_QUEUES)
-        if unknown:
-            known = ", ".join(settings.JOB_QUEUES)
-            raise CommandError(f"Unknown queue(s) {', '.join(sorted(unknown))}: use {known}.")
         if options["daemon"] and not options["pidfile"]:
             raise CommandError("--daemon needs --pidfile, so that `jobs worker stop` can find it.")
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker",
-                   "--queues", options["queues"], "--loglevel", options["loglevel"]]  # fmt: skip
-        if options["concurrency"]:
-            command += ["--concurrency", str(options["concurrency"])]
-        if options["pidfile"]:
-            command += ["--pidfile", str(Path(options["pidfile"]).resolve())]
-        if options["logfile"]:
-            command += ["--logfile", str(Path(options["logfile"]).resolve())]
+        try:
+            command = worker_control.worker_command(
+                queues=options["queues"],
+                concurrency=options["concurrency"],
+                pidfile=options["pidfile"],
+                logfile=options["logfile"],
+                loglevel=options["loglevel"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
         if options["daemon"]:
-            command.append("--detach")
-            subprocess.run(command, check=True, cwd=settings.BASE_DIR)
+            worker_control.start_detached(command)
             self.stdout.write(f"Worker started in the background; pid in {options['pidfile']}.")
             return
-        os.chdir(settings.BASE_DIR)
-        os.execv(sys.executable, command)  # the worker takes over this process
+        worker_control.run_in_this_process(command)
 
     def do_worker_stop(self, options: dict) -> None:
-        pidfile = Path(options["pidfile"])
         try:
-            pid = int(pidfile.read_text().strip())
-        except (OSError, ValueError):
-            raise CommandError(f"No worker pid in {pidfile}: is the worker running?") from None
-        try:
-            os.kill(pid, signal.SIGTERM)  # warm shutdown: running jobs finish first
-        except ProcessLookupError:
-            pidfile.unlink(missing_ok=True)
-            raise CommandError(f"No process {pid}: removed the stale pidfile {pidfile}.") from None
-        deadline = time.monotonic() + options["timeout"]
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                self.stdout.write(f"Worker {pid} stopped.")
-                return
-            time.sleep(0.2)
-        raise CommandError(
-            f"Worker {pid} still finishing its jobs after {options['timeout']:.0f}s; "
-            "wait, or run again with a longer --timeout."
-        )
+            pid = worker_control.stop(pidfile=Path(options["pidfile"]), timeout=options["timeout"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Worker {pid} stopped.")
 
     # --- helpers ----------------------------------------------------------------------------
     def _job(self, job_id: str) -> Job:
-        try:
-            return Job.objects.get(pk=uuid.UUID(job_id))
-        except (ValueError, Job.DoesNotExist):
-            raise CommandError(
-                f"No job {job_id!r}. `jobs failed` or `jobs status` list job ids."
-            ) from None
+        job = selectors.get_job(job_id)
+        if job is None:
+            raise CommandError(f"No job {job_id!r}. `jobs failed` or `jobs status` list job ids.")
+        return job
 
-    def _selection(self, options: dict):
+    def _selection(self, options: dict) -> QuerySet[Job]:
         if options["all"] == bool(options["job_id"]):
             raise CommandError("Give one job id, or --all (optionally with --class CLASS).")
         if options["job_id"]:
             return Job.objects.filter(pk=self._job(options["job_id"]).pk)
-        jobs = Job.objects.failed()
-        if options["class_name"]:
-            jobs = jobs.filter(class_name=options["class_name"])
-        return jobs
+        return selectors.failed_jobs(class_name=options["class_name"] or "")

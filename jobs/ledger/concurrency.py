@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 
+from jobs.ledger import writes
 from jobs.models import Job, State
 
 # The slot of a ready job counts from its publish, of a claimed one from its claim.
@@ -98,16 +99,7 @@ def release_blocked(*, max_keys: int = 200) -> list[Job]:
     for key, limit in limits.items():
         free = limit - held.get(key, 0)
         if free > 0:
-            released += Job.objects.raw(
-                """
-                UPDATE jobs_job j SET state = 'ready', published_at = now()
-                FROM (SELECT id FROM jobs_job WHERE state = 'blocked' AND concurrency_key = %s
-                      ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) next
-                WHERE j.id = next.id
-                RETURNING j.*
-                """,
-                [key, free],
-            )
+            released += writes.unblock(key=key, limit=free)
     return released
 
 

@@ -1,10 +1,10 @@
 """What operators do to jobs, queues and recurring tasks from admin and the jobs dashboard.
 
-Each action changes state through the ledger (jobs.ledger, jobs.queues) and, in the same
-transaction, writes django.contrib.admin's LogEntry for every object it changed: who, what,
-when, shown on that object's History page in admin. An action that changes nothing records
-nothing. `how` says where it was done ("in the jobs dashboard"); it ends each entry's message.
-The CLI (`manage.py jobs retry …`) acts as no user and records nothing here.
+Each action changes state through the ledger (jobs.ledger.writes, jobs.ledger.pauses) and,
+in the same transaction, writes django.contrib.admin's LogEntry for every object it changed:
+who, what, when, shown on that object's History page in admin. An action that changes
+nothing records nothing. `how` says where it was done ("in the jobs dashboard"); it ends each
+entry's message. The CLI (`manage.py jobs retry …`) acts as no user and records nothing here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django_celery_beat.models import PeriodicTask
 
-from jobs import ledger, queues
+from jobs.ledger import pauses, writes
 from jobs.models import Job, QueuePause, State
 
 # Jobs changed and recorded per statement in a bulk action: bounded statements however many
@@ -28,14 +28,14 @@ BATCH = 1000
 
 def retry(*, jobs: QuerySet[Job], user: User, how: str) -> int:
     """Failed or discarded jobs run again with their original arguments; returns how many."""
-    return _change(jobs, ledger.RETRYABLE, ledger.retry_jobs, user=user, message=f"Retried {how}.")
+    return _change(jobs, writes.RETRYABLE, writes.retry_jobs, user=user, message=f"Retried {how}.")
 
 
 def discard(*, jobs: QuerySet[Job], user: User, how: str) -> int:
     """Scheduled, ready, blocked or failed jobs are dropped; returns how many."""
     reason = f"discarded by {user.get_username()} {how}"
     return _change(
-        jobs, ledger.DISCARDABLE, lambda batch: ledger.discard_jobs(batch, reason=reason),
+        jobs, writes.DISCARDABLE, lambda batch: writes.discard_jobs(batch, reason=reason),
         user=user, message=f"Discarded {how}.",
     )  # fmt: skip
 
@@ -43,14 +43,14 @@ def discard(*, jobs: QuerySet[Job], user: User, how: str) -> int:
 def run_now(*, jobs: QuerySet[Job], user: User, how: str) -> int:
     """Scheduled or blocked jobs become due now; returns how many."""
     return _change(
-        jobs, ledger.RUNNABLE_NOW, ledger.run_jobs_now, user=user, message=f"Made due now {how}."
+        jobs, writes.RUNNABLE_NOW, writes.run_jobs_now, user=user, message=f"Made due now {how}."
     )
 
 
 @transaction.atomic
 def pause_queue(*, queue: str, user: User, how: str) -> bool:
     """False if it was paused already. ValueError for a queue that does not exist."""
-    paused = queues.pause(queue)
+    paused = pauses.pause(queue)
     if paused:
         _log(user, [QueuePause.objects.get(pk=queue)], ADDITION, f"Paused {how}.")
     return paused
@@ -60,7 +60,7 @@ def pause_queue(*, queue: str, user: User, how: str) -> bool:
 def resume_queue(*, queue: str, user: User, how: str) -> bool:
     """False if it was not paused. ValueError for a queue that does not exist."""
     pause = QueuePause.objects.filter(pk=queue).first()
-    resumed = queues.resume(queue)
+    resumed = pauses.resume(queue)
     if resumed:  # logged as admin logs a deletion: the row it names is gone
         _log(user, [pause], DELETION, f"Resumed {how}.")
     return resumed

@@ -19,9 +19,9 @@ import os
 import psycopg
 from django.db import connection as django_connection
 
-logger = logging.getLogger("jobs")
+from jobs.worker.state import this_process
 
-_state: dict = {"conn": None, "pid": None, "generation": 0}
+logger = logging.getLogger("jobs")
 
 
 def fetchone(sql: str, params: list) -> tuple | None:
@@ -36,13 +36,13 @@ def fetchall(sql: str, params: list) -> list[tuple]:
 def generation() -> int:
     """Bumped each time this process (re)connects: a reconnect means the server went away,
     and Django's own connection in this process is then broken too."""
-    return _state["generation"]
+    return this_process.generation
 
 
 def close() -> None:
-    conn = _state["conn"]
-    _state["conn"] = None
-    if conn is not None and _state["pid"] == os.getpid():
+    conn = this_process.conn
+    this_process.conn = None
+    if conn is not None and this_process.conn_pid == os.getpid():
         conn.close()
 
 
@@ -55,7 +55,9 @@ def _run(sql: str, params: list, fetch):
         except psycopg.OperationalError as error:
             if not retry:
                 raise
-            logger.warning("jobs.workerdb reconnecting after %s: %s", type(error).__name__, error)
+            logger.warning(
+                "jobs.worker.workerdb reconnecting after %s: %s", type(error).__name__, error
+            )
             close()
 
 
@@ -65,11 +67,13 @@ def connection() -> psycopg.Connection:
 
 
 def _connection() -> psycopg.Connection:
-    if _state["conn"] is None or _state["pid"] != os.getpid() or _state["conn"].closed:
+    conn = this_process.conn
+    if conn is None or this_process.conn_pid != os.getpid() or conn.closed:
         params = django_connection.get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)
         conn = psycopg.connect(**params, autocommit=True)
         conn.execute("SET synchronous_commit = off")
-        _state.update(conn=conn, pid=os.getpid(), generation=_state["generation"] + 1)
-    return _state["conn"]
+        this_process.conn, this_process.conn_pid = conn, os.getpid()
+        this_process.generation += 1
+    return conn

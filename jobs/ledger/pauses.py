@@ -3,7 +3,8 @@
 A pause is a jobs.QueuePause row, so it survives restarts and reaches every worker:
 - `pause` also broadcasts `cancel_consumer` so that running workers stop taking messages at
   once; each worker re-reads the pauses on every heartbeat (and when it starts) and cancels or
-  re-adds its consumers to match, so a missed broadcast is corrected within seconds;
+  re-adds its consumers to match (jobs.worker.consumer.ConsumerPauses), so a missed
+  broadcast is corrected within seconds;
 - a message a worker had already taken before the pause is not run: `run_job` hands the job
   back (ready, unpublished), and the dispatcher publishes it again after `resume`.
 """
@@ -11,18 +12,14 @@ A pause is a jobs.QueuePause row, so it survives restarts and reaches every work
 from __future__ import annotations
 
 import logging
-import time
 
 from django.conf import settings
 from django.db import transaction
 
-from jobs import workerdb
 from jobs.models import Process, QueuePause
+from jobs.worker import workerdb
 
 logger = logging.getLogger("jobs.queues")
-
-_cache: dict = {"at": 0.0, "paused": frozenset()}
-CACHE_SECONDS = 1.0
 
 
 def pause(queue: str) -> bool:
@@ -45,53 +42,8 @@ def paused_queues() -> set[str]:
     return set(QueuePause.objects.values_list("queue", flat=True))
 
 
-def is_paused(queue: str) -> bool:
-    """For the hot path of a worker: the pauses, read at most once a second per process."""
-    now = time.monotonic()
-    if now - _cache["at"] > CACHE_SECONDS:
-        _cache.update(at=now, paused=_paused_on_worker_connection())
-    return queue in _cache["paused"]
-
-
-def hand_back(job_id: str) -> None:
-    """A worker took a message of a paused queue: the job stays ready, unpublished, and its
-    message is acknowledged; `resume` lets the dispatcher publish it again."""
-    workerdb.fetchone(
-        "UPDATE jobs_job SET published_at = NULL WHERE id = %s AND state = 'ready' RETURNING id",
-        [job_id],
-    )
-
-
-class ConsumerPauses:
-    """Keeps one worker's consumers in line with the pauses (run on each heartbeat)."""
-
-    def __init__(self, app, hostname: str, queues: list[str]) -> None:
-        self.app, self.hostname, self.queues = app, hostname, queues
-
-    def __call__(self) -> None:
-        paused = _paused_on_worker_connection()
-        active = self._active()
-        if active is None:
-            return
-        for queue in self.queues:
-            if queue in paused and queue in active:
-                self._control("cancel_consumer", queue)
-            elif queue not in paused and queue not in active:
-                self._control("add_consumer", queue)
-
-    def _active(self) -> set[str] | None:
-        replies = self.app.control.inspect(destination=[self.hostname], timeout=1).active_queues()
-        if not replies or self.hostname not in replies:
-            return None
-        return {queue["name"] for queue in replies[self.hostname]}
-
-    def _control(self, command: str, queue: str) -> None:
-        logger.info("queues.%s queue=%s worker=%s", command, queue, self.hostname)
-        getattr(self.app.control, command)(queue, destination=[self.hostname], reply=False)
-
-
-def _paused_on_worker_connection() -> frozenset[str]:
-    """The pauses, read on the process's own connection (jobs.workerdb): workers read them
+def read_paused() -> frozenset[str]:
+    """The pauses, read on the process's own connection (jobs.worker.workerdb): workers read them
     from their hot path and their heartbeat thread, outside Django's connection."""
     return frozenset(row[0] for row in workerdb.fetchall("SELECT queue FROM jobs_queuepause", []))
 

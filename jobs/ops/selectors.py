@@ -1,5 +1,9 @@
-"""Selectors behind the jobs dashboard in admin (jobs/admin_views.py); its actions are in
-jobs.operations.
+"""Every read of the operator side: the jobs dashboard in admin (jobs/ops/admin_views.py),
+/metrics (jobs/ops/metrics.py) and the `jobs` command share these; actions are in
+jobs.ops.operations.
+
+The queue snapshot (ready jobs, latency, pause) and the process snapshot (heartbeat age,
+silent or not) are computed here once for all three.
 
 Mission Control — Jobs' pages (queues, one tab per state, job page, workers, recurring tasks)
 plus what it lacks: a finished/failed chart, per-class duration percentiles and failures
@@ -19,6 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
+from django_celery_results.models import TaskResult
 
 from config.params import parse_text
 from jobs.models import Job, JobMetric, Process, QueuePause, State
@@ -79,24 +84,92 @@ class JobFilter:
         return {k: v for k, v in query.items() if v}
 
 
-def overview() -> dict:
+@dataclass(frozen=True)
+class QueueSnapshot:
+    name: str
+    ready: int  # jobs ready now
+    latency: float | None  # seconds the longest-waiting ready job has waited; None: none
+    paused_at: datetime | None  # None: not paused
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+
+def queue_snapshot() -> list[QueueSnapshot]:
+    """Each queue of JOB_QUEUES, in that order: depth, latency, pause."""
     now = timezone.now()
-    counts = Job.objects.capped_counts_by_state(cap=COUNT_CAP)
     ready = Job.objects.ready_by_queue()
     paused = dict(QueuePause.objects.values_list("queue", "paused_at"))
-    paused_by = pause_entries(paused)
-    queues = []
+    snapshot = []
     for queue in settings.JOB_QUEUES:
         count, oldest = ready.get(queue, (0, None))
-        queues.append(
-            {
-                "name": queue,
-                "ready": count,
-                "latency": (now - oldest).total_seconds() if oldest else None,
-                "paused": queue in paused,
-                "paused_by": paused_by.get(queue),
-            }
-        )
+        latency = (now - oldest).total_seconds() if oldest else None
+        snapshot.append(QueueSnapshot(queue, count, latency, paused.get(queue)))
+    return snapshot
+
+
+@dataclass(frozen=True)
+class ProcessSnapshot:
+    process: Process
+    age: float  # seconds since its last heartbeat
+    stale: bool  # silent beyond JOBS_PROCESS_ALIVE_THRESHOLD: taken for dead
+
+
+def process_snapshot() -> list[ProcessSnapshot]:
+    """Every registered process (worker, pool process, dispatcher, beat), by kind, host, pid."""
+    now = timezone.now()
+    threshold = settings.JOBS_PROCESS_ALIVE_THRESHOLD
+    rows = []
+    for process in Process.objects.order_by("kind", "hostname", "pid"):
+        age = (now - process.last_heartbeat_at).total_seconds()
+        rows.append(ProcessSnapshot(process, age, age > threshold))
+    return rows
+
+
+def running_counts() -> dict[int | None, int]:
+    """{process row id: claimed jobs}."""
+    return dict(Job.objects.claimed().order_by().values_list("process_id").annotate(Count("id")))
+
+
+def state_counts() -> dict[str, int]:
+    """Every state, counted exactly (the command's status; the dashboard caps its counts)."""
+    counts = Job.objects.counts_by_state()
+    return {state.value: counts.get(state.value, 0) for state in State}
+
+
+def counts_by_class_and_state() -> dict[str, dict[str, int]]:
+    rows = Job.objects.order_by().values_list("class_name", "state").annotate(n=Count("id"))
+    by_class: dict[str, dict[str, int]] = {}
+    for class_name, state, count in rows:
+        by_class.setdefault(class_name, {})[state] = count
+    return by_class
+
+
+def failed_jobs(*, class_name: str = "") -> QuerySet[Job]:
+    """Failed jobs, latest first; of one class if given."""
+    jobs = Job.objects.failed().order_by("-finished_at")
+    return jobs.filter(class_name=class_name) if class_name else jobs
+
+
+def task_result(job: Job) -> TaskResult | None:
+    return TaskResult.objects.filter(task_id=str(job.id)).first()
+
+
+def overview() -> dict:
+    counts = Job.objects.capped_counts_by_state(cap=COUNT_CAP)
+    snapshot = queue_snapshot()
+    paused_by = pause_entries({q.name: q.paused_at for q in snapshot if q.paused_at})
+    queues = [
+        {
+            "name": queue.name,
+            "ready": queue.ready,
+            "latency": queue.latency,
+            "paused": queue.paused,
+            "paused_by": paused_by.get(queue.name),
+        }
+        for queue in snapshot
+    ]
     return {
         "counts": [(state.value, count_label(counts[state.value])) for state in State],
         "queues": queues,
@@ -169,22 +242,18 @@ def triage(*, window: str) -> list[dict]:
 
 
 def workers() -> list[dict]:
-    now = timezone.now()
     running: dict[int, list[Job]] = {}
     for job in Job.objects.claimed().order_by("claimed_at")[:500]:
         running.setdefault(job.process_id, []).append(job)
-    rows = []
-    for process in Process.objects.order_by("kind", "hostname", "pid"):
-        age = (now - process.last_heartbeat_at).total_seconds()
-        rows.append(
-            {
-                "process": process,
-                "age": age,
-                "stale": age > settings.JOBS_PROCESS_ALIVE_THRESHOLD,
-                "jobs": running.get(process.id, []),
-            }
-        )
-    return rows
+    return [
+        {
+            "process": row.process,
+            "age": row.age,
+            "stale": row.stale,
+            "jobs": running.get(row.process.id, []),
+        }
+        for row in process_snapshot()
+    ]
 
 
 def throughput_chart(*, hours: int) -> dict:

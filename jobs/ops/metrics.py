@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.db.models import Count
-from django.utils import timezone
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -21,7 +19,8 @@ from prometheus_client.core import (
     Metric,
 )
 
-from jobs.models import Job, JobMetric, Process, QueuePause
+from jobs.models import Job, JobMetric, Process
+from jobs.ops import selectors
 
 EVENTS = {
     "finished": "Jobs that finished",
@@ -94,19 +93,15 @@ class JobsCollector:
         return family
 
     def _queues(self) -> Iterator[Metric]:
-        now = timezone.now()
         depth = GaugeMetricFamily("naija_jobs_queue_depth", "Ready jobs", labels=["queue"])
         latency = GaugeMetricFamily(
             "naija_jobs_queue_latency_seconds", "Age of the oldest ready job", labels=["queue"]
         )
         paused = GaugeMetricFamily("naija_jobs_queue_paused", "1 if paused", labels=["queue"])
-        ready = Job.objects.ready_by_queue()
-        pauses = set(QueuePause.objects.values_list("queue", flat=True))
-        for queue in settings.JOB_QUEUES:
-            n, oldest = ready.get(queue, (0, None))
-            depth.add_metric([queue], n)
-            latency.add_metric([queue], (now - oldest).total_seconds() if oldest else 0)
-            paused.add_metric([queue], int(queue in pauses))
+        for queue in selectors.queue_snapshot():
+            depth.add_metric([queue.name], queue.ready)
+            latency.add_metric([queue.name], queue.latency or 0)
+            paused.add_metric([queue.name], int(queue.paused))
         yield from (depth, latency, paused)
 
         by_state = GaugeMetricFamily(
@@ -124,7 +119,6 @@ class JobsCollector:
         yield by_state
 
     def _processes(self) -> Iterator[Metric]:
-        now = timezone.now()
         age = GaugeMetricFamily(
             "naija_jobs_process_heartbeat_age_seconds",
             "Seconds since each process's last heartbeat (beat: its last scheduler tick)",
@@ -135,11 +129,12 @@ class JobsCollector:
         )
         fresh = defaultdict(int)
         newest: dict[str, float] = {}  # kind → age of its freshest heartbeat
-        for process in Process.objects.order_by("kind", "name", "pid"):
-            seconds = (now - process.last_heartbeat_at).total_seconds()
-            age.add_metric([process.kind, process.name, str(process.pid)], seconds)
-            newest[process.kind] = min(seconds, newest.get(process.kind, float("inf")))
-            if seconds <= settings.JOBS_PROCESS_ALIVE_THRESHOLD:
+        snapshot = selectors.process_snapshot()
+        for row in sorted(snapshot, key=lambda r: (r.process.kind, r.process.name, r.process.pid)):
+            process = row.process
+            age.add_metric([process.kind, process.name, str(process.pid)], row.age)
+            newest[process.kind] = min(row.age, newest.get(process.kind, float("inf")))
+            if not row.stale:
                 fresh[process.kind] += 1
         for kind in Process.Kind.values:
             live.add_metric([kind], fresh[kind])

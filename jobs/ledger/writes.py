@@ -1,9 +1,10 @@
 """Every write to the job ledger, in SQL that checks the state it expects.
 
-Workers, the dispatcher, the enqueue path and operator actions all change `jobs_job` here
-and nowhere else. Statements are few and set-based: a worker's claim is one round trip, and
+Workers, the dispatcher (publishing, recovery, concurrency), the enqueue path, queue pauses
+and operator actions all change `jobs_job` here and nowhere else (tests/jobs/test_structure.py
+checks it). Statements are few and set-based: a worker's claim is one round trip, and
 outcomes (ledger row + django-celery-results row) take one statement per batch, both on the
-worker's own prepared-statement connection (jobs.workerdb).
+worker's own prepared-statement connection (jobs.worker.workerdb).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from jobs import workerdb
 from jobs.models import Job, JobQuerySet, State
+from jobs.worker import workerdb
 
 TASKRESULT_COLUMNS = (
     "task_id, task_name, task_args, task_kwargs, status, worker, content_type, "
@@ -91,7 +92,7 @@ def mark_unpublished(job_ids: Iterable[uuid.UUID]) -> None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one run ended. `result` holds the TaskResult columns (jobs.execution)."""
+    """How one run ended. `result` holds the TaskResult columns (jobs.worker.execution)."""
 
     job_id: str
     attempt: int
@@ -233,7 +234,7 @@ def _outcome_columns(outcomes: Sequence[Outcome]) -> list[list]:
 
 def promote_due(*, limit: int = 500) -> list[Job]:
     """scheduled → ready for due jobs, locked so that concurrent dispatchers skip them; a job
-    with a concurrency key goes to `blocked` and waits for a slot (jobs.concurrency).
+    with a concurrency key goes to `blocked` and waits for a slot (jobs.ledger.concurrency).
 
     Call inside a transaction and publish the ready ones before it commits: a worker
     receiving the message early waits on the row lock, then sees `ready`.
@@ -281,7 +282,7 @@ _WAITING_RETRY = (
 )
 
 
-def claim_unpublished(*, older_than_seconds: float, limit: int = 500) -> list[Job]:
+def mark_published_unsent(*, older_than_seconds: float, limit: int = 500) -> list[Job]:
     """Ready jobs whose publish did not happen (Redis was down, or the process died between
     commit and publish), marked published and locked until the caller's transaction ends."""
     return list(
@@ -296,6 +297,95 @@ def claim_unpublished(*, older_than_seconds: float, limit: int = 500) -> list[Jo
             RETURNING j.*
             """,
             [older_than_seconds, limit],
+        )
+    )
+
+
+def mark_published_lost(
+    *, queues: list[str], older_than_seconds: float, limit: int = 500
+) -> list[Job]:
+    """Ready jobs of these queues published longer ago than `older_than_seconds`, marked
+    published again now and locked until the caller's transaction ends (jobs.ledger.recovery)."""
+    return list(
+        Job.objects.raw(
+            """
+            UPDATE jobs_job j SET published_at = now()
+            FROM (SELECT id FROM jobs_job WHERE state = 'ready' AND queue = ANY(%s)
+                    AND published_at < now() - make_interval(secs => %s)
+                  ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) lost
+            WHERE j.id = lost.id
+            RETURNING j.*
+            """,
+            [queues, older_than_seconds, limit],
+        )
+    )
+
+
+def mark_all_ready_unpublished(*, except_queues: Iterable[str]) -> int:
+    """Redis lost its messages: every ready job (of a queue not paused) goes back to the
+    unpublished sweep."""
+    return (
+        Job.objects.ready()
+        .filter(published_at__isnull=False)
+        .exclude(queue__in=list(except_queues))
+        .update(published_at=None)
+    )
+
+
+def hand_back(job_id: str) -> None:
+    """A worker took a message of a paused queue: the job stays ready, unpublished (on the
+    worker's connection, jobs.worker.workerdb)."""
+    workerdb.fetchone(
+        "UPDATE jobs_job SET published_at = NULL WHERE id = %s AND state = 'ready' RETURNING id",
+        [job_id],
+    )
+
+
+def requeue_orphans(*, alive_threshold: float, limit: int = 500) -> list[Job]:
+    """Claimed jobs whose process is gone or silent beyond `alive_threshold` seconds: ready
+    again (published now: the caller publishes before commit) with the attempt counted, or
+    failed after their last attempt (a poison job must not loop)."""
+    return list(
+        Job.objects.raw(
+            """
+            UPDATE jobs_job j SET
+                state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'ready' END,
+                published_at = now(), process_id = NULL,
+                finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+                error_class = CASE WHEN j.attempts >= j.max_attempts
+                    THEN 'WorkerLostError' ELSE j.error_class END,
+                error_message = CASE WHEN j.attempts >= j.max_attempts
+                    THEN format('worker process died while running it (%%s on %%s), '
+                                'attempt %%s of %%s: out of attempts', j.worker,
+                                coalesce(j.process_id::text, '?'), j.attempts, j.max_attempts)
+                    ELSE j.error_message END
+            FROM (SELECT c.id FROM jobs_job c
+                  WHERE c.state = 'claimed' AND NOT EXISTS (
+                      SELECT 1 FROM jobs_process p WHERE p.id = c.process_id
+                        AND p.last_heartbeat_at > now() - make_interval(secs => %s))
+                  ORDER BY c.claimed_at LIMIT %s FOR UPDATE SKIP LOCKED) orphan
+            WHERE j.id = orphan.id
+            RETURNING j.*
+            """,
+            [alive_threshold, limit],
+        )
+    )
+
+
+def unblock(*, key: str, limit: int) -> list[Job]:
+    """blocked → ready (published now) for up to `limit` jobs of a concurrency key, in
+    release order (priority, then age); the caller holds the key's lock and publishes
+    before commit (jobs.ledger.concurrency)."""
+    return list(
+        Job.objects.raw(
+            """
+            UPDATE jobs_job j SET state = 'ready', published_at = now()
+            FROM (SELECT id FROM jobs_job WHERE state = 'blocked' AND concurrency_key = %s
+                  ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) next
+            WHERE j.id = next.id
+            RETURNING j.*
+            """,
+            [key, limit],
         )
     )
 

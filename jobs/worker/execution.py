@@ -4,12 +4,12 @@
     run
     finished | scheduled for a retry (retry_on) | discarded (discard_on) | failed
 
-Each step is a statement in jobs.ledger made here, where its failure is seen: nothing is
+Each step is a statement in jobs.ledger.writes made here, where its failure is seen: nothing is
 written from Celery signal handlers, whose exceptions Celery logs and swallows.
 
 Successful runs' outcomes are written in batches by a timer thread, every 100 ms or 500
-jobs (`OutcomeBuffer`, one statement per batch; docs/PERFORMANCE.md); failures, retries and
-discards at once. Once a job is claimed, it gets an outcome whatever goes wrong: an outcome
+jobs (jobs.worker.outcomes, one statement per batch; docs/PERFORMANCE.md); failures, retries
+and discards at once. Once a job is claimed, it gets an outcome whatever goes wrong: an outcome
 waits while PostgreSQL is away, and one PostgreSQL refuses releases its job for another run.
 A process that dies with outcomes unwritten leaves those jobs `claimed`, re-run like the jobs
 of any dead worker (at-least-once).
@@ -17,133 +17,38 @@ of any dead worker (at-least-once).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import random
-import threading
 import time
 import traceback
 from datetime import timedelta
 
-import psycopg
-from celery import signals, states
+from celery import states
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from jobs import ledger, processes, queues, workerdb
+from jobs.ledger import pauses, writes
 from jobs.models import State
+from jobs.worker import processes, workerdb
+from jobs.worker.outcomes import OUTAGE, OutcomeBuffer
+from jobs.worker.state import this_process
 
 logger = logging.getLogger("jobs")
 
 
-class OutcomeBuffer:
-    """Outcomes waiting to be written, at most one per job (its latest attempt's).
-
-    A batch PostgreSQL did not take because it was away (restarting, failing over) is kept
-    and tried again every `retry_delay`: its process is alive and heartbeating, so orphan
-    recovery would never look at those jobs, and they would stay claimed. A batch refused for
-    any other reason is written one outcome at a time, so that one bad outcome cannot take
-    the others with it; an outcome refused even alone releases its job
-    (`ledger.release_unrecorded`). No outcome is dropped while its job is claimed.
-    """
-
-    def __init__(
-        self, *, max_jobs: int = 500, max_delay: float = 0.1, retry_delay: float = 1.0
-    ) -> None:
-        self.max_jobs, self.max_delay, self.retry_delay = max_jobs, max_delay, retry_delay
-        self.pending: dict[str, ledger.Outcome] = {}
-        self.lock = threading.Lock()
-        self.timer: threading.Timer | None = None
-
-    def add(self, outcome: ledger.Outcome, *, now: bool = False) -> None:
-        """Queue an outcome; `now` writes it (and what waits with it) before returning,
-        unless PostgreSQL is away."""
-        with self.lock:
-            ledger.keep_latest(self.pending, [outcome])
-            now = now or len(self.pending) >= self.max_jobs
-            if not now:
-                self._arm(self.max_delay)
-        if now:
-            self.flush()
-
-    def flush(self, **_signal_kwargs) -> None:
-        with self.lock:
-            batch, self.pending = list(self.pending.values()), {}
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
-        if not batch:
-            return
-        try:
-            ledger.conclude(batch)
-        except OUTAGE as error:
-            self._hold(batch, error)
-        except Exception as error:  # not an outage: find the outcome PostgreSQL refuses
-            logger.warning(
-                "job.outcomes_refused count=%d error=%s: %s; writing them one by one",
-                len(batch), type(error).__name__, error,
-            )  # fmt: skip
-            self._write_one_by_one(batch)
-
-    def _write_one_by_one(self, batch: list[ledger.Outcome]) -> None:
-        for index, outcome in enumerate(batch):
-            try:
-                ledger.conclude([outcome])
-            except OUTAGE as error:
-                self._hold(batch[index:], error)
-                return
-            except Exception as error:
-                try:
-                    self._release(outcome, error)
-                except OUTAGE as outage:
-                    self._hold(batch[index:], outage)
-                    return
-                except Exception:  # PostgreSQL refuses even that: say which job, loudly
-                    logger.exception(
-                        "job.outcome_lost id=%s attempt=%d: left claimed",
-                        outcome.job_id, outcome.attempt,
-                    )  # fmt: skip
-
-    @staticmethod
-    def _release(outcome: ledger.Outcome, error: Exception) -> None:
-        reason = (
-            f"attempt {outcome.attempt} ended {outcome.state}, but PostgreSQL refused to "
-            f"record it: {type(error).__name__}: {error}"
-        ).replace("\x00", "\ufffd")
-        state = ledger.release_unrecorded(outcome, reason)
-        logger.error(
-            "job.outcome_unrecorded id=%s attempt=%d outcome=%s error=%s: %s → %s",
-            outcome.job_id, outcome.attempt, outcome.state, type(error).__name__, error,
-            state or "already taken over, nothing written",
-            extra={"job_id": outcome.job_id, "attempt": outcome.attempt},
-        )  # fmt: skip
-
-    def _hold(self, batch: list[ledger.Outcome], error: Exception) -> None:
-        logger.warning(
-            "job.outcomes_unwritten count=%d ids=%s error=%s: trying again in %.0f s",
-            len(batch), ",".join(o.job_id for o in batch[:20]), error, self.retry_delay,
-        )  # fmt: skip
-        with self.lock:
-            newer, self.pending = self.pending, {}
-            ledger.keep_latest(self.pending, batch)
-            ledger.keep_latest(self.pending, newer.values())  # added meanwhile: newer
-            self._arm(self.retry_delay)
-
-    def _arm(self, delay: float) -> None:
-        """Start the flush timer unless one is running (the lock is held)."""
-        if self.timer is None:
-            self.timer = threading.Timer(delay, self.flush)
-            self.timer.daemon = True
-            self.timer.start()
-
-
-# PostgreSQL away (restarting, failing over, unreachable): an outcome is kept, not released.
-OUTAGE = (psycopg.OperationalError, psycopg.InterfaceError)
-
+# The outcomes of this process's runs, written in batches; flushed before the process's row
+# goes and at exit (jobs.worker.hooks).
 outcomes = OutcomeBuffer()
-_seen = {"generation": None}
-signals.worker_process_shutdown.connect(outcomes.flush, weak=False)
-atexit.register(outcomes.flush)
+# How long a worker trusts its last read of the queue pauses.
+PAUSES_READ_EVERY = 1.0
+
+
+def is_paused(queue: str) -> bool:
+    """For the hot path: the pauses, read at most once a second per process."""
+    now = time.monotonic()
+    if now - this_process.paused_read_at > PAUSES_READ_EVERY:
+        this_process.paused, this_process.paused_read_at = pauses.read_paused(), now
+    return queue in this_process.paused
 
 
 def run_job(task, args: tuple, kwargs: dict):
@@ -151,11 +56,11 @@ def run_job(task, args: tuple, kwargs: dict):
     job_id = request.id
     delivery = request.delivery_info or {}
     queue = delivery.get("routing_key") or task.queue
-    if queues.is_paused(queue):
-        queues.hand_back(job_id)
+    if is_paused(queue):
+        writes.hand_back(job_id)
         logger.info("job.paused class=%s id=%s queue=%s: handed back", task.name, job_id, queue)
         return None
-    claim = ledger.claim(
+    claim = writes.claim(
         job_id=job_id,
         class_name=task.name,
         queue=queue,
@@ -178,8 +83,8 @@ def run_job(task, args: tuple, kwargs: dict):
     # connection had to reconnect, PostgreSQL went away and Django's is broken too: drop it so
     # the job opens a working one. (close_old_connections() would cost a health-check
     # round trip on every job.)
-    if _seen["generation"] != workerdb.generation():
-        _seen["generation"] = workerdb.generation()
+    if this_process.seen_generation != workerdb.generation():
+        this_process.seen_generation = workerdb.generation()
         connection.close()
     # One INFO line per run (at its end) keeps logging off the hot path; starts are DEBUG.
     logger.debug("job.start class=%s id=%s attempt=%d", task.name, job_id, claim.attempt, extra=log)
@@ -187,7 +92,7 @@ def run_job(task, args: tuple, kwargs: dict):
     try:
         value = task.run(*args, **kwargs)
         result = task_result(task, request, args, kwargs, states.SUCCESS, value)
-        outcomes.add(ledger.Outcome(job_id, claim.attempt, State.FINISHED, result))
+        outcomes.add(writes.Outcome(job_id, claim.attempt, State.FINISHED, result))
     except Exception as exc:  # the job's error, or ours between its run and its outcome
         log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
         if _record_error(task, request, args, kwargs, claim, exc, log) == State.FAILED:
@@ -228,12 +133,12 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
     except Exception:  # a broken retry policy or an exception its backend cannot encode
         logger.exception("job.error_unrecordable class=%s id=%s: failing it", task.name, job_id)
         state, status, retry_at = State.FAILED, states.FAILURE, None
-        result = dict.fromkeys(ledger.OUTCOME_FIELDS) | {
+        result = dict.fromkeys(writes.OUTCOME_FIELDS) | {
             "task_name": task.name, "status": status, "worker": request.hostname,
             "content_type": "application/json", "content_encoding": "utf-8",
             "traceback": error[2],
         }  # fmt: skip
-    outcomes.add(ledger.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
+    outcomes.add(writes.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
     if state == State.DISCARDED:
         logger.warning(
             "job.discard class=%s id=%s reason=%s: %s", task.name, job_id, error[0], exc, extra=log

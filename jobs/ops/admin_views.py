@@ -1,4 +1,4 @@
-"""The jobs dashboard inside Django admin: thin views over jobs.dashboard.
+"""The jobs dashboard inside Django admin: thin views over jobs.ops.selectors.
 
 `is_staff` only lets a user into admin. Every view and action here asks the model admin of
 what it shows or changes, as admin's own pages do (see POWERS), and the templates show only
@@ -21,9 +21,10 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from config.params import page_number
-from jobs import dashboard, operations
-from jobs.dashboard import JobFilter
 from jobs.models import Job, Process, QueuePause
+from jobs.ops import operations
+from jobs.ops import selectors as dashboard
+from jobs.ops.selectors import JobFilter
 
 # What a user may do on the dashboard: (model, action) whose admin check grants it.
 POWERS = {

@@ -7,9 +7,11 @@
     dispatcher, beat              register and heartbeat from their loops
 
 A row is deleted on graceful exit. A process killed without one stops heartbeating; the
-dispatcher (jobs.recovery) then re-enqueues its claimed jobs and deletes the row.
+dispatcher (jobs.ledger.recovery) then re-enqueues its claimed jobs and deletes the row.
 
-Heartbeats use the process's own connection (jobs.workerdb), opened after the fork.
+Heartbeats use the process's own connection (jobs.worker.workerdb), opened after the fork.
+This process's row and heartbeat are kept in jobs.worker.state; the Celery hooks that call
+these functions are in jobs.worker.hooks.
 """
 
 from __future__ import annotations
@@ -20,23 +22,14 @@ import os
 import socket
 import threading
 
-from celery import signals
 from django.conf import settings
 
-from jobs import workerdb
+from jobs.ledger import pauses
+from jobs.worker import workerdb
+from jobs.worker.state import this_process
 
 logger = logging.getLogger("jobs.processes")
-
-_state: dict = {"id": None, "pid": None, "kind": None, "thread": None}
-_lock = threading.Lock()  # a heartbeat and the deregistration never interleave
-
-
-def _new_lock() -> None:
-    global _lock
-    _lock = threading.Lock()  # a fork may copy it held by the parent's heartbeat thread
-
-
-os.register_at_fork(after_in_child=_new_lock)
+pauses_logger = logging.getLogger("jobs.queues")
 
 
 def register(*, kind: str, name: str, queues: list[str] | None = None) -> int:
@@ -54,40 +47,43 @@ def register(*, kind: str, name: str, queues: list[str] | None = None) -> int:
         [kind, name, socket.gethostname(), os.getpid(),
          os.getppid() if kind == "fork" else None, json.dumps(queues or [])],
     )  # fmt: skip
-    _state.update(id=row[0], pid=os.getpid(), kind=kind, name=name, queues=queues or [])
+    this_process.process_id, this_process.pid = row[0], os.getpid()
+    this_process.kind, this_process.name, this_process.queues = kind, name, queues or []
     logger.info("process.register kind=%s name=%s pid=%d id=%d", kind, name, os.getpid(), row[0])
     return row[0]
 
 
 def current_id() -> int | None:
     """This process's row id, registering it on first use (a solo or threads pool)."""
-    if _state["pid"] != os.getpid():
+    if this_process.pid != os.getpid():
         register(kind="fork", name=f"pool@{socket.gethostname()}")
-    return _state["id"]
+    return this_process.process_id
 
 
 def heartbeat() -> None:
     """Mark this process alive; re-register if the dispatcher took it for dead."""
     row = workerdb.fetchone(
         "UPDATE jobs_process SET last_heartbeat_at = now() WHERE id = %s RETURNING id",
-        [_state["id"]],
+        [this_process.process_id],
     )
     if row is None:
         logger.warning("process.heartbeat row gone (taken for dead): registering again")
-        register(kind=_state["kind"], name=_state["name"], queues=_state["queues"])
+        register(kind=this_process.kind, name=this_process.name, queues=this_process.queues)
 
 
 def deregister() -> None:
-    if _state["pid"] != os.getpid() or _state["id"] is None:
+    if this_process.pid != os.getpid() or this_process.process_id is None:
         return
-    with _lock:
-        if _state["thread"] is not None:
-            _state["thread"].set()  # no later heartbeat may register the row again
+    with this_process.lock:
+        if this_process.heartbeat_stopping is not None:
+            this_process.heartbeat_stopping.set()  # no later heartbeat may register the row again
         try:
-            workerdb.fetchone("DELETE FROM jobs_process WHERE id = %s RETURNING id", [_state["id"]])
+            workerdb.fetchone(
+                "DELETE FROM jobs_process WHERE id = %s RETURNING id", [this_process.process_id]
+            )
         except Exception as error:  # the dispatcher will drop the row once it goes stale
             logger.warning("process.deregister failed: %s", error)
-        _state.update(id=None, pid=None)
+        this_process.process_id, this_process.pid = None, None
 
 
 def start_heartbeat(extra=None) -> threading.Event:
@@ -97,7 +93,7 @@ def start_heartbeat(extra=None) -> threading.Event:
     def beat() -> None:
         while not stopping.wait(settings.JOBS_HEARTBEAT_INTERVAL):
             try:
-                with _lock:
+                with this_process.lock:
                     if stopping.is_set():
                         return
                     heartbeat()
@@ -108,60 +104,11 @@ def start_heartbeat(extra=None) -> threading.Event:
 
     thread = threading.Thread(target=beat, name="jobs-heartbeat", daemon=True)
     thread.start()
-    _state["thread"] = stopping
+    this_process.heartbeat_stopping = stopping
     return stopping
 
 
-# --- Celery worker hooks ---------------------------------------------------------------------
-
-
-@signals.worker_process_init.connect
-def _fork_started(**_kwargs) -> None:
-    register(kind="fork", name=f"pool@{socket.gethostname()}")
-    start_heartbeat()
-
-
-@signals.worker_process_shutdown.connect
-def _fork_stopped(**_kwargs) -> None:
-    from jobs.execution import outcomes
-
-    outcomes.flush()  # before the row goes: its claimed jobs must not look orphaned
-    deregister()
-
-
-@signals.worker_ready.connect
-def _worker_ready(sender, **_kwargs) -> None:
-    """The main process, after its pool started: register, then heartbeat and supervise."""
-    from jobs import queues
-
-    consumer = sender
-    own_queues = sorted(q.name for q in consumer.task_consumer.queues)
-    register(kind="worker", name=consumer.hostname, queues=own_queues)
-    sync = queues.ConsumerPauses(consumer.app, consumer.hostname, own_queues)
-    sync()
-
-    def supervise() -> None:
-        _drop_dead_forks()
-        sync()
-
-    start_heartbeat(supervise)
-
-
-@signals.worker_shutdown.connect
-def _worker_stopped(**_kwargs) -> None:
-    deregister()
-
-
-@signals.beat_init.connect
-def _beat_started(**_kwargs) -> None:
-    """Beat heartbeats from its scheduler's ticks (jobs.scheduler), not from a thread."""
-    import atexit
-
-    register(kind="beat", name=f"beat@{socket.gethostname()}")
-    atexit.register(deregister)
-
-
-def _drop_dead_forks() -> None:
+def drop_dead_forks() -> None:
     """Delete the rows of this worker's pool processes that died (killed, or out of memory),
     so that their claimed jobs are recovered at once rather than after the threshold."""
     rows = workerdb.fetchall(
@@ -187,3 +134,31 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+class ConsumerPauses:
+    """Keeps one worker's consumers in line with the pauses (run on each heartbeat)."""
+
+    def __init__(self, app, hostname: str, queues: list[str]) -> None:
+        self.app, self.hostname, self.queues = app, hostname, queues
+
+    def __call__(self) -> None:
+        paused = pauses.read_paused()
+        active = self._active()
+        if active is None:
+            return
+        for queue in self.queues:
+            if queue in paused and queue in active:
+                self._control("cancel_consumer", queue)
+            elif queue not in paused and queue not in active:
+                self._control("add_consumer", queue)
+
+    def _active(self) -> set[str] | None:
+        replies = self.app.control.inspect(destination=[self.hostname], timeout=1).active_queues()
+        if not replies or self.hostname not in replies:
+            return None
+        return {queue["name"] for queue in replies[self.hostname]}
+
+    def _control(self, command: str, queue: str) -> None:
+        pauses_logger.info("queues.%s queue=%s worker=%s", command, queue, self.hostname)
+        getattr(self.app.control, command)(queue, destination=[self.hostname], reply=False)

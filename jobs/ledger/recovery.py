@@ -13,8 +13,9 @@ import uuid
 from django.conf import settings
 from django.db import connection
 
+from jobs.ledger import writes
+from jobs.ledger.pauses import paused_queues
 from jobs.models import Job
-from jobs.queues import paused_queues
 
 logger = logging.getLogger("jobs.recovery")
 
@@ -29,31 +30,7 @@ def recover_orphans(*, limit: int = 500) -> tuple[list[Job], int]:
     failed. Dead process rows are deleted once their jobs are taken care of.
     """
     threshold = settings.JOBS_PROCESS_ALIVE_THRESHOLD
-    jobs = list(
-        Job.objects.raw(
-            """
-            UPDATE jobs_job j SET
-                state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'ready' END,
-                published_at = now(), process_id = NULL,
-                finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
-                error_class = CASE WHEN j.attempts >= j.max_attempts
-                    THEN 'WorkerLostError' ELSE j.error_class END,
-                error_message = CASE WHEN j.attempts >= j.max_attempts
-                    THEN format('worker process died while running it (%%s on %%s), '
-                                'attempt %%s of %%s: out of attempts', j.worker,
-                                coalesce(j.process_id::text, '?'), j.attempts, j.max_attempts)
-                    ELSE j.error_message END
-            FROM (SELECT c.id FROM jobs_job c
-                  WHERE c.state = 'claimed' AND NOT EXISTS (
-                      SELECT 1 FROM jobs_process p WHERE p.id = c.process_id
-                        AND p.last_heartbeat_at > now() - make_interval(secs => %s))
-                  ORDER BY c.claimed_at LIMIT %s FOR UPDATE SKIP LOCKED) orphan
-            WHERE j.id = orphan.id
-            RETURNING j.*
-            """,
-            [threshold, limit],
-        )
-    )
+    jobs = writes.requeue_orphans(alive_threshold=threshold, limit=limit)
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM jobs_process WHERE last_heartbeat_at < now() - make_interval(secs => %s)",
@@ -77,15 +54,10 @@ def check_broker_epoch(client) -> bool:
 
 def mark_all_ready_unpublished() -> int:
     """Redis lost its messages: every ready job goes back to the unpublished sweep."""
-    return (
-        Job.objects.ready()
-        .filter(published_at__isnull=False)
-        .exclude(queue__in=paused_queues())
-        .update(published_at=None)
-    )
+    return writes.mark_all_ready_unpublished(except_queues=paused_queues())
 
 
-def claim_lost(*, queues: list[str], limit: int = 500) -> list[Job]:
+def mark_published_lost(*, queues: list[str], limit: int = 500) -> list[Job]:
     """Ready jobs of queues that are empty in Redis, published longer ago than
     JOBS_REPUBLISH_AFTER: their message is gone (a worker took it and died before claiming
     it, or Redis lost it). Marked published now; the caller publishes before commit.
@@ -95,16 +67,6 @@ def claim_lost(*, queues: list[str], limit: int = 500) -> list[Job]:
     """
     if not queues:
         return []
-    return list(
-        Job.objects.raw(
-            """
-            UPDATE jobs_job j SET published_at = now()
-            FROM (SELECT id FROM jobs_job WHERE state = 'ready' AND queue = ANY(%s)
-                    AND published_at < now() - make_interval(secs => %s)
-                  ORDER BY priority, created_at LIMIT %s FOR UPDATE SKIP LOCKED) lost
-            WHERE j.id = lost.id
-            RETURNING j.*
-            """,
-            [queues, settings.JOBS_REPUBLISH_AFTER, limit],
-        )
+    return writes.mark_published_lost(
+        queues=queues, older_than_seconds=settings.JOBS_REPUBLISH_AFTER, limit=limit
     )

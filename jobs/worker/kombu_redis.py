@@ -1,6 +1,7 @@
 """kombu's Redis transport, made to survive losing Redis while a wait for messages is pending.
 
-Registered for `redis://` URLs in config/celery.py, so URLs, logs and Flower are unchanged.
+`install()` registers it for `redis://` URLs (config/celery.py calls it before the app is
+made), so URLs, logs and Flower are unchanged.
 
 kombu 5.7.0 (latest) crashes a worker when Redis goes away while its BRPOP is outstanding
 (fewer messages queued than the worker may prefetch; 10 of 10 times in a reproduction, 2 of 4
@@ -15,14 +16,14 @@ Here a channel whose transport was detached skips that restore. Nothing is lost:
 from the copy in Redis's `unacked` hash, not from memory, and Redis is unreachable at that
 moment anyway. If Redis kept its data, any worker's visibility check requeues those messages
 after the visibility timeout; if it came back empty, the dispatcher republishes every ready
-job (jobs.recovery), and a duplicate is skipped at claim.
+job (jobs.ledger.recovery), and a duplicate is skipped at claim.
 """
 
 from __future__ import annotations
 
 import logging
 
-from kombu.transport import redis
+from kombu.transport import TRANSPORT_ALIASES, redis
 
 logger = logging.getLogger("jobs.kombu_redis")
 
@@ -62,3 +63,8 @@ class Channel(redis.Channel):
 
 class Transport(redis.Transport):
     Channel = Channel
+
+
+def install() -> None:
+    """Serve `redis://` URLs with this transport, in this process."""
+    TRANSPORT_ALIASES["redis"] = f"{__name__}:Transport"

@@ -1,0 +1,29 @@
+"""Recurring jobs as django-celery-beat rows, for the data migrations that install them.
+
+Called with the migration's historical `apps`, so a migration keeps working when the
+models change later."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_daily_entry(
+    apps, *, name: str, task: str, hour: int, minute: int, kwargs: dict, description: str
+) -> None:
+    """A PeriodicTask running `task` daily at hour:minute, Lagos time, editable in admin."""
+    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=str(minute), hour=str(hour), day_of_week="*", day_of_month="*",
+        month_of_year="*", timezone="Africa/Lagos",
+    )  # fmt: skip
+    PeriodicTask.objects.get_or_create(
+        name=name,
+        defaults={"task": task, "crontab": schedule, "kwargs": json.dumps(kwargs),
+                  "description": description},
+    )  # fmt: skip
+
+
+def remove_entry(apps, *, name: str) -> None:
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=name).delete()

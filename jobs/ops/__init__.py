@@ -1,0 +1,12 @@
+"""The operator side: admin, the jobs dashboard, /healthz /readyz /metrics, operator actions.
+
+    selectors    every read the operator views share (dashboard, /metrics, `jobs` command)
+    operations   operator actions, recorded in admin's history
+    admin        the ModelAdmins (registered through jobs/admin.py)
+    admin_views  the jobs dashboard inside admin
+    views        health and metrics endpoints
+    metrics      the Prometheus collector
+
+The `jobs` management command stays at jobs/management/commands/jobs.py, where Django
+finds it.
+"""
