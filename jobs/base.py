@@ -91,9 +91,14 @@ class ApplicationJob(Task):
         **options,
     ) -> AsyncResult:
         job = self.build_job(
-            args, kwargs, countdown=countdown, eta=eta, queue=queue, priority=priority,
+            args,
+            kwargs,
+            countdown=countdown,
+            eta=eta,
+            queue=queue,
+            priority=priority,
             task_id=task_id,
-        )  # fmt: skip
+        )
         _enqueue([job], options)
         return self.AsyncResult(str(job.id))
 

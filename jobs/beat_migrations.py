@@ -15,14 +15,22 @@ def add_daily_entry(
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute=str(minute), hour=str(hour), day_of_week="*", day_of_month="*",
-        month_of_year="*", timezone="Africa/Lagos",
-    )  # fmt: skip
+        minute=str(minute),
+        hour=str(hour),
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone="Africa/Lagos",
+    )
     PeriodicTask.objects.get_or_create(
         name=name,
-        defaults={"task": task, "crontab": schedule, "kwargs": json.dumps(kwargs),
-                  "description": description},
-    )  # fmt: skip
+        defaults={
+            "task": task,
+            "crontab": schedule,
+            "kwargs": json.dumps(kwargs),
+            "description": description,
+        },
+    )
 
 
 def remove_entry(apps, *, name: str) -> None:

@@ -35,3 +35,28 @@ def test_the_type_checker_is_a_dev_tool_pinned_beside_ruff():
     runtime = requirement_names(ROOT / "requirements.txt")
     assert dev >= TYPE_CHECKER
     assert not TYPE_CHECKER & runtime  # the production image does not get them
+
+
+def test_the_formatter_decides_the_layout_with_at_most_ten_reasoned_exceptions():
+    """`# fmt: skip` overrules ruff format: at most 10 in the project, each with its reason in
+    a comment on the line above."""
+    skips = []
+    for path in sorted(ROOT.rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0].startswith(".") or "node_modules" in relative.parts:
+            continue
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.rstrip().endswith("# fmt: skip"):
+                skips.append(f"{relative}:{number + 1}")
+                previous = lines[number - 1].strip() if number else ""
+                assert previous.startswith("#"), f"{relative}:{number + 1} gives no reason above"
+    assert len(skips) <= 10, skips
+
+
+def test_lint_selects_the_complexity_and_commented_out_code_rules():
+    import tomllib
+
+    ruff = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert {"C90", "ERA"} <= set(ruff["select"])
+    assert ruff["mccabe"]["max-complexity"] <= 11

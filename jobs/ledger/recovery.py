@@ -41,8 +41,13 @@ def recover_orphans(*, limit: int = 500) -> tuple[list[Job], int]:
     for job in jobs:
         logger.warning(
             "recovery.orphan class=%s id=%s attempt=%d/%d worker=%s → %s",
-            job.class_name, job.id, job.attempts, job.max_attempts, job.worker, job.state,
-        )  # fmt: skip
+            job.class_name,
+            job.id,
+            job.attempts,
+            job.max_attempts,
+            job.worker,
+            job.state,
+        )
     return ready, failed
 
 

@@ -66,11 +66,24 @@ def insert(jobs: Sequence[NewJob]) -> None:
         published = now if job.state == State.READY else None
         discarded = job.state == State.DISCARDED
         params += [
-            job.id, job.class_name, job.queue, job.priority, json.dumps(job.args),
-            json.dumps(job.kwargs), job.state, job.scheduled_at, job.max_attempts,
-            job.concurrency_key, job.concurrency_limit, job.concurrency_duration, now, published,
-            now if discarded else None, "ConcurrencyLimit" if discarded else "", job.error,
-        ]  # fmt: skip
+            job.id,
+            job.class_name,
+            job.queue,
+            job.priority,
+            json.dumps(job.args),
+            json.dumps(job.kwargs),
+            job.state,
+            job.scheduled_at,
+            job.max_attempts,
+            job.concurrency_key,
+            job.concurrency_limit,
+            job.concurrency_duration,
+            now,
+            published,
+            now if discarded else None,
+            "ConcurrencyLimit" if discarded else "",
+            job.error,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state, "
@@ -103,9 +116,18 @@ class Outcome:
 
 
 OUTCOME_FIELDS = (
-    "task_name", "task_args", "task_kwargs", "status", "worker", "content_type",
-    "content_encoding", "result", "traceback", "meta", "periodic_task_name",
-)  # fmt: skip
+    "task_name",
+    "task_args",
+    "task_kwargs",
+    "status",
+    "worker",
+    "content_type",
+    "content_encoding",
+    "result",
+    "traceback",
+    "meta",
+    "periodic_task_name",
+)
 
 # Ends runs: each ledger row a run still owns (state claimed, same attempt) takes its new
 # state and its TaskResult row is upserted; a run another has taken over writes nothing.
@@ -215,9 +237,18 @@ def claim(
             WHERE j.state = 'ready'
         RETURNING j.attempts, j.max_attempts, j.claimed_at
         """,
-        [job_id, class_name, queue, priority, json.dumps(args), json.dumps(kwargs),
-         max_attempts, worker, process_id],
-    )  # fmt: skip
+        [
+            job_id,
+            class_name,
+            queue,
+            priority,
+            json.dumps(args),
+            json.dumps(kwargs),
+            max_attempts,
+            worker,
+            process_id,
+        ],
+    )
     return Claim(*row) if row else None
 
 

@@ -104,10 +104,18 @@ class JobsDashboard:
         jobs, more = dashboard.page(job_filter, number=number)
         query = job_filter.as_query()
         context = self.context(
-            request, f"{state.capitalize()} jobs", state, jobs=jobs, filter=job_filter,
-            page=number, more=more, query=urlencode(query), windows=list(dashboard.WINDOWS),
-            class_names=dashboard.class_names(), queues=dashboard.settings.JOB_QUEUES,
-        )  # fmt: skip
+            request,
+            f"{state.capitalize()} jobs",
+            state,
+            jobs=jobs,
+            filter=job_filter,
+            page=number,
+            more=more,
+            query=urlencode(query),
+            windows=list(dashboard.WINDOWS),
+            class_names=dashboard.class_names(),
+            queues=dashboard.settings.JOB_QUEUES,
+        )
         return TemplateResponse(request, "admin/jobs/dashboard/list.html", context)
 
     def job_detail(self, request: HttpRequest, job_id: str) -> HttpResponse:
@@ -119,11 +127,17 @@ class JobsDashboard:
         if self._allowed(request, "results"):
             result = TaskResult.objects.filter(task_id=str(job.id)).first()
         context = self.context(
-            request, f"{job.class_name} {job.id}", job.state, job=job, result=result,
-            args=dashboard.mask(job.args), kwargs=dashboard.mask(job.kwargs),
+            request,
+            f"{job.class_name} {job.id}",
+            job.state,
+            job=job,
+            result=result,
+            args=dashboard.mask(job.args),
+            kwargs=dashboard.mask(job.kwargs),
             duration=(job.finished_at - job.claimed_at).total_seconds()
-            if job.finished_at and job.claimed_at else None,
-        )  # fmt: skip
+            if job.finished_at and job.claimed_at
+            else None,
+        )
         return TemplateResponse(request, "admin/jobs/dashboard/job.html", context)
 
     def triage(self, request: HttpRequest) -> HttpResponse:
@@ -132,9 +146,13 @@ class JobsDashboard:
         if window not in dashboard.WINDOWS:
             window = "24h"
         context = self.context(
-            request, "Failures by error", "triage", groups=dashboard.triage(window=window),
-            window=window, windows=list(dashboard.WINDOWS),
-        )  # fmt: skip
+            request,
+            "Failures by error",
+            "triage",
+            groups=dashboard.triage(window=window),
+            window=window,
+            windows=list(dashboard.WINDOWS),
+        )
         return TemplateResponse(request, "admin/jobs/dashboard/triage.html", context)
 
     def workers(self, request: HttpRequest) -> HttpResponse:
@@ -230,17 +248,29 @@ class JobsDashboard:
             path("dashboard/triage/", wrap(self.triage), name="jobs_dashboard_triage"),
             path("dashboard/workers/", wrap(self.workers), name="jobs_dashboard_workers"),
             path("dashboard/recurring/", wrap(self.recurring), name="jobs_dashboard_recurring"),
-            path("dashboard/recurring/<int:task_id>/run/", wrap(post(self.periodic_run_now)),
-                 name="jobs_dashboard_periodic_run"),
-            path("dashboard/queue/<str:queue>/<str:action>/", wrap(post(self.queue_action)),
-                 name="jobs_dashboard_queue"),
+            path(
+                "dashboard/recurring/<int:task_id>/run/",
+                wrap(post(self.periodic_run_now)),
+                name="jobs_dashboard_periodic_run",
+            ),
+            path(
+                "dashboard/queue/<str:queue>/<str:action>/",
+                wrap(post(self.queue_action)),
+                name="jobs_dashboard_queue",
+            ),
             path("dashboard/job/<str:job_id>/", wrap(self.job_detail), name="jobs_dashboard_job"),
-            path("dashboard/job/<str:job_id>/<str:action>/", wrap(post(self.job_action)),
-                 name="jobs_dashboard_job_action"),
+            path(
+                "dashboard/job/<str:job_id>/<str:action>/",
+                wrap(post(self.job_action)),
+                name="jobs_dashboard_job_action",
+            ),
             path("dashboard/<str:state>/", wrap(self.state_list), name="jobs_dashboard_list"),
-            path("dashboard/<str:state>/all/<str:action>/", wrap(post(self.bulk_action)),
-                 name="jobs_dashboard_bulk"),
-        ]  # fmt: skip
+            path(
+                "dashboard/<str:state>/all/<str:action>/",
+                wrap(post(self.bulk_action)),
+                name="jobs_dashboard_bulk",
+            ),
+        ]
 
 
 def _url(name: str, **kwargs) -> str:

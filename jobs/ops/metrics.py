@@ -54,9 +54,10 @@ class JobsCollector:
 
     def _counters(self, counters: dict) -> Iterator[Metric]:
         enqueued = CounterMetricFamily(
-            "naija_jobs_enqueued", "Jobs enqueued (ledger rows plus pruned rows)",
+            "naija_jobs_enqueued",
+            "Jobs enqueued (ledger rows plus pruned rows)",
             labels=["job_class", "queue"],
-        )  # fmt: skip
+        )
         rows = Job.objects.order_by().values_list("class_name", "queue").annotate(n=Count("id"))
         totals = defaultdict(int)
         for class_name, queue, n in rows:
@@ -78,9 +79,10 @@ class JobsCollector:
 
     def _durations(self, buckets: dict, sums: dict) -> Metric:
         family = HistogramMetricFamily(
-            "naija_job_duration_seconds", "Run time of finished and failed runs",
+            "naija_job_duration_seconds",
+            "Run time of finished and failed runs",
             labels=["job_class"],
-        )  # fmt: skip
+        )
         for class_name, counts in sorted(buckets.items()):
             bounds = sorted((b for b in counts if b != "+Inf"), key=float) + ["+Inf"]
             cumulative, running = [], 0
@@ -105,9 +107,10 @@ class JobsCollector:
         yield from (depth, latency, paused)
 
         by_state = GaugeMetricFamily(
-            "naija_jobs_waiting", "Jobs scheduled, blocked or claimed now",
+            "naija_jobs_waiting",
+            "Jobs scheduled, blocked or claimed now",
             labels=["state", "job_class"],
-        )  # fmt: skip
+        )
         rows = (
             Job.objects.filter(state__in=["scheduled", "blocked", "claimed"])
             .order_by()

@@ -35,9 +35,12 @@ def discard(*, jobs: QuerySet[Job], user: User, how: str) -> int:
     """Scheduled, ready, blocked or failed jobs are dropped; returns how many."""
     reason = f"discarded by {user.get_username()} {how}"
     return _change(
-        jobs, writes.DISCARDABLE, lambda batch: writes.discard_jobs(batch, reason=reason),
-        user=user, message=f"Discarded {how}.",
-    )  # fmt: skip
+        jobs,
+        writes.DISCARDABLE,
+        lambda batch: writes.discard_jobs(batch, reason=reason),
+        user=user,
+        message=f"Discarded {how}.",
+    )
 
 
 def run_now(*, jobs: QuerySet[Job], user: User, how: str) -> int:
@@ -84,9 +87,13 @@ def run_periodic_task(*, task: PeriodicTask, user: User, how: str) -> str:
 
 @transaction.atomic
 def _change(
-    jobs: QuerySet[Job], states: Iterable[State], apply: Callable[[QuerySet[Job]], int], *,
-    user: User, message: str,
-) -> int:  # fmt: skip
+    jobs: QuerySet[Job],
+    states: Iterable[State],
+    apply: Callable[[QuerySet[Job]], int],
+    *,
+    user: User,
+    message: str,
+) -> int:
     # Locked first, so the jobs recorded are exactly the jobs changed.
     ids = list(
         jobs.filter(state__in=states)

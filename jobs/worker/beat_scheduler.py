@@ -45,8 +45,10 @@ class LockedDatabaseScheduler(DatabaseScheduler):
             # manager; the schedule and the lock come back with the database.
             logger.warning(
                 "beat.database_unavailable %s: %s; trying again in %.0f s",
-                type(error).__name__, error, STANDBY_RECHECK_SECONDS,
-            )  # fmt: skip
+                type(error).__name__,
+                error,
+                STANDBY_RECHECK_SECONDS,
+            )
             django.db.close_old_connections()
             return STANDBY_RECHECK_SECONDS
 

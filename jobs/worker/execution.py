@@ -75,8 +75,10 @@ def run_job(task, args: tuple, kwargs: dict):
     if claim is None:
         logger.info(
             "job.skip class=%s id=%s: not ready (duplicate or already done)",
-            task.name, job_id, extra=log,
-        )  # fmt: skip
+            task.name,
+            job_id,
+            extra=log,
+        )
         return None
     log["attempt"] = claim.attempt
     # Workers keep Django's connection across jobs (CELERY_DB_REUSE_MAX). When the ledger's
@@ -101,8 +103,12 @@ def run_job(task, args: tuple, kwargs: dict):
     log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     logger.info(
         "job.finish class=%s id=%s attempt=%d duration_ms=%.1f",
-        task.name, job_id, claim.attempt, log["duration_ms"], extra=log,
-    )  # fmt: skip
+        task.name,
+        job_id,
+        claim.attempt,
+        log["duration_ms"],
+        extra=log,
+    )
     return value
 
 
@@ -134,10 +140,13 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
         logger.exception("job.error_unrecordable class=%s id=%s: failing it", task.name, job_id)
         state, status, retry_at = State.FAILED, states.FAILURE, None
         result = dict.fromkeys(writes.OUTCOME_FIELDS) | {
-            "task_name": task.name, "status": status, "worker": request.hostname,
-            "content_type": "application/json", "content_encoding": "utf-8",
+            "task_name": task.name,
+            "status": status,
+            "worker": request.hostname,
+            "content_type": "application/json",
+            "content_encoding": "utf-8",
             "traceback": error[2],
-        }  # fmt: skip
+        }
     outcomes.add(writes.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
     if state == State.DISCARDED:
         logger.warning(
@@ -146,13 +155,26 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
     elif state == State.SCHEDULED:
         logger.warning(
             "job.retry class=%s id=%s attempt=%d/%d in=%.1fs error=%s: %s",
-            task.name, job_id, attempt, claim.max_attempts, delay, error[0], exc, extra=log,
-        )  # fmt: skip
+            task.name,
+            job_id,
+            attempt,
+            claim.max_attempts,
+            delay,
+            error[0],
+            exc,
+            extra=log,
+        )
     else:
         logger.error(
             "job.fail class=%s id=%s attempt=%d/%d error=%s: %s",
-            task.name, job_id, attempt, claim.max_attempts, error[0], exc, extra=log,
-        )  # fmt: skip
+            task.name,
+            job_id,
+            attempt,
+            claim.max_attempts,
+            error[0],
+            exc,
+            extra=log,
+        )
     return state
 
 

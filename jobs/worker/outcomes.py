@@ -61,8 +61,10 @@ class OutcomeBuffer:
         except Exception as error:  # not an outage: find the outcome PostgreSQL refuses
             logger.warning(
                 "job.outcomes_refused count=%d error=%s: %s; writing them one by one",
-                len(batch), type(error).__name__, error,
-            )  # fmt: skip
+                len(batch),
+                type(error).__name__,
+                error,
+            )
             self._write_one_by_one(batch)
 
     def _write_one_by_one(self, batch: list[writes.Outcome]) -> None:
@@ -81,8 +83,9 @@ class OutcomeBuffer:
                 except Exception:  # PostgreSQL refuses even that: say which job, loudly
                     logger.exception(
                         "job.outcome_lost id=%s attempt=%d: left claimed",
-                        outcome.job_id, outcome.attempt,
-                    )  # fmt: skip
+                        outcome.job_id,
+                        outcome.attempt,
+                    )
 
     @staticmethod
     def _release(outcome: writes.Outcome, error: Exception) -> None:
@@ -93,16 +96,23 @@ class OutcomeBuffer:
         state = writes.release_unrecorded(outcome, reason)
         logger.error(
             "job.outcome_unrecorded id=%s attempt=%d outcome=%s error=%s: %s → %s",
-            outcome.job_id, outcome.attempt, outcome.state, type(error).__name__, error,
+            outcome.job_id,
+            outcome.attempt,
+            outcome.state,
+            type(error).__name__,
+            error,
             state or "already taken over, nothing written",
             extra={"job_id": outcome.job_id, "attempt": outcome.attempt},
-        )  # fmt: skip
+        )
 
     def _hold(self, batch: list[writes.Outcome], error: Exception) -> None:
         logger.warning(
             "job.outcomes_unwritten count=%d ids=%s error=%s: trying again in %.0f s",
-            len(batch), ",".join(o.job_id for o in batch[:20]), error, self.retry_delay,
-        )  # fmt: skip
+            len(batch),
+            ",".join(o.job_id for o in batch[:20]),
+            error,
+            self.retry_delay,
+        )
         with self.lock:
             newer, self.pending = self.pending, {}
             writes.keep_latest(self.pending, batch)

@@ -44,9 +44,15 @@ def register(*, kind: str, name: str, queues: list[str] | None = None) -> int:
             started_at = now(), last_heartbeat_at = now()
         RETURNING id
         """,
-        [kind, name, socket.gethostname(), os.getpid(),
-         os.getppid() if kind == "fork" else None, json.dumps(queues or [])],
-    )  # fmt: skip
+        [
+            kind,
+            name,
+            socket.gethostname(),
+            os.getpid(),
+            os.getppid() if kind == "fork" else None,
+            json.dumps(queues or []),
+        ],
+    )
     this_process.process_id, this_process.pid = row[0], os.getpid()
     this_process.kind, this_process.name, this_process.queues = kind, name, queues or []
     logger.info("process.register kind=%s name=%s pid=%d id=%d", kind, name, os.getpid(), row[0])

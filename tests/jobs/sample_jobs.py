@@ -147,8 +147,11 @@ class OneAtATimeJob(ApplicationJob):
         _redis().eval(
             "if tonumber(redis.call('get', KEYS[2]) or 0) < tonumber(ARGV[1]) then "
             "redis.call('set', KEYS[2], ARGV[1]) end",
-            2, f"test:running:{key}:{user_id}", f"test:max:{key}:{user_id}", running,
-        )  # fmt: skip
+            2,
+            f"test:running:{key}:{user_id}",
+            f"test:max:{key}:{user_id}",
+            running,
+        )
         time.sleep(seconds)
         _redis().decr(f"test:running:{key}:{user_id}")
         _redis().incr(f"test:runs:{key}")

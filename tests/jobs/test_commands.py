@@ -122,10 +122,25 @@ def test_worker_start_daemon_and_graceful_stop(tmp_path):
     env = {"DATABASE_URL": test_database_url()}
     manage = [sys.executable, "manage.py", "jobs", "worker"]
     started = subprocess.run(
-        [*manage, "start", "--daemon", "--pidfile", str(pidfile), "--queues", "default",
-         "--concurrency", "1", "--logfile", str(tmp_path / "worker.log")],
-        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            *manage,
+            "start",
+            "--daemon",
+            "--pidfile",
+            str(pidfile),
+            "--queues",
+            "default",
+            "--concurrency",
+            "1",
+            "--logfile",
+            str(tmp_path / "worker.log"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert started.returncode == 0, started.stderr
     assert "Worker started in the background" in started.stdout
     try:
@@ -136,15 +151,23 @@ def test_worker_start_daemon_and_graceful_stop(tmp_path):
     finally:
         stopped = subprocess.run(
             [*manage, "stop", "--pidfile", str(pidfile)],
-            cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
     time.sleep(0.5)
     assert not pidfile.exists()
     again = subprocess.run(
         [*manage, "stop", "--pidfile", str(pidfile)],
-        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode != 0
     assert "is the worker running?" in again.stderr

@@ -23,9 +23,13 @@ def staff_client(client, admin):
 
 def failed(job_id, error="ValueError", message="boom"):
     Job.objects.filter(pk=job_id).update(
-        state=State.FAILED, error_class=error, error_message=message, attempts=1,
-        finished_at=timezone.now(), error_traceback="Traceback …\nValueError: boom",
-    )  # fmt: skip
+        state=State.FAILED,
+        error_class=error,
+        error_message=message,
+        attempts=1,
+        finished_at=timezone.now(),
+        error_traceback="Traceback …\nValueError: boom",
+    )
 
 
 URLS = [
@@ -33,9 +37,11 @@ URLS = [
     ("admin:jobs_dashboard_triage", {}),
     ("admin:jobs_dashboard_workers", {}),
     ("admin:jobs_dashboard_recurring", {}),
-    *[("admin:jobs_dashboard_list", {"state": s}) for s in
-      ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")],
-]  # fmt: skip
+    *[
+        ("admin:jobs_dashboard_list", {"state": s})
+        for s in ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
+    ],
+]
 
 
 @pytest.mark.parametrize(("name", "kwargs"), URLS)

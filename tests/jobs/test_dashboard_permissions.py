@@ -22,7 +22,7 @@ ROLES = {
         *READ,
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
-    ],  # fmt: skip
+    ],
     "admin": None,  # superuser
 }
 PAGE = (403, 200, 200, 200, 200, 200)
@@ -33,8 +33,10 @@ QUEUE = (403, 403, 403, 302, 403, 302)
 MATRIX = [
     ("GET", "jobs_dashboard", [], PAGE),
     ("GET", "jobs_dashboard_triage", [], PAGE),
-    *[("GET", "jobs_dashboard_list", [state], PAGE) for state in
-      ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")],
+    *[
+        ("GET", "jobs_dashboard_list", [state], PAGE)
+        for state in ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
+    ],
     ("GET", "jobs_dashboard_job", ["failed_job"], PAGE),
     ("GET", "jobs_dashboard_workers", [], (403, 403, 403, 403, 403, 200)),
     ("GET", "jobs_dashboard_recurring", [], (403, 403, 403, 403, 200, 200)),
@@ -47,7 +49,7 @@ MATRIX = [
     ("POST", "jobs_dashboard_queue", ["search", "pause"], QUEUE),
     ("POST", "jobs_dashboard_queue", ["reports", "resume"], QUEUE),
     ("POST", "jobs_dashboard_periodic_run", ["periodic"], (403, 403, 403, 403, 302, 302)),
-]  # fmt: skip
+]
 CASES = [
     pytest.param(method, name, args, role, expected[i], id=f"{method} {name} {args} {role}")
     for method, name, args, expected in MATRIX
@@ -65,15 +67,20 @@ def make_user(role: str):
 def world() -> dict:
     failed = GatedJob.delay("failed", 1).id
     Job.objects.filter(pk=failed).update(
-        state=State.FAILED, error_class="ValueError", error_message="boom", attempts=1,
+        state=State.FAILED,
+        error_class="ValueError",
+        error_message="boom",
+        attempts=1,
         finished_at=timezone.now(),
-    )  # fmt: skip
+    )
     scheduled = RecordJob.apply_async(["later"], countdown=3600).id
     QueuePause.objects.create(queue="reports")
     periodic = PeriodicTask.objects.create(
-        name="nightly", task="RecordJob", args='["nightly"]',
+        name="nightly",
+        task="RecordJob",
+        args='["nightly"]',
         interval=IntervalSchedule.objects.create(every=1, period=IntervalSchedule.DAYS),
-    )  # fmt: skip
+    )
     return {"failed_job": str(failed), "scheduled_job": str(scheduled), "periodic": periodic.pk}
 
 
@@ -98,8 +105,15 @@ def test_every_dashboard_page_and_action_asks_the_model_admins_permission(
 
 def buttons(client, url: str) -> set[str]:
     page = client.get(url).content.decode()
-    names = ("Retry", "Discard", "Run now", "Pause", "Resume", "Retry all matching",
-             "Discard all matching")  # fmt: skip
+    names = (
+        "Retry",
+        "Discard",
+        "Run now",
+        "Pause",
+        "Resume",
+        "Retry all matching",
+        "Discard all matching",
+    )
     return {name for name in names if f">{name}</button>" in page}
 
 
@@ -121,8 +135,11 @@ def test_each_operator_sees_only_the_buttons_their_permission_allows(client, wor
     client.force_login(make_user("operator"))
     assert buttons(client, reverse("admin:jobs_dashboard")) == set()
     assert buttons(client, reverse("admin:jobs_dashboard_list", args=["failed"])) == {
-        "Retry", "Discard", "Retry all matching", "Discard all matching",
-    }  # fmt: skip
+        "Retry",
+        "Discard",
+        "Retry all matching",
+        "Discard all matching",
+    }
     client.force_login(UserFactory(is_staff=True, permissions=[*READ, "jobs.add_queuepause"]))
     assert buttons(client, reverse("admin:jobs_dashboard")) == {"Pause"}  # not Resume
     assert buttons(client, reverse("admin:jobs_dashboard_list", args=["failed"])) == set()
@@ -149,8 +166,9 @@ def test_the_jobs_admin_list_offers_retry_and_discard_only_with_the_change_permi
     client.post(
         "/admin/jobs/job/", {"action": "retry_jobs", "_selected_action": [world["failed_job"]]}
     )
-    client.post("/admin/jobs/job/", {"action": "discard_jobs",
-                                     "_selected_action": [world["scheduled_job"]]})  # fmt: skip
+    client.post(
+        "/admin/jobs/job/", {"action": "discard_jobs", "_selected_action": [world["scheduled_job"]]}
+    )
     assert snapshot() == before
     client.force_login(make_user("operator"))
     assert "retry_jobs" in client.get("/admin/jobs/job/").content.decode()

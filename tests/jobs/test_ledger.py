@@ -21,9 +21,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def claim(job_id: str) -> writes.Claim | None:
     try:
         return writes.claim(
-            job_id=job_id, class_name="RecordJob", queue="default", priority=0,
-            args=["race"], kwargs={}, worker="test", process_id=None, max_attempts=5,
-        )  # fmt: skip
+            job_id=job_id,
+            class_name="RecordJob",
+            queue="default",
+            priority=0,
+            args=["race"],
+            kwargs={},
+            worker="test",
+            process_id=None,
+            max_attempts=5,
+        )
     finally:
         workerdb.close()
 

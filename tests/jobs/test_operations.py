@@ -24,9 +24,12 @@ def ops(client, admin):
 
 def failed(*job_ids) -> None:
     Job.objects.filter(pk__in=job_ids).update(
-        state=State.FAILED, error_class="ValueError", error_message="boom", attempts=1,
+        state=State.FAILED,
+        error_class="ValueError",
+        error_message="boom",
+        attempts=1,
         finished_at=timezone.now(),
-    )  # fmt: skip
+    )
 
 
 def entries() -> list[tuple]:
@@ -102,15 +105,22 @@ def test_pause_and_resume_are_recorded_in_the_queues_admin_history(ops, admin):
 
 def test_running_a_periodic_task_now_is_recorded_in_its_admin_history(ops, admin):
     task = PeriodicTask.objects.create(
-        name="nightly", task="RecordJob", args='["nightly"]',
+        name="nightly",
+        task="RecordJob",
+        args='["nightly"]',
         interval=IntervalSchedule.objects.create(every=1, period=IntervalSchedule.DAYS),
-    )  # fmt: skip
+    )
     ops.post(reverse("admin:jobs_dashboard_periodic_run", args=[task.pk]))
     job = Job.objects.get(class_name="RecordJob")
     assert entries() == [
-        (admin.username, "periodictask", str(task.pk), CHANGE,
-         f"Run now in the jobs dashboard: job {job.pk}."),
-    ]  # fmt: skip
+        (
+            admin.username,
+            "periodictask",
+            str(task.pk),
+            CHANGE,
+            f"Run now in the jobs dashboard: job {job.pk}.",
+        ),
+    ]
     page = history(ops, reverse("admin:django_celery_beat_periodictask_history", args=[task.pk]))
     assert f"job {job.pk}" in page
 

@@ -144,8 +144,9 @@ def test_alert_rules_and_scrape_config_are_valid(tmp_path):
         pytest.skip("PROMTOOL NOT INSTALLED: apt-get install prometheus to check the alert rules")
     rules = subprocess.run(
         [promtool, "check", "rules", ROOT / "deploy/prometheus/alerts.yml"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert rules.returncode == 0, rules.stdout + rules.stderr
     assert "SUCCESS: 8 rules found" in rules.stdout
     for name in ("prometheus.yml", "alerts.yml"):
@@ -192,9 +193,18 @@ def test_beat_rides_out_a_database_outage(processes):
     )
     processes.worker()
     beat = processes.start(
-        ["-m", "celery", "-A", "config", "beat", "--loglevel", "INFO", "-s",
-         str(processes.tmp_path / "beat")]
-    )  # fmt: skip
+        [
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-s",
+            str(processes.tmp_path / "beat"),
+        ]
+    )
     wait_for(lambda: runs("outage") >= 1, timeout=60, message="first periodic run")
     database = connection.settings_dict["NAME"]
     server = {  # the same server, the embedded one's socket included, another database

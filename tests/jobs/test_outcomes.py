@@ -140,9 +140,11 @@ def test_a_job_whose_outcome_postgresql_refuses_runs_again_and_finishes(processe
     processes.dispatcher()
     spoiled_key, fine_key = uuid.uuid4().hex, uuid.uuid4().hex
     spoiled = app.send_task(
-        "RecordJob", args=[spoiled_key], queue="default",
+        "RecordJob",
+        args=[spoiled_key],
+        queue="default",
         headers={"periodic_task_name": "x" * 300},
-    )  # fmt: skip
+    )
     fine = RecordJob.delay(fine_key)
     assert wait_for_state(fine.id, State.FINISHED).attempts == 1
     job = wait_for_state(spoiled.id, State.FINISHED)
@@ -195,9 +197,16 @@ JOB_A, JOB_B = str(uuid.uuid4()), str(uuid.uuid4())
 def claim(job_id: str, *, class_name: str = "RecordJob") -> writes.Claim:
     try:
         return writes.claim(
-            job_id=job_id, class_name=class_name, queue="default", priority=0, args=[],
-            kwargs={}, worker="test", process_id=None, max_attempts=5,
-        )  # fmt: skip
+            job_id=job_id,
+            class_name=class_name,
+            queue="default",
+            priority=0,
+            args=[],
+            kwargs={},
+            worker="test",
+            process_id=None,
+            max_attempts=5,
+        )
     finally:
         workerdb.close()
 

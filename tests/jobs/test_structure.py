@@ -20,13 +20,26 @@ SQL_WRITE = re.compile(
     r"\b(UPDATE|INSERT\s+INTO|DELETE\s+FROM|TRUNCATE(\s+TABLE)?)\s+jobs_job\b", re.IGNORECASE
 )
 ORM_WRITES = {
-    "update", "delete", "save", "create", "bulk_create", "bulk_update", "get_or_create",
-    "update_or_create", "raw",
-}  # fmt: skip
+    "update",
+    "delete",
+    "save",
+    "create",
+    "bulk_create",
+    "bulk_update",
+    "get_or_create",
+    "update_or_create",
+    "raw",
+}
 # JobQuerySet's own filters: a chain through one of them is a query on Job.
 JOB_QUERYSET_METHODS = {
-    "scheduled", "ready", "claimed", "blocked", "finished", "failed", "discarded",
-}  # fmt: skip
+    "scheduled",
+    "ready",
+    "claimed",
+    "blocked",
+    "finished",
+    "failed",
+    "discarded",
+}
 
 # Names that hold Job or its queries (`Job.objects…`, `jobs.filter(…)`, `job.save()`).
 JOB_NAMES = {"Job", "JobQuerySet", "job", "jobs"}
@@ -108,9 +121,16 @@ def test_only_the_ledger_writes_job_state():
 # Where other people and programs read module paths of the job layer: docs, settings, deploy
 # files, and the data migrations of other apps (which never change).
 DOCUMENTS = [
-    "README.md", "docs/*.md", "deploy/**/*", "Procfile.dev", "docker-compose.yml",
-    "Dockerfile", "Makefile", "config/*.py", "*/migrations/*.py",
-]  # fmt: skip
+    "README.md",
+    "docs/*.md",
+    "deploy/**/*",
+    "Procfile.dev",
+    "docker-compose.yml",
+    "Dockerfile",
+    "Makefile",
+    "config/*.py",
+    "*/migrations/*.py",
+]
 DOTTED = re.compile(r"(?<![\w/.-])jobs(?:\.[A-Za-z_]\w*)+(?::[A-Za-z_]\w*)?")
 FROM_IMPORT = re.compile(r"from (jobs[\w.]*) import ([\w, ]+)")
 FILE_PATH = re.compile(r"(?<![\w/.])jobs/[\w/]+\.py\b")
@@ -126,9 +146,10 @@ def documented() -> tuple[set[str], set[str]]:
                 continue
             text = path.read_text(errors="replace")
             dotted |= {
-                m for m in DOTTED.findall(text)
+                m
+                for m in DOTTED.findall(text)
                 if not PERMISSION.match(m) and not m.endswith((".py", ".json"))
-            }  # fmt: skip
+            }
             for module, names in FROM_IMPORT.findall(text):
                 for name in names.split(","):
                     if name.split(" as ")[0].strip():
