@@ -2,7 +2,6 @@
 
 import logging
 import os
-import re
 import signal
 import uuid
 
@@ -12,7 +11,7 @@ from django.utils import timezone
 
 from jobs.models import Job, State
 from tests.jobs.helpers import queued_messages, wait_for, wait_for_state
-from tests.jobs.sample_jobs import NapJob, RecordJob, runs
+from tests.jobs.sample_jobs import RecordJob, runs
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -73,43 +72,3 @@ def test_dispatcher_heartbeat_file_shows_its_loop_is_alive(processes, tmp_path):
     wait_for(alive.exists, message="the heartbeat file")
     first = alive.stat().st_mtime
     wait_for(lambda: alive.stat().st_mtime > first, message="a fresh heartbeat")
-
-
-def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private_redis):
-    """Celery's own back-off (2, 4, 6 … 30 s) would leave a worker idle for up to 30 s after
-    Redis returned; jobs.worker.consumer retries every JOBS_BROKER_RETRY_INTERVAL, without limit."""
-    worker = processes.worker(env=private_redis.env)
-    private_redis.stop()
-    wait_for(
-        lambda: processes.log(worker).count("Cannot connect") >= 4,
-        timeout=30,
-        message="four reconnect attempts",
-    )
-    retries = re.findall(r"Trying again (in [\d.]+ seconds?)", processes.log(worker))
-    assert set(retries) == {"in 1.00 second"}, retries
-    private_redis.start()
-    key = uuid.uuid4().hex
-    result = RecordJob.delay(key)
-    wait_for_state(result.id, State.FINISHED, timeout=30)
-    assert runs(key) == 1
-    assert worker.poll() is None
-
-
-def test_a_worker_waiting_for_messages_survives_losing_redis(processes, private_redis):
-    """kombu 5.7.0 stopped the worker here (AttributeError 'hostname' in restore_unacked)
-    when Redis died while it waited for messages with some prefetched (jobs.worker.kombu_redis)."""
-    worker = processes.worker(concurrency=2, env=private_redis.env)
-    processes.dispatcher(env=private_redis.env)  # republishes the prefetched one Redis lost
-    naps = [NapJob.delay(3) for _ in range(3)]  # they finish even if Redis is still away
-    wait_for(lambda: Job.objects.filter(state=State.CLAIMED).count() == 2, message="2 running")
-    private_redis.proc.kill()  # a crash: no goodbye to the clients
-    private_redis.proc.wait()
-    wait_for(lambda: "Cannot connect" in processes.log(worker), message="the lost connection")
-    private_redis.start()  # empty
-    key = uuid.uuid4().hex
-    after = RecordJob.delay(key)
-    wait_for_state(after.id, State.FINISHED, timeout=30)
-    for job in naps:
-        wait_for_state(job.id, State.FINISHED, timeout=60)
-    assert worker.poll() is None, processes.log(worker)
-    assert "Unrecoverable error" not in processes.log(worker)

@@ -1,9 +1,17 @@
-"""jobs.worker.kombu_redis, the Redis transport `redis://` URLs get, against the real Redis."""
+"""A worker and its Redis connection, against the real Redis: jobs.worker.kombu_redis (the
+transport `redis://` URLs get) and jobs.worker.consumer (how a worker reconnects)."""
+
+import re
+import uuid
 
 import pytest
 import redis
 from django.conf import settings
 from kombu import Connection
+
+from jobs.models import Job, State
+from tests.jobs.helpers import wait_for, wait_for_state
+from tests.jobs.sample_jobs import NapJob, RecordJob, runs
 
 
 def test_a_channel_detached_from_its_connection_raises_a_connection_error():
@@ -13,3 +21,47 @@ def test_a_channel_detached_from_its_connection_raises_a_connection_error():
     channel.connection.client = None  # as kombu leaves it after a failed close
     with pytest.raises(redis.ConnectionError, match="detached"), channel.conn_or_acquire():
         pass
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private_redis):
+    """Celery's own back-off (2, 4, 6 … 30 s) would leave a worker idle for up to 30 s after
+    Redis returned; jobs.worker.consumer retries every JOBS_BROKER_RETRY_INTERVAL, without limit."""
+    worker = processes.worker(env=private_redis.env)
+    private_redis.stop()
+    wait_for(
+        lambda: processes.log(worker).count("Cannot connect") >= 4,
+        timeout=30,
+        message="four reconnect attempts",
+    )
+    retries = re.findall(r"Trying again (in [\d.]+ seconds?)", processes.log(worker))
+    assert set(retries) == {"in 1.00 second"}, retries
+    private_redis.start()
+    key = uuid.uuid4().hex
+    result = RecordJob.delay(key)
+    wait_for_state(result.id, State.FINISHED, timeout=30)
+    assert runs(key) == 1
+    assert worker.poll() is None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_waiting_for_messages_survives_losing_redis(processes, private_redis):
+    """kombu 5.7.0 stopped the worker here (AttributeError 'hostname' in restore_unacked)
+    when Redis died while it waited for messages with some prefetched (jobs.worker.kombu_redis)."""
+    worker = processes.worker(concurrency=2, env=private_redis.env)
+    processes.dispatcher(env=private_redis.env)  # republishes the prefetched one Redis lost
+    naps = [NapJob.delay(3) for _ in range(3)]  # they finish even if Redis is still away
+    wait_for(lambda: Job.objects.filter(state=State.CLAIMED).count() == 2, message="2 running")
+    private_redis.proc.kill()  # a crash: no goodbye to the clients
+    private_redis.proc.wait()
+    wait_for(lambda: "Cannot connect" in processes.log(worker), message="the lost connection")
+    private_redis.start()  # empty
+    key = uuid.uuid4().hex
+    after = RecordJob.delay(key)
+    wait_for_state(after.id, State.FINISHED, timeout=30)
+    for job in naps:
+        wait_for_state(job.id, State.FINISHED, timeout=60)
+    assert worker.poll() is None, processes.log(worker)
+    assert "Unrecoverable error" not in processes.log(worker)

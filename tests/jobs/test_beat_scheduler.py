@@ -1,0 +1,87 @@
+"""Celery beat with jobs.scheduler: one beat at a time, and beat through a database outage."""
+
+import time
+
+import psycopg
+import pytest
+from django.db import connection
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from tests.jobs.helpers import wait_for
+from tests.jobs.sample_jobs import runs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.worker
+def test_a_second_beat_stands_by_and_periodic_jobs_do_not_double_fire(processes):
+    every_second = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="record every second", task="RecordJob", args='["beat"]', interval=every_second
+    )
+    processes.worker()
+    beat = ["-m", "celery", "-A", "config", "beat", "--loglevel", "INFO", "-s"]
+    beats = [processes.start([*beat, str(processes.tmp_path / f"beat{i}")]) for i in range(2)]
+    wait_for(lambda: runs("beat") >= 1, timeout=60, message="first periodic run")
+
+    def sent() -> int:  # what the beats sent, not what the worker has run yet
+        return sum(processes.log(beat).count("Sending due task") for beat in beats)
+
+    before, first = sent(), time.monotonic()
+    time.sleep(6)
+    count, elapsed = sent() - before, time.monotonic() - first
+    assert count <= elapsed + 2  # one beat sending: about one a second, not two
+
+    logs = [processes.log(beat) for beat in beats]
+    assert sum("beat.leader" in log for log in logs) == 1
+    assert sum("beat.standby" in log for log in logs) == 1
+
+
+@pytest.mark.worker
+def test_beat_rides_out_a_database_outage(processes):
+    """PostgreSQL unreachable for a few seconds (its restart, a failover): beat keeps running
+    and sends again once the database is back, with no process manager to restart it."""
+    every_second = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="record through an outage", task="RecordJob", args='["outage"]', interval=every_second
+    )
+    processes.worker()
+    beat = processes.start(
+        [
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-s",
+            str(processes.tmp_path / "beat"),
+        ]
+    )
+    wait_for(lambda: runs("outage") >= 1, timeout=60, message="first periodic run")
+    database = connection.settings_dict["NAME"]
+    server = {  # the same server, the embedded one's socket included, another database
+        key: value
+        for key, value in connection.get_connection_params().items()
+        if key in ("host", "port", "user", "password")
+    }
+    admin = psycopg.connect(**server, dbname="postgres", autocommit=True)
+    with admin:  # as a restart would: every session cut, no new one let in
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            [database],
+        )
+        try:
+            wait_for(
+                lambda: processes.log(beat).count("beat.database_unavailable") >= 3,
+                timeout=30,
+                message="beat ticking through the outage",
+            )
+        finally:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            connection.close()  # this test's session was cut too
+    before = runs("outage")
+    wait_for(lambda: runs("outage") >= before + 2, timeout=30, message="runs after the outage")
+    assert beat.poll() is None, processes.log(beat)
