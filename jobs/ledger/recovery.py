@@ -27,9 +27,21 @@ def recover_orphans(*, limit: int = 500) -> tuple[list[Job], int]:
     attempt counted, or failed after their last attempt (a poison job must not loop).
 
     Returns the jobs made ready (publish them before the transaction commits) and how many
-    failed. Dead process rows are deleted once their jobs are taken care of.
+    failed. Dead process rows are deleted once their jobs are taken care of. Nothing is taken
+    for dead within the threshold after PostgreSQL (re)started: heartbeats could not land.
     """
     threshold = settings.JOBS_PROCESS_ALIVE_THRESHOLD
+    restarted = server_restarted_within(threshold)
+    if restarted is not None:
+        # Every process's heartbeats stopped while the server was down: their silence says
+        # nothing about them yet. Taking a live one for dead would run its jobs twice (an
+        # email between its send and its `sent` mark goes out again).
+        logger.info(
+            "recovery.waiting PostgreSQL started %.1fs ago: processes get %ss to heartbeat",
+            restarted,
+            threshold,
+        )
+        return [], 0
     jobs = writes.requeue_orphans(alive_threshold=threshold, limit=limit)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -49,6 +61,15 @@ def recover_orphans(*, limit: int = 500) -> tuple[list[Job], int]:
             job.state,
         )
     return ready, failed
+
+
+def server_restarted_within(seconds: float) -> float | None:
+    """How long ago PostgreSQL started, if less than `seconds` ago; else None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extract(epoch FROM now() - pg_postmaster_start_time())")
+        (uptime,) = cursor.fetchone()
+    uptime = float(uptime)
+    return uptime if uptime < seconds else None
 
 
 def check_broker_epoch(client) -> bool:
