@@ -251,3 +251,8 @@ def publish_bare_message(task: str, args: list, kwargs: dict) -> str:
             headers={"lang": "py", "task": task, "id": job_id, "root_id": job_id},
         )
     return job_id
+
+
+def test_an_outcomes_task_result_columns_are_the_columns_conclude_writes():
+    """writes.TaskResultColumns types Outcome.result; _CONCLUDE writes OUTCOME_FIELDS, in order."""
+    assert tuple(writes.TaskResultColumns.__annotations__) == writes.OUTCOME_FIELDS
