@@ -20,10 +20,10 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypedDict, TypeVar, cast
 
 from celery import Task
 from celery.canvas import Signature
@@ -36,12 +36,45 @@ from django.utils import timezone
 from config.celery import app
 from jobs.ledger import concurrency, writes
 from jobs.ledger.concurrency import ConcurrencyLimit
-from jobs.models import State
+from jobs.models import Job, State
 
 logger = logging.getLogger("jobs")
 
+_P = ParamSpec("_P")
+_R_co = TypeVar("_R_co", covariant=True)
+_J = TypeVar("_J", bound="ApplicationJob")
 
-class ApplicationJob(Task):
+
+class _OnRegisteredJob(Protocol[_P, _R_co]):
+    """Type-level only (see `called_on_the_job_name`): the method, bound, however reached."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[_P, _R_co]: ...
+
+
+def called_on_the_job_name(
+    method: Callable[Concatenate[Any, _P], _R_co],
+) -> _OnRegisteredJob[_P, _R_co]:
+    """Tell the type checker that `SomeJob.delay(...)` is a call on a registered instance.
+
+    `@register` binds a job's class name to its registered instance, so `SomeJob.delay(1)` is a
+    bound call at run time; mypy ignores what a class decorator returns, sees the class, and
+    would take the first argument for `self`. At run time this returns the method unchanged.
+    """
+    return cast("_OnRegisteredJob[_P, _R_co]", method)
+
+
+class _ConcurrencyFields(TypedDict, total=False):
+    """NewJob's concurrency fields, set when the class limits concurrency."""
+
+    concurrency_key: str
+    concurrency_limit: int
+    concurrency_duration: int
+    on_conflict: str
+
+
+# Celery's Task is generic in `run`'s parameters and result; each job class has its own `run`,
+# checked at enqueue against its real signature (check_arguments), so the base takes any.
+class ApplicationJob(Task[..., Any]):
     """Base for every job. Subclass, set the policies, implement `run`, decorate with
     `@register`; the Celery task name is the class name (`EmailNotificationJob`)."""
 
@@ -68,28 +101,33 @@ class ApplicationJob(Task):
     # Results are written by jobs.worker.execution, with the ledger row, in one statement.
     ignore_result = True
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.request.called_directly:  # perform_now: run inline, no ledger
             return super().__call__(*args, **kwargs)
         from jobs.worker.execution import run_job
 
         return run_job(self, args, kwargs)
 
-    def delay(self, *args, **kwargs) -> AsyncResult:
+    @called_on_the_job_name
+    def delay(self, /, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
         return self.apply_async(args, kwargs)
 
-    def apply_async(
+    # The override narrows Celery's signature on purpose: timing and routing by keyword only
+    # (Celery's positional task_id, producer, link, link_error and shadow are not taken).
+    @called_on_the_job_name
+    def apply_async(  # type: ignore[override]
         self,
-        args: Sequence | None = None,
-        kwargs: dict | None = None,
+        /,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
         *,
         countdown: float | None = None,
         eta: datetime | None = None,
         queue: str | None = None,
         priority: int | None = None,
         task_id: str | None = None,
-        **options,
-    ) -> AsyncResult:
+        **options: Any,
+    ) -> AsyncResult[Any]:
         job = self.build_job(
             args,
             kwargs,
@@ -104,8 +142,8 @@ class ApplicationJob(Task):
 
     def build_job(
         self,
-        args: Sequence | None,
-        kwargs: dict | None,
+        args: Sequence[Any] | None,
+        kwargs: dict[str, Any] | None,
         *,
         countdown: float | None = None,
         eta: datetime | None = None,
@@ -143,6 +181,7 @@ class ApplicationJob(Task):
                 f"priority must be an integer from 0 (most urgent) to 9, not {priority!r}."
             )
         limit = self.limits_concurrency
+        limit_fields: _ConcurrencyFields
         if limit is not None:
             limit_fields = {
                 "concurrency_key": limit.key_for(self.name, args, kwargs)[:255],
@@ -178,7 +217,7 @@ class ApplicationJob(Task):
         follows its type). Called with `run`'s arguments by name, after `validate`."""
         return self.queue
 
-    def check_arguments(self, args: Sequence, kwargs: dict) -> dict[str, Any]:
+    def check_arguments(self, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments must fit `run`, be plain JSON (a model instance is refused) and pass
         `validate`; returns them by name. Also for a job's own run-time check."""
         try:
@@ -215,20 +254,23 @@ class ApplicationJob(Task):
 
     def retry_delay(self, attempt: int, *, rand: float) -> float:
         """Seconds before the run after `attempt`: exponential, capped, plus jitter."""
-        delay = min(self.retry_backoff_max, self.retry_backoff * 2 ** (attempt - 1))
+        delay: float = min(self.retry_backoff_max, self.retry_backoff * 2 ** (attempt - 1))
         return delay + delay * self.retry_jitter * rand
 
 
-def register(cls: type[ApplicationJob]) -> ApplicationJob:
+def register(cls: type[_J]) -> _J:
     """Register a job class with Celery under its bare class name; returns the task."""
-    cls.name = cls.__name__
+    # The stubs give Task's instance property `__name__`; on a class it is the class's name.
+    cls.name = cls.__name__  # type: ignore[assignment]
     return app.register_task(cls())
 
 
-def enqueue_all(signatures: Iterable[Signature], **options) -> list[AsyncResult]:
+def enqueue_all(signatures: Iterable[Signature[Any]], **options: Any) -> list[AsyncResult[Any]]:
     """perform_all_later: many jobs in one INSERT and one Redis pipeline."""
     built = []
     for sig in signatures:
+        if sig.task is None:
+            raise TypeError("enqueue_all takes signatures of jobs (SomeJob.s(…)); one has no task.")
         task = app.tasks[sig.task]
         if not isinstance(task, ApplicationJob):
             raise TypeError(f"{sig.task} is not an ApplicationJob; enqueue it with apply_async.")
@@ -237,7 +279,7 @@ def enqueue_all(signatures: Iterable[Signature], **options) -> list[AsyncResult]
     return [AsyncResult(str(job.id), app=app) for job in built]
 
 
-def publish(jobs: Sequence, options: dict | None = None) -> None:
+def publish(jobs: Sequence[writes.NewJob | Job], options: dict[str, Any] | None = None) -> None:
     """Send ready jobs to Redis in one pipeline. Raises when Redis is unreachable.
 
     By task name: the dispatcher publishes jobs whose classes it need not import."""
@@ -267,7 +309,7 @@ def publish(jobs: Sequence, options: dict | None = None) -> None:
                 )
 
 
-def _enqueue(jobs: list[writes.NewJob], options: dict) -> None:
+def _enqueue(jobs: list[writes.NewJob], options: dict[str, Any]) -> None:
     if len({job.id for job in jobs}) < len(jobs):
         raise ValueError("Two jobs share a task_id: give each job its own task_id (or none).")
     if any(job.concurrency_key for job in jobs):
@@ -288,8 +330,9 @@ PUBLISH_BACKOFF_SECONDS = 5.0
 _publish_backoff = {"until": 0.0}
 
 
-def _publish_after_commit(jobs: list[writes.NewJob], options: dict) -> None:
+def _publish_after_commit(jobs: list[writes.NewJob], options: dict[str, Any]) -> None:
     """Publish, never raising: a job Redis did not take stays ready for the dispatcher."""
+    error: str | Exception
     if time.monotonic() < _publish_backoff["until"]:
         error = f"backing off, a publish failed less than {PUBLISH_BACKOFF_SECONDS:.0f} s ago"
     else:
@@ -308,12 +351,12 @@ def _publish_after_commit(jobs: list[writes.NewJob], options: dict) -> None:
         logger.exception("job.mark_unpublished_failed count=%d", len(jobs))
 
 
-def _timing(options: dict) -> dict:
+def _timing(options: dict[str, Any]) -> dict[str, Any]:
     keys = ("countdown", "eta", "queue", "priority", "task_id")
     return {key: options[key] for key in keys if key in options}
 
 
-def _walk(values: Iterable):
+def _walk(values: Iterable[Any]) -> Iterator[Any]:
     for value in values:
         yield value
         if isinstance(value, list | tuple):

@@ -6,10 +6,20 @@ models change later."""
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from django.apps.registry import Apps
 
 
 def add_daily_entry(
-    apps, *, name: str, task: str, hour: int, minute: int, kwargs: dict, description: str
+    apps: Apps,
+    *,
+    name: str,
+    task: str,
+    hour: int,
+    minute: int,
+    kwargs: dict[str, Any],
+    description: str,
 ) -> None:
     """A PeriodicTask running `task` daily at hour:minute, Lagos time, editable in admin."""
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
@@ -33,5 +43,5 @@ def add_daily_entry(
     )
 
 
-def remove_entry(apps, *, name: str) -> None:
+def remove_entry(apps: Apps, *, name: str) -> None:
     apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=name).delete()

@@ -26,12 +26,14 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from kombu.transport import redis
 
 from config.celery import app
-from jobs.base import publish
+from jobs.base import ApplicationJob, publish
 from jobs.ledger import concurrency, recovery, writes
 from jobs.ledger.pauses import paused_queues
 from jobs.worker import processes
@@ -59,7 +61,8 @@ class Dispatcher:
         self.last_recovery = 0.0
         self.last_heartbeat = 0.0
         self.last_probe = 0.0
-        self.probed: list | None = None  # job classes with a retry probe, found on first use
+        # The job classes with a retry probe, found on first use.
+        self.probed: list[ApplicationJob] | None = None
 
     def run(self) -> None:
         """Loop until SIGTERM/SIGINT; survives Redis and PostgreSQL outages."""
@@ -134,7 +137,10 @@ class Dispatcher:
         if self.probed is None:
             self.probed = probed_job_classes()
         for task in self.probed:
-            if not writes.retries_waiting_on(task.name, task.retry_probe_errors):
+            # A probed class has a probe: the first test only narrows its type.
+            if task.retry_probe is None or not writes.retries_waiting_on(
+                task.name, task.retry_probe_errors
+            ):
                 continue
             try:
                 passed = task.retry_probe()
@@ -153,7 +159,7 @@ class Dispatcher:
             logger.error("dispatcher.orphans_failed count=%d (out of attempts)", failed)
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=0)  # not kombu's 2 s of retries: next tick
-            channel = conn.default_channel
+            channel = cast(redis.Channel, conn.default_channel)  # the broker is Redis
             if recovery.check_broker_epoch(channel.client):
                 reset = recovery.mark_all_ready_unpublished()
                 if reset:
@@ -172,7 +178,11 @@ class Dispatcher:
         return {"orphans": len(orphans), "lost": len(lost)}
 
 
-def probed_job_classes() -> list:
+def probed_job_classes() -> list[ApplicationJob]:
     """The job classes with a retry probe (the dispatcher imports every app's jobs)."""
     app.loader.import_default_modules()
-    return [task for task in app.tasks.values() if getattr(task, "retry_probe", None)]
+    return [
+        task
+        for task in app.tasks.values()
+        if isinstance(task, ApplicationJob) and task.retry_probe is not None
+    ]

@@ -8,6 +8,8 @@ expects (compare-and-set), so a duplicate message or a late worker changes nothi
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -23,7 +25,7 @@ class State(models.TextChoices):
     DISCARDED = "discarded"  # dropped on purpose (discard_on, or by an operator)
 
 
-class JobQuerySet(models.QuerySet):
+class JobQuerySet(models.QuerySet["Job"]):
     """The seed's console queries: `Job.objects.failed().filter(class_name=…).retry()`."""
 
     def scheduled(self) -> JobQuerySet:
@@ -58,14 +60,14 @@ class JobQuerySet(models.QuerySet):
     def capped_counts_by_state(self, *, cap: int) -> dict[str, int]:
         """Each state counted up to `cap` (Mission Control caps its counts too): one short
         scan of that state's partial index each, instead of a scan of the whole ledger."""
-        counts = {}
+        counts: dict[str, int] = {}
         for state in State:
             counts[state.value] = (
                 self.filter(state=state).order_by().values("id")[: cap + 1].count()
             )
         return counts
 
-    def ready_by_queue(self) -> dict[str, tuple[int, object]]:
+    def ready_by_queue(self) -> dict[str, tuple[int, datetime]]:
         """{queue: (ready jobs, when the longest-waiting one became due)}: depth and latency."""
         rows = (
             self.ready()
@@ -118,6 +120,11 @@ class Job(models.Model):
     error_traceback = models.TextField(blank=True)
 
     objects = JobQuerySet.as_manager()
+
+    # Not fields: set on the rows of a dashboard list page (jobs.ops.selectors.page), the
+    # arguments with secret-looking keys masked.
+    masked_args: Any
+    masked_kwargs: Any
 
     class Meta:
         # Each state change of a job rewrites its index entries, so every index but the

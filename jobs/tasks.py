@@ -18,6 +18,6 @@ class PruneJobsJob(ApplicationJob):
 
     max_attempts = 1
 
-    def run(self, older_than_days: int = 7) -> dict:
+    def run(self, older_than_days: int = 7) -> dict[str, int]:
         jobs, results = writes.prune(older_than=timedelta(days=older_than_days))
         return {"jobs": jobs, "task_results": results}

@@ -27,19 +27,14 @@ from notifications.types import OPTIONAL_TYPES, NotificationType, kind_of
 REMINDER_DELAY = timedelta(hours=1)
 LIKE_EMAIL_INTERVAL = timedelta(hours=1)  # at most one like email per post and recipient
 
-# `# type: ignore[arg-type]` on the job calls below: @register (jobs.base) turns each job class
-# into its Celery task, but mypy ignores what a class decorator returns, sees the class, and
-# takes the first argument of .delay()/.apply_async() for `self`.
-
-
 # --- Triggers (called from forum.services) ---------------------------------------------------
 
 
 def notify_signed_up(*, user: User) -> None:
-    EmailNotificationJob.delay(user.pk, NotificationType.WELCOME)  # type: ignore[arg-type]
+    EmailNotificationJob.delay(user.pk, NotificationType.WELCOME)
     # Re-checked when due: skipped if the member has posted by then.
     EmailNotificationJob.apply_async(
-        [user.pk, NotificationType.REMINDER],  # type: ignore[arg-type]
+        [user.pk, NotificationType.REMINDER],
         countdown=REMINDER_DELAY.total_seconds(),
     )
 
@@ -56,7 +51,7 @@ def notify_new_comment(*, comment: Comment, post: Post) -> Notification | None:
         comment=comment,
         email_pending=True,
     )
-    EmailNotificationJob.delay(post.author_id, NotificationType.NEW_COMMENT, comment.pk)  # type: ignore[arg-type]
+    EmailNotificationJob.delay(post.author_id, NotificationType.NEW_COMMENT, comment.pk)
     return notification
 
 
@@ -90,7 +85,7 @@ def notify_liked(*, post: Post, liker: User, comment: Comment | None = None) -> 
             notification = open_likes.get()
         else:
             EmailNotificationJob.apply_async(
-                [recipient_id, NotificationType.NEW_LIKE, notification.pk],  # type: ignore[arg-type]
+                [recipient_id, NotificationType.NEW_LIKE, notification.pk],
                 eta=_like_email_due(recipient_id=recipient_id, post=post),
             )
             return notification
@@ -104,7 +99,7 @@ def notify_liked(*, post: Post, liker: User, comment: Comment | None = None) -> 
 def notify_security_event(*, user: User, event: str, **details: str) -> None:
     """`event`: password_changed or email_changed (details: old_email, new_email)."""
     EmailNotificationJob.delay(
-        user.pk,  # type: ignore[arg-type]
+        user.pk,
         NotificationType.SECURITY_ALERT,
         data={"event": event, **details},
     )
@@ -113,7 +108,7 @@ def notify_security_event(*, user: User, event: str, **details: str) -> None:
 def request_password_reset(*, email: str) -> None:
     """The "forgot password" form's call, the same whether or not an account uses `email`:
     PasswordResetJob finds the members in the worker."""
-    PasswordResetJob.delay(email)  # type: ignore[arg-type]
+    PasswordResetJob.delay(email)
 
 
 def send_password_resets(*, email: str) -> dict[str, int]:
@@ -126,7 +121,7 @@ def send_password_resets(*, email: str) -> dict[str, int]:
         if ratelimit.member_exceeded("password_reset_email", member_id=user.pk):
             limited += 1
             continue
-        EmailNotificationJob.delay(user.pk, NotificationType.PASSWORD_RESET)  # type: ignore[arg-type]
+        EmailNotificationJob.delay(user.pk, NotificationType.PASSWORD_RESET)
         queued += 1
     return {"queued": queued, "limited": limited}
 
@@ -141,7 +136,7 @@ def notify_report_ready(
     notification = Notification.objects.create(
         recipient=user, notification_type=NotificationType.REPORT_READY, data=data
     )
-    EmailNotificationJob.delay(user.pk, NotificationType.REPORT_READY, report_id, data=data)  # type: ignore[arg-type]
+    EmailNotificationJob.delay(user.pk, NotificationType.REPORT_READY, report_id, data=data)
     return notification
 
 

@@ -72,7 +72,7 @@ def request_report(
             )
             # Ignored: mypy does not apply @register (see notifications.services).
             ReportGenerationJob.apply_async(
-                [report_type, parameters, requester.pk],  # type: ignore[arg-type]
+                [report_type, parameters, requester.pk],
                 task_id=str(job_id),
             )
     except IntegrityError:  # the same request made by a job without one (see generate_report)

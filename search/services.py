@@ -296,7 +296,7 @@ def _mark_dirty(*, post_id: int) -> None:
     if row is not None:  # clean → dirty: this change needs a run; later ones ride on it
         wait = float(row[0] or 0)
         # Ignored: mypy does not apply @register (see notifications.services).
-        ContentIndexingJob.apply_async([post_id, "post"], countdown=wait or None)  # type: ignore[arg-type]
+        ContentIndexingJob.apply_async([post_id, "post"], countdown=wait or None)
 
 
 def _index_now(*, post_ids: Sequence[int]) -> None:

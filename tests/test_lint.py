@@ -60,3 +60,27 @@ def test_lint_selects_the_complexity_and_commented_out_code_rules():
     ruff = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
     assert {"C90", "ERA"} <= set(ruff["select"])
     assert ruff["mccabe"]["max-complexity"] <= 11
+
+
+def test_the_job_layer_is_type_checked_strictly_not_ignored():
+    """jobs/ has mypy --strict's flags, one by one (an override cannot say `strict = true`),
+    and no `ignore_errors`."""
+    import tomllib
+
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    (jobs,) = [o for o in mypy["overrides"] if "jobs.*" in o["module"]]
+    strict = {
+        "disallow_untyped_defs",
+        "disallow_incomplete_defs",
+        "disallow_untyped_calls",
+        "disallow_untyped_decorators",
+        "disallow_any_generics",
+        "disallow_subclassing_any",
+        "warn_return_any",
+        "no_implicit_reexport",
+        "strict_equality",
+        "check_untyped_defs",
+        "extra_checks",
+    }
+    assert {flag for flag in strict if jobs.get(flag) is True} == strict
+    assert not jobs.get("ignore_errors")

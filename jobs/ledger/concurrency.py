@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -50,11 +51,11 @@ class ConcurrencyLimit:
         if self.to < 1:
             raise ValueError("A concurrency limit must allow at least one job (to >= 1).")
 
-    def key_for(self, class_name: str, args: list, kwargs: dict) -> str:
+    def key_for(self, class_name: str, args: list[Any], kwargs: dict[str, Any]) -> str:
         return f"{self.group or class_name}:{self.key(*args, **kwargs)}"
 
 
-def admit(jobs: Sequence) -> list:
+def admit(jobs: Sequence[writes.NewJob]) -> list[writes.NewJob]:
     """Decide ready/blocked/discarded for new ready jobs that carry a concurrency key.
 
     Must run in the transaction that inserts them: the key locks are held until it ends.

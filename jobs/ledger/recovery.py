@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
@@ -16,6 +17,9 @@ from django.db import connection
 from jobs.ledger import writes
 from jobs.ledger.pauses import paused_queues
 from jobs.models import Job
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 logger = logging.getLogger("jobs.recovery")
 
@@ -67,12 +71,13 @@ def server_restarted_within(seconds: float) -> float | None:
     """How long ago PostgreSQL started, if less than `seconds` ago; else None."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT extract(epoch FROM now() - pg_postmaster_start_time())")
-        (uptime,) = cursor.fetchone()
-    uptime = float(uptime)
+        row = cursor.fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    uptime = float(row[0])
     return uptime if uptime < seconds else None
 
 
-def check_broker_epoch(client) -> bool:
+def check_broker_epoch(client: Redis) -> bool:
     """True when Redis lost its data (restarted empty, flushed, failed over) since the last
     check: our marker key is gone. Every ready job must then be published again."""
     return bool(client.set(BROKER_EPOCH_KEY, uuid.uuid4().hex, nx=True))

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 from django.db import connection
 from django.utils import timezone
@@ -34,8 +35,8 @@ class NewJob:
     class_name: str
     queue: str
     priority: int
-    args: list
-    kwargs: dict
+    args: list[Any]
+    kwargs: dict[str, Any]
     state: State
     scheduled_at: datetime
     max_attempts: int
@@ -61,7 +62,7 @@ def insert(jobs: Sequence[NewJob]) -> None:
     """
     now = timezone.now()
     row = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '', %s, %s, %s, %s, %s, %s, %s, %s, '')"
-    params: list = []
+    params: list[Any] = []
     for job in jobs:
         published = now if job.state == State.READY else None
         discarded = job.state == State.DISCARDED
@@ -103,6 +104,23 @@ def mark_unpublished(job_ids: Iterable[uuid.UUID]) -> None:
         )
 
 
+class TaskResultColumns(TypedDict):
+    """A run's django-celery-results row, its columns encoded as that backend encodes them
+    (bytes: base64, from a binary serializer)."""
+
+    task_name: str
+    task_args: str | bytes | None
+    task_kwargs: str | bytes | None
+    status: str
+    worker: str | None
+    content_type: str
+    content_encoding: str
+    result: str | bytes | None
+    traceback: str | None
+    meta: str | bytes | None
+    periodic_task_name: str | None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one run ended. `result` holds the TaskResult columns (jobs.worker.execution)."""
@@ -110,7 +128,7 @@ class Outcome:
     job_id: str
     attempt: int
     state: State  # finished, failed, discarded, or scheduled (a retry)
-    result: dict
+    result: TaskResultColumns
     error: tuple[str, str, str] = ("", "", "")
     retry_at: datetime | None = None
 
@@ -170,7 +188,8 @@ def conclude(outcomes: Sequence[Outcome]) -> int:
     """
     columns = _outcome_columns(list(keep_latest({}, outcomes).values()))
     row = workerdb.fetchone(_CONCLUDE + "SELECT count(*) FROM results", columns)
-    return row[0]
+    assert row is not None  # count(*) returns one row
+    return int(row[0])
 
 
 def keep_latest(kept: dict[str, Outcome], outcomes: Iterable[Outcome]) -> dict[str, Outcome]:
@@ -200,7 +219,7 @@ def release_unrecorded(outcome: Outcome, reason: str) -> str | None:
         """,
         [reason, uuid.UUID(outcome.job_id), outcome.attempt],
     )
-    return row[0] if row else None
+    return str(row[0]) if row else None
 
 
 def claim(
@@ -209,8 +228,8 @@ def claim(
     class_name: str,
     queue: str,
     priority: int,
-    args: list,
-    kwargs: dict,
+    args: list[Any],
+    kwargs: dict[str, Any],
     worker: str,
     process_id: int | None,
     max_attempts: int,
@@ -252,14 +271,15 @@ def claim(
     return Claim(*row) if row else None
 
 
-def _outcome_columns(outcomes: Sequence[Outcome]) -> list[list]:
+def _outcome_columns(outcomes: Sequence[Outcome]) -> list[list[Any]]:
+    results: list[Mapping[str, object]] = [o.result for o in outcomes]
     return [
         [uuid.UUID(o.job_id) for o in outcomes],
         [o.attempt for o in outcomes],
         [str(o.state) for o in outcomes],
         *([o.error[i] for o in outcomes] for i in range(3)),
         [o.retry_at for o in outcomes],
-        *([o.result[field] for o in outcomes] for field in OUTCOME_FIELDS),
+        *([result[field] for result in results] for field in OUTCOME_FIELDS),
     ]
 
 
@@ -293,7 +313,7 @@ def retries_waiting_on(class_name: str, error_classes: Sequence[str]) -> bool:
             f"SELECT EXISTS (SELECT 1 FROM jobs_job WHERE {_WAITING_RETRY})",
             [class_name, list(error_classes)],
         )
-        return cursor.fetchone()[0]
+        return bool(cursor.fetchone()[0])
 
 
 def release_retries(class_name: str, error_classes: Sequence[str]) -> int:
@@ -303,7 +323,7 @@ def release_retries(class_name: str, error_classes: Sequence[str]) -> int:
             f"UPDATE jobs_job SET scheduled_at = now() WHERE {_WAITING_RETRY}",
             [class_name, list(error_classes)],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 # Matches the partial index job_retry_idx: only the retries waiting, however many jobs wait.

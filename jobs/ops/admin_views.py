@@ -7,14 +7,18 @@ the buttons the user may use.
 
 from __future__ import annotations
 
-from django.contrib import messages
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
@@ -25,6 +29,20 @@ from jobs.models import Job, Process, QueuePause
 from jobs.ops import operations
 from jobs.ops import selectors as dashboard
 from jobs.ops.selectors import JobFilter
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import _User
+
+View = Callable[..., HttpResponse]
+
+
+class StaffRequest(HttpRequest):
+    """The request a view behind admin_site.admin_view receives: its user is signed in (staff),
+    never AnonymousUser. An annotation only: Django still builds HttpRequest."""
+
+    # django-stubs' name for AUTH_USER_MODEL (its plugin resolves it), not jobs' own import.
+    user: _User
+
 
 # What a user may do on the dashboard: (model, action) whose admin check grants it.
 POWERS = {
@@ -42,7 +60,7 @@ POWERS = {
 class JobsDashboard:
     """Mounted by JobAdmin.get_urls; every view goes through admin_site.admin_view."""
 
-    def __init__(self, model_admin) -> None:
+    def __init__(self, model_admin: admin.ModelAdmin[Job]) -> None:
         self.model_admin = model_admin
 
     def permissions(self, request: HttpRequest) -> dict[str, bool]:
@@ -64,17 +82,16 @@ class JobsDashboard:
         check = getattr(
             self.model_admin.admin_site.get_model_admin(model), f"has_{action}_permission"
         )
-        return check(request) if action == "add" else check(request, obj)
+        allowed: bool = check(request) if action == "add" else check(request, obj)
+        return allowed
 
-    def context(self, request: HttpRequest, title: str, tab: str, **extra) -> dict:
+    def context(self, request: HttpRequest, title: str, tab: str, **extra: Any) -> dict[str, Any]:
         if "counts" in extra:  # the overview has them already
             counts = dict(extra["counts"])
         else:
             counts = {
                 state: dashboard.count_label(n)
-                for state, n in dashboard.Job.objects.capped_counts_by_state(
-                    cap=dashboard.COUNT_CAP
-                ).items()
+                for state, n in Job.objects.capped_counts_by_state(cap=dashboard.COUNT_CAP).items()
             }
         return {
             **self.model_admin.admin_site.each_context(request),
@@ -114,7 +131,7 @@ class JobsDashboard:
             query=urlencode(query),
             windows=list(dashboard.WINDOWS),
             class_names=dashboard.class_names(),
-            queues=dashboard.settings.JOB_QUEUES,
+            queues=settings.JOB_QUEUES,
         )
         return TemplateResponse(request, "admin/jobs/dashboard/list.html", context)
 
@@ -169,12 +186,12 @@ class JobsDashboard:
         return TemplateResponse(request, "admin/jobs/dashboard/recurring.html", context)
 
     # --- actions (POST) ---------------------------------------------------------------------
-    def job_action(self, request: HttpRequest, job_id: str, action: str) -> HttpResponse:
+    def job_action(self, request: StaffRequest, job_id: str, action: str) -> HttpResponse:
         job = dashboard.get_job(job_id)
         if job is None:
             raise Http404("No such job.")
         self.require(request, "operate", obj=job)
-        jobs = dashboard.Job.objects.filter(pk=job.pk)
+        jobs = Job.objects.filter(pk=job.pk)
         done = self._apply(request, jobs, action, how="in the jobs dashboard")
         if not done:
             messages.warning(
@@ -183,7 +200,7 @@ class JobsDashboard:
         # Not redirect(): it reads a `next` without a slash or dot as a URL name to reverse.
         return HttpResponseRedirect(_next_on_this_site(request) or _url("job", job_id=job.pk))
 
-    def bulk_action(self, request: HttpRequest, state: str, action: str) -> HttpResponse:
+    def bulk_action(self, request: StaffRequest, state: str, action: str) -> HttpResponse:
         self.require(request, "operate")
         try:
             job_filter = JobFilter.from_query(state, request.POST)
@@ -196,7 +213,7 @@ class JobsDashboard:
         url = _url("list", state=state)
         return redirect(f"{url}?{query}" if query else url)
 
-    def queue_action(self, request: HttpRequest, queue: str, action: str) -> HttpResponse:
+    def queue_action(self, request: StaffRequest, queue: str, action: str) -> HttpResponse:
         if action not in ("pause", "resume"):
             raise Http404(f"Unknown action {action!r}.")
         self.require(request, action)
@@ -209,7 +226,7 @@ class JobsDashboard:
             messages.success(request, f"Queue {queue} {action}d.")
         return redirect(_url("overview"))
 
-    def periodic_run_now(self, request: HttpRequest, task_id: int) -> HttpResponse:
+    def periodic_run_now(self, request: StaffRequest, task_id: int) -> HttpResponse:
         task = PeriodicTask.objects.filter(pk=task_id).first()
         self.require(request, "run_periodic", obj=task)
         if task is None:
@@ -225,7 +242,7 @@ class JobsDashboard:
             messages.success(request, f"Enqueued now as job {job_id}.")
         return redirect(_url("recurring"))
 
-    def _apply(self, request: HttpRequest, jobs, action: str, *, how: str) -> int:
+    def _apply(self, request: StaffRequest, jobs: QuerySet[Job], action: str, *, how: str) -> int:
         actions = {
             "retry": (operations.retry, "Re-enqueued"),
             "discard": (operations.discard, "Discarded"),
@@ -239,7 +256,7 @@ class JobsDashboard:
             messages.success(request, f"{verb} {count:,} job{'s' if count != 1 else ''}.")
         return count
 
-    def urls(self, wrap) -> list:
+    def urls(self, wrap: Callable[[View], View]) -> list[URLPattern]:
         from django.urls import path
 
         post = require_POST
@@ -273,7 +290,7 @@ class JobsDashboard:
         ]
 
 
-def _url(name: str, **kwargs) -> str:
+def _url(name: str, **kwargs: object) -> str:
     names = {
         "overview": "jobs_dashboard",
         "list": "jobs_dashboard_list",

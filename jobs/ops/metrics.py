@@ -35,7 +35,7 @@ class JobsCollector:
     """A prometheus_client collector: register it on a fresh CollectorRegistry per scrape."""
 
     def collect(self) -> Iterator[Metric]:
-        counters = defaultdict(int)
+        counters: dict[tuple[str, str, str], int] = defaultdict(int)
         buckets: dict[str, dict[str, int]] = defaultdict(dict)
         sums: dict[str, int] = {}
         for name, class_name, queue, le, value in JobMetric.objects.values_list(
@@ -52,14 +52,14 @@ class JobsCollector:
         yield from self._queues()
         yield from self._processes()
 
-    def _counters(self, counters: dict) -> Iterator[Metric]:
+    def _counters(self, counters: dict[tuple[str, str, str], int]) -> Iterator[Metric]:
         enqueued = CounterMetricFamily(
             "naija_jobs_enqueued",
             "Jobs enqueued (ledger rows plus pruned rows)",
             labels=["job_class", "queue"],
         )
         rows = Job.objects.order_by().values_list("class_name", "queue").annotate(n=Count("id"))
-        totals = defaultdict(int)
+        totals: dict[tuple[str, str], int] = defaultdict(int)
         for class_name, queue, n in rows:
             totals[(class_name, queue)] += n
         for (name, class_name, queue), value in counters.items():
@@ -77,7 +77,7 @@ class JobsCollector:
                     family.add_metric([class_name, queue], value)
             yield family
 
-    def _durations(self, buckets: dict, sums: dict) -> Metric:
+    def _durations(self, buckets: dict[str, dict[str, int]], sums: dict[str, int]) -> Metric:
         family = HistogramMetricFamily(
             "naija_job_duration_seconds",
             "Run time of finished and failed runs",
@@ -130,7 +130,7 @@ class JobsCollector:
         live = GaugeMetricFamily(
             "naija_jobs_live_processes", "Processes with a fresh heartbeat", labels=["kind"]
         )
-        fresh = defaultdict(int)
+        fresh: dict[str, int] = defaultdict(int)
         newest: dict[str, float] = {}  # kind → age of its freshest heartbeat
         snapshot = selectors.process_snapshot()
         for row in sorted(snapshot, key=lambda r: (r.process.kind, r.process.name, r.process.pid)):

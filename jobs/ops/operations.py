@@ -19,7 +19,7 @@ from django.db.models import Model, QuerySet
 from django_celery_beat.models import PeriodicTask
 
 from jobs.ledger import pauses, writes
-from jobs.models import Job, QueuePause, State
+from jobs.models import Job, JobQuerySet, QueuePause, State
 
 # Jobs changed and recorded per statement in a bulk action: bounded statements however many
 # jobs match.
@@ -65,6 +65,7 @@ def resume_queue(*, queue: str, user: User, how: str) -> bool:
     pause = QueuePause.objects.filter(pk=queue).first()
     resumed = pauses.resume(queue)
     if resumed:  # logged as admin logs a deletion: the row it names is gone
+        assert pause is not None  # resumed: there was a row (deleted in this transaction)
         _log(user, [pause], DELETION, f"Resumed {how}.")
     return resumed
 
@@ -79,7 +80,10 @@ def run_periodic_task(*, task: PeriodicTask, user: User, how: str) -> str:
     if job_class is None:
         raise ValueError(f"No job or task named {task.task!r} is registered.")
     result = job_class.apply_async(
-        json.loads(task.args or "[]"), json.loads(task.kwargs or "{}"), queue=task.queue or None
+        json.loads(task.args or "[]"),
+        json.loads(task.kwargs or "{}"),
+        # Celery takes queue=None (its routing decides); celery-types leave None out.
+        queue=task.queue or None,  # type: ignore[arg-type]
     )
     _log(user, [task], CHANGE, f"Run now {how}: job {result.id}.")
     return str(result.id)
@@ -89,7 +93,7 @@ def run_periodic_task(*, task: PeriodicTask, user: User, how: str) -> str:
 def _change(
     jobs: QuerySet[Job],
     states: Iterable[State],
-    apply: Callable[[QuerySet[Job]], int],
+    apply: Callable[[JobQuerySet], int],
     *,
     user: User,
     message: str,

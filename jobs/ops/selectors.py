@@ -14,8 +14,10 @@ counting the whole state, and counts come from one grouped query.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NotRequired, TypedDict
 
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, LogEntry
@@ -26,7 +28,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from config.params import parse_text
-from jobs.models import Job, JobMetric, Process, QueuePause, State
+from jobs.models import Job, JobMetric, JobQuerySet, Process, QueuePause, State
 
 LIST_STATES = ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -54,7 +56,7 @@ class JobFilter:
     since: str = ""  # a WINDOWS key: finished (or created) within it
 
     @classmethod
-    def from_query(cls, state: str, query) -> JobFilter:
+    def from_query(cls, state: str, query: Mapping[str, str]) -> JobFilter:
         if state not in LIST_STATES:
             raise ValueError(f"Unknown state {state!r}: use one of {', '.join(LIST_STATES)}.")
         since = query.get("since", "")
@@ -146,7 +148,7 @@ def counts_by_class_and_state() -> dict[str, dict[str, int]]:
     return by_class
 
 
-def failed_jobs(*, class_name: str = "") -> QuerySet[Job]:
+def failed_jobs(*, class_name: str = "") -> JobQuerySet:
     """Failed jobs, latest first; of one class if given."""
     jobs = Job.objects.failed().order_by("-finished_at")
     return jobs.filter(class_name=class_name) if class_name else jobs
@@ -156,11 +158,28 @@ def task_result(job: Job) -> TaskResult | None:
     return TaskResult.objects.filter(task_id=str(job.id)).first()
 
 
-def overview() -> dict:
+class QueueRow(TypedDict):
+    name: str
+    ready: int
+    latency: float | None
+    paused: bool
+    paused_by: LogEntry | None
+    latency_text: NotRequired[str]  # added by the dashboard view
+
+
+class Overview(TypedDict):
+    counts: list[tuple[str, str]]
+    queues: list[QueueRow]
+    chart: Chart
+    durations: list[DurationRow]
+    live_workers: int
+
+
+def overview() -> Overview:
     counts = Job.objects.capped_counts_by_state(cap=COUNT_CAP)
     snapshot = queue_snapshot()
     paused_by = pause_entries({q.name: q.paused_at for q in snapshot if q.paused_at})
-    queues = [
+    queues: list[QueueRow] = [
         {
             "name": queue.name,
             "ready": queue.ready,
@@ -192,7 +211,11 @@ def pause_entries(paused: dict[str, datetime]) -> dict[str, LogEntry]:
         .distinct("object_id")
     )
     # An entry older than the pause is from an earlier one, since resumed.
-    return {e.object_id: e for e in entries if e.action_time >= paused[e.object_id]}
+    return {
+        e.object_id: e
+        for e in entries
+        if e.object_id is not None and e.action_time >= paused[e.object_id]
+    }
 
 
 def count_label(count: int) -> str:
@@ -217,7 +240,15 @@ def class_names() -> list[str]:
     return sorted(set(JobMetric.objects.values_list("class_name", flat=True).distinct()))
 
 
-def triage(*, window: str) -> list[dict]:
+class FailureGroup(TypedDict):
+    class_name: str
+    error_class: str
+    count: int
+    last: datetime
+    sample: str  # one of the group's error messages, cut at 200 characters
+
+
+def triage(*, window: str) -> list[FailureGroup]:
     """Failed jobs grouped by class and error class over a window (GoodJob's Cleaner)."""
     cutoff = timezone.now() - WINDOWS[window]
     rows = (
@@ -228,7 +259,7 @@ def triage(*, window: str) -> list[dict]:
         .annotate(count=Count("id"), last=Max("finished_at"))
         .order_by("-count", "class_name")
     )
-    groups = []
+    groups: list[FailureGroup] = []
     for row in rows:
         sample = (
             Job.objects.failed()
@@ -237,12 +268,27 @@ def triage(*, window: str) -> list[dict]:
             .values_list("error_message", flat=True)
             .first()
         )
-        groups.append({**row, "sample": (sample or "")[:200]})
+        groups.append(
+            {
+                "class_name": row["class_name"],
+                "error_class": row["error_class"],
+                "count": row["count"],
+                "last": row["last"],
+                "sample": (sample or "")[:200],
+            }
+        )
     return groups
 
 
-def workers() -> list[dict]:
-    running: dict[int, list[Job]] = {}
+class WorkerRow(TypedDict):
+    process: Process
+    age: float
+    stale: bool
+    jobs: list[Job]  # the jobs it runs (its claimed jobs)
+
+
+def workers() -> list[WorkerRow]:
+    running: dict[int | None, list[Job]] = {}
     for job in Job.objects.claimed().order_by("claimed_at")[:500]:
         running.setdefault(job.process_id, []).append(job)
     return [
@@ -256,7 +302,27 @@ def workers() -> list[dict]:
     ]
 
 
-def throughput_chart(*, hours: int) -> dict:
+class Bar(TypedDict):
+    x: float
+    w: float
+    done_y: float
+    done_h: float
+    failed_y: float
+    failed_h: float
+    title: str
+
+
+class Chart(TypedDict):
+    bars: list[Bar]
+    width: int
+    height: int
+    peak: int
+    total_done: int
+    total_failed: int
+    hours: int
+
+
+def throughput_chart(*, hours: int) -> Chart:
     """Finished and failed jobs per minute over the last hours, as SVG-ready bars."""
     since = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=hours)
     with connection.cursor() as cursor:
@@ -281,7 +347,7 @@ def throughput_chart(*, hours: int) -> dict:
         bars.append((minute, done, failed))
     width, height = 720, 120
     step = width / minutes
-    drawn = []
+    drawn: list[Bar] = []
     for i, (minute, done, failed) in enumerate(bars):
         if not done and not failed:
             continue
@@ -308,14 +374,21 @@ def throughput_chart(*, hours: int) -> dict:
     }
 
 
-def duration_percentiles() -> list[dict]:
+class DurationRow(TypedDict):
+    class_name: str
+    runs: int
+    p50: str
+    p95: str
+
+
+def duration_percentiles() -> list[DurationRow]:
     """p50/p95 per class from the duration histogram (upper bucket bound: an estimate)."""
     buckets: dict[str, dict[str, int]] = {}
     for class_name, le, value in JobMetric.objects.filter(name="duration").values_list(
         "class_name", "le", "value"
     ):
         buckets.setdefault(class_name, {})[le] = value
-    rows = []
+    rows: list[DurationRow] = []
     for class_name, counts in sorted(buckets.items()):
         bounds = sorted((b for b in counts if b != "+Inf"), key=float) + ["+Inf"]
         total = sum(counts.values())
@@ -330,7 +403,7 @@ def duration_percentiles() -> list[dict]:
     return rows
 
 
-def mask(value):
+def mask(value: object) -> object:
     """Arguments with a secret-looking key (password, token, secret) are never shown."""
     if isinstance(value, dict):
         return {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Callable
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import connection
@@ -64,7 +66,13 @@ class CheckFailed(Exception):
     """A failed check whose message is ours: safe to show anyone."""
 
 
-def _check(probe) -> dict:
+class CheckResult(TypedDict):
+    ok: bool
+    detail: str
+    ms: float
+
+
+def _check(probe: Callable[[], str]) -> CheckResult:
     """Run one check. /readyz is anonymous: a driver's error names hosts, ports and sockets,
     so it goes to the log and the body only says the check failed."""
     started = time.monotonic()

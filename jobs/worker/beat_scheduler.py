@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any, Literal
 
 import django.db
 import psycopg
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
+from psycopg.rows import TupleRow
 
 from jobs.worker import processes, workerdb
 
@@ -27,18 +29,21 @@ BEAT_LOCK_KEY = 0x6E616A61  # any constant unique among this database's advisory
 STANDBY_RECHECK_SECONDS = 2.0
 
 
-class LockedDatabaseScheduler(DatabaseScheduler):
-    def __init__(self, *args, **kwargs) -> None:
-        self._lock_conn = None
+# django-celery-beat ships no types (pyproject.toml): its DatabaseScheduler is Any to mypy.
+class LockedDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The connection holding the lock (leader); False once standby was logged.
+        self._lock_conn: psycopg.Connection[TupleRow] | Literal[False] | None = None
         self._last_heartbeat = 0.0
         super().__init__(*args, **kwargs)
 
-    def tick(self, *args, **kwargs) -> float:
+    def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
             if not self._hold_lock():
                 return STANDBY_RECHECK_SECONDS
             self._heartbeat()
-            return super().tick(*args, **kwargs)
+            interval: float = super().tick(*args, **kwargs)
+            return interval
         except (django.db.Error, psycopg.Error) as error:
             # PostgreSQL away (a restart, a failover): send nothing rather than risk a double,
             # and keep ticking. Celery beat would exit on the error and wait for a process
@@ -56,7 +61,9 @@ class LockedDatabaseScheduler(DatabaseScheduler):
         conn = workerdb.connection()
         if self._lock_conn is conn:
             return True  # a session lock lasts as long as the connection that took it
-        (acquired,) = workerdb.fetchone("SELECT pg_try_advisory_lock(%s)", [BEAT_LOCK_KEY])
+        row = workerdb.fetchone("SELECT pg_try_advisory_lock(%s)", [BEAT_LOCK_KEY])
+        assert row is not None  # a SELECT without FROM returns one row
+        acquired: bool = row[0]
         if acquired:
             self._lock_conn = conn
             logger.info("beat.leader: this beat sends the periodic jobs")

@@ -22,8 +22,10 @@ import random
 import time
 import traceback
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from celery import states
+from celery.app.task import Context
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
@@ -32,6 +34,9 @@ from jobs.models import State
 from jobs.worker import processes, workerdb
 from jobs.worker.outcomes import OUTAGE, OutcomeBuffer
 from jobs.worker.state import this_process
+
+if TYPE_CHECKING:
+    from jobs.base import ApplicationJob
 
 logger = logging.getLogger("jobs")
 
@@ -51,9 +56,10 @@ def is_paused(queue: str) -> bool:
     return queue in this_process.paused
 
 
-def run_job(task, args: tuple, kwargs: dict):
+def run_job(task: ApplicationJob, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request = task.request
     job_id = request.id
+    assert job_id is not None  # a worker runs a message, and every message has its task id
     delivery = request.delivery_info or {}
     queue = delivery.get("routing_key") or task.queue
     if is_paused(queue):
@@ -71,7 +77,7 @@ def run_job(task, args: tuple, kwargs: dict):
         process_id=processes.current_id(),
         max_attempts=task.max_attempts,
     )
-    log = {"job_class": task.name, "job_id": job_id, "queue": queue}
+    log: dict[str, object] = {"job_class": task.name, "job_id": job_id, "queue": queue}
     if claim is None:
         logger.info(
             "job.skip class=%s id=%s: not ready (duplicate or already done)",
@@ -112,16 +118,26 @@ def run_job(task, args: tuple, kwargs: dict):
     return value
 
 
-def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict) -> State:
+def _record_error(
+    task: ApplicationJob,
+    request: Context,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    claim: writes.Claim,
+    exc: Exception,
+    log: dict[str, object],
+) -> State:
     """Record a run that raised, at once (kept for later while PostgreSQL is away); returns
     the job's new state. Whatever fails here, the job still gets an outcome: it must never
     stay claimed by a live process, which nothing would recover."""
     # PostgreSQL text cannot hold NUL, which an exception message may carry (user input).
-    error = tuple(
+    error_class, message, trace = (
         text.replace("\x00", "\ufffd")
         for text in (type(exc).__name__, str(exc), traceback.format_exc())
     )
-    job_id, attempt, retry_at = request.id, claim.attempt, None
+    error = (error_class, message, trace)
+    job_id, attempt, retry_at = str(request.id), claim.attempt, None
+    status: str
     if database_outage(exc):
         connection.close()  # broken: the next job in this process opens a new one
     try:
@@ -139,14 +155,19 @@ def _record_error(task, request, args, kwargs, claim, exc: Exception, log: dict)
     except Exception:  # a broken retry policy or an exception its backend cannot encode
         logger.exception("job.error_unrecordable class=%s id=%s: failing it", task.name, job_id)
         state, status, retry_at = State.FAILED, states.FAILURE, None
-        result = dict.fromkeys(writes.OUTCOME_FIELDS) | {
-            "task_name": task.name,
-            "status": status,
-            "worker": request.hostname,
-            "content_type": "application/json",
-            "content_encoding": "utf-8",
-            "traceback": error[2],
-        }
+        result = writes.TaskResultColumns(
+            task_name=task.name,
+            task_args=None,
+            task_kwargs=None,
+            status=status,
+            worker=request.hostname,
+            content_type="application/json",
+            content_encoding="utf-8",
+            result=None,
+            traceback=error[2],
+            meta=None,
+            periodic_task_name=None,
+        )
     outcomes.add(writes.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
     if state == State.DISCARDED:
         logger.warning(
@@ -192,9 +213,17 @@ def database_outage(exc: BaseException) -> bool:
     return error.sqlstate is None or error.sqlstate.startswith(_TRANSIENT_SQLSTATES)
 
 
-def task_result(task, request, args, kwargs, status: str, value, tb: str | None = None) -> dict:
+def task_result(
+    task: ApplicationJob,
+    request: Context,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    status: str,
+    value: object,
+    tb: str | None = None,
+) -> writes.TaskResultColumns:
     """The django-celery-results columns, encoded as its database backend encodes them."""
-    backend = task.backend
+    backend = cast(_ResultEncoder, task.backend)  # CELERY_RESULT_BACKEND = "django-db"
     if isinstance(value, BaseException):
         value = backend.prepare_exception(value)
     try:
@@ -217,3 +246,13 @@ def task_result(task, request, args, kwargs, status: str, value, tb: str | None 
         "meta": backend.encode_content({"children": []})[2],
         "periodic_task_name": getattr(request, "periodic_task_name", None),
     }
+
+
+class _ResultEncoder(Protocol):
+    """What task_result uses of django-celery-results' DatabaseBackend, which has no types
+    (celery-types' Backend has no encode_content)."""
+
+    def prepare_exception(self, exc: BaseException) -> object: ...
+
+    # (content type, content encoding, content: base64 bytes for a binary serializer)
+    def encode_content(self, data: object) -> tuple[str, str, str | bytes]: ...

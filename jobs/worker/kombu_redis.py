@@ -22,19 +22,30 @@ job (jobs.ledger.recovery), and a duplicate is skipped at claim.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from multiprocessing.util import Finalize
+from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES, redis
+from kombu.transport.virtual import Channel as VirtualChannel
 
 logger = logging.getLogger("jobs.kombu_redis")
 
 
-def _detached(channel) -> bool:
+def _detached(channel: VirtualChannel) -> bool:
     transport = channel.connection
     return transport is None or transport.client is None
 
 
 class QoS(redis.QoS):
-    def restore_unacked_once(self, stderr=None):
+    # kombu's private state this override touches, as kombu's QoS.__init__ sets it: kombu-stubs
+    # leave out the first two, and type `_delivered` by its class default (None) where it is
+    # an OrderedDict carrying a `restored` flag.
+    _on_collect: Finalize
+    _flush: Callable[[], None]
+    _delivered: Any
+
+    def restore_unacked_once(self, stderr: Any | None = None) -> None:
         if not _detached(self.channel):
             return super().restore_unacked_once(stderr=stderr)
         self._on_collect.cancel()
@@ -53,12 +64,13 @@ class QoS(redis.QoS):
 class Channel(redis.Channel):
     QoS = QoS
 
-    def _connparams(self, asynchronous=False):
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         # Any other use of a detached channel: a connection error, which kombu and Celery
         # handle (ignore_errors, reconnect), rather than an AttributeError that stops a worker.
         if _detached(self):
             raise redis.get_redis_ConnectionError()("Redis channel detached from its connection")
-        return super()._connparams(asynchronous=asynchronous)
+        # kombu-stubs leave out the private _connparams (kombu.transport.redis.Channel has it).
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc,no-any-return]
 
 
 class Transport(redis.Transport):

@@ -46,7 +46,7 @@ class OutcomeBuffer:
         if now:
             self.flush()
 
-    def flush(self, **_signal_kwargs) -> None:
+    def flush(self, **_signal_kwargs: object) -> None:
         with self.lock:
             batch, self.pending = list(self.pending.values()), {}
             if self.timer is not None:

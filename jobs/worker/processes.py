@@ -21,7 +21,9 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 
+from celery import Celery
 from django.conf import settings
 
 from jobs.ledger import pauses
@@ -53,10 +55,14 @@ def register(*, kind: str, name: str, queues: list[str] | None = None) -> int:
             json.dumps(queues or []),
         ],
     )
-    this_process.process_id, this_process.pid = row[0], os.getpid()
+    assert row is not None  # INSERT … ON CONFLICT DO UPDATE … RETURNING returns the row
+    process_id: int = row[0]
+    this_process.process_id, this_process.pid = process_id, os.getpid()
     this_process.kind, this_process.name, this_process.queues = kind, name, queues or []
-    logger.info("process.register kind=%s name=%s pid=%d id=%d", kind, name, os.getpid(), row[0])
-    return row[0]
+    logger.info(
+        "process.register kind=%s name=%s pid=%d id=%d", kind, name, os.getpid(), process_id
+    )
+    return process_id
 
 
 def current_id() -> int | None:
@@ -92,7 +98,7 @@ def deregister() -> None:
         this_process.process_id, this_process.pid = None, None
 
 
-def start_heartbeat(extra=None) -> threading.Event:
+def start_heartbeat(extra: Callable[[], object] | None = None) -> threading.Event:
     """Heartbeat from a daemon thread every JOBS_HEARTBEAT_INTERVAL; `extra` runs each beat."""
     stopping = threading.Event()
 
@@ -145,7 +151,7 @@ def _alive(pid: int) -> bool:
 class ConsumerPauses:
     """Keeps one worker's consumers in line with the pauses (run on each heartbeat)."""
 
-    def __init__(self, app, hostname: str, queues: list[str]) -> None:
+    def __init__(self, app: Celery, hostname: str, queues: list[str]) -> None:
         self.app, self.hostname, self.queues = app, hostname, queues
 
     def __call__(self) -> None:

@@ -16,6 +16,7 @@ import dataclasses
 import threading
 
 import psycopg
+from psycopg.rows import TupleRow
 
 
 @dataclasses.dataclass(eq=False)
@@ -30,7 +31,7 @@ class ProcessState:
     # A heartbeat and the deregistration never interleave.
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     # Its own connection for ledger statements (jobs.worker.workerdb).
-    conn: psycopg.Connection | None = None
+    conn: psycopg.Connection[TupleRow] | None = None
     conn_pid: int | None = None
     generation: int = 0  # bumped on each (re)connect
     # Django's connection was last checked at this generation (jobs.worker.execution).

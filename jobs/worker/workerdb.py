@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
 from django.db import connection as django_connection
+from psycopg.rows import TupleRow
 
 from jobs.worker.state import this_process
 
 logger = logging.getLogger("jobs")
 
+_T = TypeVar("_T")
 
-def fetchone(sql: str, params: list) -> tuple | None:
+
+def fetchone(sql: str, params: list[Any]) -> TupleRow | None:
     """Run one autocommit statement; returns its first row. Retries once on a lost server."""
     return _run(sql, params, psycopg.Cursor.fetchone)
 
 
-def fetchall(sql: str, params: list) -> list[tuple]:
+def fetchall(sql: str, params: list[Any]) -> list[TupleRow]:
     return _run(sql, params, psycopg.Cursor.fetchall)
 
 
@@ -46,7 +51,7 @@ def close() -> None:
         conn.close()
 
 
-def _run(sql: str, params: list, fetch):
+def _run(sql: str, params: list[Any], fetch: Callable[[psycopg.Cursor[TupleRow]], _T]) -> _T:
     for retry in (True, False):
         try:
             with _connection().cursor() as cursor:
@@ -59,14 +64,15 @@ def _run(sql: str, params: list, fetch):
                 "jobs.worker.workerdb reconnecting after %s: %s", type(error).__name__, error
             )
             close()
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
-def connection() -> psycopg.Connection:
+def connection() -> psycopg.Connection[TupleRow]:
     """This process's connection (opened on first use, reopened after a fork or a loss)."""
     return _connection()
 
 
-def _connection() -> psycopg.Connection:
+def _connection() -> psycopg.Connection[TupleRow]:
     conn = this_process.conn
     if conn is None or this_process.conn_pid != os.getpid() or conn.closed:
         params = django_connection.get_connection_params()

@@ -288,3 +288,8 @@ def test_no_process_is_taken_for_dead_until_heartbeats_could_land_after_a_postgr
     assert recover(job_id)
     assert Job.objects.get(pk=job_id).state == State.READY
     assert not Process.objects.filter(pk=silent.pk).exists()
+
+
+def test_an_outcomes_task_result_columns_are_the_columns_conclude_writes():
+    """writes.TaskResultColumns types Outcome.result; _CONCLUDE writes OUTCOME_FIELDS, in order."""
+    assert tuple(writes.TaskResultColumns.__annotations__) == writes.OUTCOME_FIELDS

@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from jobs.dispatcher import Dispatcher
 from jobs.ledger import pauses, writes
-from jobs.models import Job
+from jobs.models import Job, JobQuerySet
 from jobs.ops import selectors, worker_control
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -78,14 +78,14 @@ class Command(BaseCommand):
         stop.add_argument("--pidfile", required=True)
         stop.add_argument("--timeout", type=float, default=60, help="seconds to wait")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "worker":
             action = f"worker_{options['worker_action']}"
         getattr(self, f"do_{action}")(options)
 
     # --- inspection -------------------------------------------------------------------------
-    def do_status(self, options: dict) -> None:
+    def do_status(self, options: dict[str, Any]) -> None:
         by_state = selectors.state_counts()
         self.stdout.write("Jobs by state")
         for state, count in by_state.items():
@@ -112,7 +112,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.do_processes(options)
 
-    def do_processes(self, options: dict) -> None:
+    def do_processes(self, options: dict[str, Any]) -> None:
         rows = selectors.process_snapshot()
         if not rows:
             self.stdout.write("No live processes: start a worker and the dispatcher.")
@@ -129,7 +129,7 @@ class Command(BaseCommand):
                 f"{running.get(process.id, 0):>6}  {','.join(process.queues) or '-'}"
             )
 
-    def do_pause(self, options: dict) -> None:
+    def do_pause(self, options: dict[str, Any]) -> None:
         try:
             changed = pauses.pause(options["queue"])
         except ValueError as error:
@@ -140,7 +140,7 @@ class Command(BaseCommand):
             f"{options['queue']}` runs them."
         )
 
-    def do_resume(self, options: dict) -> None:
+    def do_resume(self, options: dict[str, Any]) -> None:
         try:
             changed = pauses.resume(options["queue"])
         except ValueError as error:
@@ -148,7 +148,7 @@ class Command(BaseCommand):
         note = "" if changed else " (it was not paused)"
         self.stdout.write(f"Resumed {options['queue']}{note}.")
 
-    def do_failed(self, options: dict) -> None:
+    def do_failed(self, options: dict[str, Any]) -> None:
         jobs = selectors.failed_jobs(class_name=options["class_name"] or "")
         total = jobs.count()
         if not total:
@@ -164,7 +164,7 @@ class Command(BaseCommand):
         if total > options["limit"]:
             self.stdout.write(f"… and {total - options['limit']:,} more (use --limit).")
 
-    def do_show(self, options: dict) -> None:
+    def do_show(self, options: dict[str, Any]) -> None:
         job = self._job(options["job_id"])
         local = timezone.localtime
         fields = [
@@ -194,15 +194,15 @@ class Command(BaseCommand):
             self.stdout.write("\n" + job.error_traceback)
 
     # --- actions ----------------------------------------------------------------------------
-    def do_retry(self, options: dict) -> None:
+    def do_retry(self, options: dict[str, Any]) -> None:
         count = self._selection(options).retry()
         self.stdout.write(f"Re-enqueued {count:,} job{'s' if count != 1 else ''}.")
 
-    def do_discard(self, options: dict) -> None:
+    def do_discard(self, options: dict[str, Any]) -> None:
         count = self._selection(options).discard(reason=options["reason"])
         self.stdout.write(f"Discarded {count:,} job{'s' if count != 1 else ''}.")
 
-    def do_prune(self, options: dict) -> None:
+    def do_prune(self, options: dict[str, Any]) -> None:
         match = DURATION.match(options["older_than"])
         if not match:
             raise CommandError("--older-than takes a number and a unit: 30m, 12h or 7d.")
@@ -212,14 +212,14 @@ class Command(BaseCommand):
             f"Pruned {jobs:,} jobs and {results:,} task results older than {options['older_than']}."
         )
 
-    def do_dispatcher(self, options: dict) -> None:
+    def do_dispatcher(self, options: dict[str, Any]) -> None:
         Dispatcher(
             interval=options["interval"],
             batch_size=options["batch_size"],
             heartbeat_file=options["heartbeat_file"],
         ).run()
 
-    def do_worker_start(self, options: dict) -> None:
+    def do_worker_start(self, options: dict[str, Any]) -> None:
         if options["daemon"] and not options["pidfile"]:
             raise CommandError("--daemon needs --pidfile, so that `jobs worker stop` can find it.")
         try:
@@ -238,7 +238,7 @@ class Command(BaseCommand):
             return
         worker_control.run_in_this_process(command)
 
-    def do_worker_stop(self, options: dict) -> None:
+    def do_worker_stop(self, options: dict[str, Any]) -> None:
         try:
             pid = worker_control.stop(pidfile=Path(options["pidfile"]), timeout=options["timeout"])
         except ValueError as error:
@@ -252,7 +252,7 @@ class Command(BaseCommand):
             raise CommandError(f"No job {job_id!r}. `jobs failed` or `jobs status` list job ids.")
         return job
 
-    def _selection(self, options: dict) -> QuerySet[Job]:
+    def _selection(self, options: dict[str, Any]) -> JobQuerySet:
         if options["all"] == bool(options["job_id"]):
             raise CommandError("Give one job id, or --all (optionally with --class CLASS).")
         if options["job_id"]:
