@@ -1,37 +1,21 @@
 """The client address the rate limits count: X-Forwarded-For is believed only from the proxies
 in TRUSTED_PROXIES, walked from the right; a bad TRUSTED_PROXIES stops the process."""
 
-import os
 import subprocess
-import sys
 
 import pytest
 from django.test import RequestFactory
 
 from config.proxies import client_ip, parse_trusted_proxies
-from tests.conftest import ROOT
+from tests.test_settings import load_settings as settings_in_a_process
 
 PROXIES = "10.0.0.0/8, 192.0.2.7 ,2001:db8::/64"
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess:
-    """config.settings imported in a fresh process, as gunicorn would; prints TRUSTED_PROXIES."""
-    base = {
-        "PATH": os.environ["PATH"],
-        "DATABASE_URL": "postgres://naija@db.invalid/naija",
-        "REDIS_URL": "redis://redis.invalid:6379/0",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "1",
-    }
+    """config.settings in a fresh process (DEBUG on unless given); prints TRUSTED_PROXIES."""
     probe = "from django.conf import settings; print(*map(str, settings.TRUSTED_PROXIES))"
-    return subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return settings_in_a_process(probe, **{"DEBUG": "1", **env})
 
 
 def address(settings, remote_addr: str, forwarded: str | None = None) -> str:

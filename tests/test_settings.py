@@ -14,14 +14,20 @@ GOOD_KEY = secrets.token_urlsafe(50)
 HOSTS = "forum.example.com"
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
+SHOW_DEBUG_AND_HOSTS = (
+    "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"
+)
+
+
+def load_settings(probe: str = SHOW_DEBUG_AND_HOSTS, **env: str) -> subprocess.CompletedProcess:
+    """config.settings imported in a fresh process, as gunicorn would; `probe` prints what
+    the test reads."""
     base = {
         "PATH": os.environ["PATH"],
         "DATABASE_URL": "postgres://naija@db.invalid/naija",
         "REDIS_URL": "redis://redis.invalid:6379/0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-    probe = "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"
     return subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,
