@@ -5,7 +5,9 @@ import time
 import redis
 from django.conf import settings
 
+from jobs.ledger import writes
 from jobs.models import Job
+from jobs.worker import workerdb
 
 PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport keeps one list per priority step
 
@@ -38,3 +40,23 @@ def wait_for_state(job_id, *states: str, timeout: float = 30) -> Job:
             found += f", last error {job.error_class}: {job.error_message}"
         raise AssertionError(f"{timed_out} ({found})") from None
     return Job.objects.get(pk=job_id)
+
+
+def claim(
+    job_id: str, *, class_name: str = "RecordJob", args: list | None = None
+) -> writes.Claim | None:
+    """A worker's claim of the job (ready → claimed), made here on the worker's connection."""
+    try:
+        return writes.claim(
+            job_id=job_id,
+            class_name=class_name,
+            queue="default",
+            priority=0,
+            args=args or [],
+            kwargs={},
+            worker="test",
+            process_id=None,
+            max_attempts=5,
+        )
+    finally:
+        workerdb.close()

@@ -13,26 +13,14 @@ from jobs.models import Job, State
 from jobs.worker import workerdb
 from jobs.worker.execution import task_result
 from jobs.worker.outcomes import OutcomeBuffer
+from tests.jobs.helpers import claim as helpers_claim
 from tests.jobs.sample_jobs import RecordJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def claim(job_id: str) -> writes.Claim | None:
-    try:
-        return writes.claim(
-            job_id=job_id,
-            class_name="RecordJob",
-            queue="default",
-            priority=0,
-            args=["race"],
-            kwargs={},
-            worker="test",
-            process_id=None,
-            max_attempts=5,
-        )
-    finally:
-        workerdb.close()
+    return helpers_claim(job_id, args=["race"])
 
 
 def test_a_claim_waits_for_the_dispatchers_commit_then_runs_the_job():

@@ -21,6 +21,7 @@ from jobs.models import Job, Process, State
 from jobs.worker import workerdb
 from jobs.worker.execution import task_result
 from jobs.worker.outcomes import OutcomeBuffer
+from tests.jobs import helpers
 from tests.jobs.helpers import wait_for, wait_for_state
 from tests.jobs.sample_jobs import CutOffJob, GatedJob, NulErrorJob, RecordJob, runs
 
@@ -197,20 +198,9 @@ JOB_A, JOB_B = str(uuid.uuid4()), str(uuid.uuid4())
 
 
 def claim(job_id: str, *, class_name: str = "RecordJob") -> writes.Claim:
-    try:
-        return writes.claim(
-            job_id=job_id,
-            class_name=class_name,
-            queue="default",
-            priority=0,
-            args=[],
-            kwargs={},
-            worker="test",
-            process_id=None,
-            max_attempts=5,
-        )
-    finally:
-        workerdb.close()
+    claimed = helpers.claim(job_id, class_name=class_name)
+    assert claimed is not None
+    return claimed
 
 
 def outcome(job_id: str, attempt: int, *, run: int, periodic_task_name=None) -> writes.Outcome:
