@@ -1,10 +1,18 @@
 """The Celery app. Configuration lives in Django settings under the CELERY_ namespace."""
 
+from __future__ import annotations
+
 import os
+import sys
+from typing import TYPE_CHECKING
 
 from celery import Celery
+from celery.app import backends
 
 from jobs.worker import kombu_redis
+
+if TYPE_CHECKING:
+    from celery.backends.base import Backend
 
 # redis:// through kombu's Redis transport with one fix: a worker no longer exits when Redis
 # goes away while it waits for messages.
@@ -15,3 +23,31 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("naija_forum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+if "celery.bin.celery" in sys.modules:  # the `celery` command (its CLI is loaded nowhere else)
+    from jobs.ops import celery_cli
+
+    celery_cli.install()
+
+
+def setup_django() -> None:
+    """Set Django up in a process where nothing has: the `celery` CLI's call and result,
+    Flower, a script. Celery's Django fixup does it in workers and beat only, and the results
+    backend and the job classes import Django models.
+
+    Nothing to do while Django sets itself up (web, manage.py): this module is imported then,
+    its models load as it goes, and populate() is not reentrant."""
+    from django.apps import apps
+
+    if apps.ready or apps.loading:
+        return
+    import django
+
+    django.setup()
+
+
+def results_backend(*, app: Celery, url: str | None = None) -> Backend:
+    """django-celery-results' database backend (Celery's "django-db"), with Django set up
+    first: its module imports Django models."""
+    setup_django()
+    return backends.by_name("django-db", app.loader)(app=app, url=url)

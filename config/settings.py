@@ -213,7 +213,9 @@ if "REDIS_URL" not in env:
     )
 REDIS_URL = env("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' "django-db" backend, through a factory that sets Django up first: the
+# `celery` CLI (call, result) and Flower load it where Celery's Django fixup never does.
+CELERY_RESULT_BACKEND = "config.celery:results_backend"
 CELERY_RESULT_EXTENDED = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -231,6 +233,9 @@ CELERY_TASK_SEND_SENT_EVENT = False
 JOB_QUEUES = ["high_priority", "default", "search", "reports"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in JOB_QUEUES]
+# A job sent by name without a queue (`celery call`, send_task, Flower) goes to its class's
+# queue, as if enqueued: the router reads the job registry.
+CELERY_TASK_ROUTES = ["jobs.routing:route"]
 # Time limits per queue, (soft, hard) seconds: the soft one raises SoftTimeLimitExceeded in
 # the job, the hard one kills its pool process. Emails are short, reports long.
 JOB_TIME_LIMITS = {

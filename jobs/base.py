@@ -140,6 +140,14 @@ class ApplicationJob(Task[..., Any]):
         _enqueue([job], options)
         return self.AsyncResult(str(job.id))
 
+    def _get_exec_options(self) -> dict[str, Any]:
+        """The options Celery's `send_task` by name takes from a registered class; not its
+        queue, which the router (jobs.routing) picks from the arguments, as an enqueue does
+        (`queue_for`): an explicit `queue=` must stay the only queue a sender passes."""
+        options: dict[str, Any] = dict(super()._get_exec_options())  # type: ignore[misc]
+        options.pop("queue", None)
+        return options
+
     def build_job(
         self,
         args: Sequence[Any] | None,

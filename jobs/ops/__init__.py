@@ -6,6 +6,7 @@
     admin_views  the jobs dashboard inside admin
     views        health and metrics endpoints
     metrics      the Prometheus collector
+    celery_cli   `celery result` that reports a failed or discarded job's end
 
 The `jobs` management command stays at jobs/management/commands/jobs.py, where Django
 finds it.
