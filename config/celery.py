@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from celery import Celery
 from celery.app import backends
 
+from jobs.worker import inspect as ledger_inspect
 from jobs.worker import kombu_redis
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("naija_forum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Our remote-control commands (`celery inspect ledger_scheduled`): workers answer them, and the
+# `celery` CLI accepts only commands registered in its own process.
+ledger_inspect.register()
 
 if "celery.bin.celery" in sys.modules:  # the `celery` command (its CLI is loaded nowhere else)
     from jobs.ops import celery_cli

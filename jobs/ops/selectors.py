@@ -154,6 +154,12 @@ def failed_jobs(*, class_name: str = "") -> JobQuerySet:
     return jobs.filter(class_name=class_name) if class_name else jobs
 
 
+def scheduled_jobs(*, limit: int) -> tuple[int, list[Job]]:
+    """All scheduled jobs counted, and the first `limit` of them, soonest due first."""
+    jobs = Job.objects.scheduled()
+    return jobs.count(), list(jobs.order_by("scheduled_at", "id")[:limit])
+
+
 def task_result(job: Job) -> TaskResult | None:
     return TaskResult.objects.filter(task_id=str(job.id)).first()
 

@@ -105,6 +105,19 @@ class SlowJob(ApplicationJob):
 
 
 @register
+class HeldJob(ApplicationJob):
+    """Records its start, then runs until a test allows it (at most `seconds`): a test can look
+    at it while it runs, with no race against a sleep."""
+
+    def run(self, key: str, seconds: float = 60) -> str:
+        _redis().incr(f"test:starts:{key}")
+        deadline = time.monotonic() + seconds
+        while not _redis().get(f"test:allow:{key}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return f"released {_redis().incr(f'test:runs:{key}')}"
+
+
+@register
 class NapJob(ApplicationJob):
     """Sleeps and touches nothing else: it finishes whether or not Redis is there meanwhile."""
 

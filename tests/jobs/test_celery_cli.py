@@ -19,9 +19,11 @@ from django.conf import settings
 from django_celery_results.models import TaskResult
 
 from config.celery import app
-from jobs.models import State
+from jobs.models import Job, State
 from tests.conftest import ROOT, test_database_url
-from tests.jobs.helpers import PRIORITY_SEP, wait_for_state
+from tests.jobs import sample_jobs
+from tests.jobs.helpers import PRIORITY_SEP, wait_for, wait_for_state
+from tests.jobs.sample_jobs import HeldJob, RecordJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,6 +48,12 @@ def celery_call(name: str, args: list) -> str:
     called = celery("call", name, "--args", json.dumps(args))
     assert called.returncode == 0, called.stderr
     return str(uuid.UUID(called.stdout.strip()))  # it prints the job's id, and nothing else
+
+
+def inspect(hostname: str, command: str, *args: str) -> object:
+    asked = celery("inspect", command, *args, "--json", "--destination", hostname)
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    return json.loads(asked.stdout)[hostname]
 
 
 def queued_ids(queue: str) -> set[str]:
@@ -157,3 +165,68 @@ def test_an_explicit_queue_wins_over_the_class_queue(empty_queues):
     )
     assert called.returncode == 0, called.stderr
     assert called.stdout.strip() in queued_ids("search")
+
+
+# --- celery inspect and the ledger (item 4) -----------------------------------------------------
+
+
+@pytest.mark.worker
+def test_inspect_ledger_scheduled_lists_the_jobs_inspect_scheduled_cannot_see(celery_worker):
+    host = celery_worker.hostname
+    later = [
+        RecordJob.apply_async(["in-an-hour", {"token": "s3cret"}], countdown=3600),
+        RecordJob.apply_async(["in-a-minute"], countdown=60),
+        RecordJob.apply_async(["in-a-day"], countdown=86400, queue="reports", priority=5),
+    ]
+    soonest_first = [later[1].id, later[0].id, later[2].id]
+
+    status = celery("status")
+    assert status.returncode == 0 and host in status.stdout  # the CLI keeps working
+    assert inspect(host, "scheduled") == []  # the jobs wait in PostgreSQL, not in a worker
+
+    reply = inspect(host, "ledger_scheduled")
+    assert reply["total"] == 3
+    assert [entry["request"]["id"] for entry in reply["scheduled"]] == soonest_first
+    first, second, last = reply["scheduled"]
+    assert first["request"] == {
+        "id": later[1].id,
+        "name": "RecordJob",
+        "args": ["in-a-minute"],
+        "kwargs": {},
+        "queue": "default",
+        "attempts": 0,
+    }
+    assert first["eta"] == Job.objects.get(pk=later[1].id).scheduled_at.isoformat()
+    assert second["request"]["args"] == ["in-an-hour", {"token": "••••••"}]
+    assert (last["priority"], last["request"]["queue"]) == (5, "reports")
+
+    bounded = inspect(host, "ledger_scheduled", "2")
+    assert bounded["total"] == 3
+    assert [entry["request"]["id"] for entry in bounded["scheduled"]] == soonest_first[:2]
+    assert "limit must be from 1 to 1000" in inspect(host, "ledger_scheduled", "0")["error"]
+
+
+@pytest.mark.worker
+def test_inspect_active_and_reserved_agree_with_the_ledger_while_jobs_run(processes):
+    worker = processes.worker(concurrency=2)
+    held = [HeldJob.delay("held", 120) for _ in range(4)]
+    wait_for(lambda: sample_jobs.starts("held") == 2, message="two jobs running")
+
+    def reserved() -> list:
+        return inspect(worker.hostname, "reserved")
+
+    wait_for(lambda: len(reserved()) == 2, timeout=60, message="two jobs reserved")
+    active_ids = {request["id"] for request in inspect(worker.hostname, "active")}
+    reserved_ids = {request["id"] for request in reserved()}
+
+    claimed = {str(pk) for pk in Job.objects.claimed().values_list("pk", flat=True)}
+    assert len(active_ids) == 2 and active_ids == claimed
+    assert (
+        reserved_ids
+        == {str(pk) for pk in Job.objects.ready().values_list("pk", flat=True)}
+        == {job.id for job in held} - claimed
+    )
+
+    sample_jobs.allow("held")
+    for job in held:
+        wait_for_state(job.id, State.FINISHED)
