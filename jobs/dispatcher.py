@@ -11,6 +11,7 @@ Run as `python manage.py jobs dispatcher`, beside the workers and beat. Each pas
 and, every few passes (jobs.ledger.recovery):
 - claimed jobs of dead processes → ready again (or failed after their last attempt);
 - Redis restarted empty or flushed → every ready job published again;
+- ready jobs whose messages `celery purge` took out → discarded;
 - ready jobs of a queue that is empty in Redis, published long ago → published again.
 Meanwhile a thread hears Celery's revoke broadcasts and discards the revoked jobs not
 running yet (jobs.revokes).
@@ -178,6 +179,10 @@ class Dispatcher:
                 for queue in settings.JOB_QUEUES
                 if queue not in paused and channel.queue_declare(queue=queue).message_count == 0
             ]
+            # After the emptiness check: a purge that emptied a queue has set its messages aside.
+            purged = recovery.discard_purged(channel.client, limit=self.batch_size)
+        if purged:
+            logger.warning("dispatcher.purged: %d ready jobs discarded (celery purge)", purged)
         with transaction.atomic():
             lost = recovery.mark_published_lost(queues=empty, limit=self.batch_size)
             publish(lost)

@@ -502,6 +502,26 @@ def discard_revoked(
         return [str(row[0]) for row in cursor.fetchall()]
 
 
+def discard_purged(job_ids: Iterable[str]) -> list[str]:
+    """`celery purge` deleted these jobs' messages (jobs.worker.kombu_redis): those still
+    ready are discarded (reason `purged`) instead of published again. A job a worker already
+    took, or one in any other state, stays as it is. Returns the ids discarded."""
+    ids = _uuids(job_ids)
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE jobs_job SET state = 'discarded', finished_at = now(),
+                error_class = 'Discarded', error_message = 'purged', error_traceback = ''
+            WHERE id = ANY(%s) AND state = 'ready'
+            RETURNING id
+            """,
+            [ids],
+        )
+        return [str(row[0]) for row in cursor.fetchall()]
+
+
 def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
     """The values that are job ids; a task id of another form names no ledger row."""
     ids = []
