@@ -11,7 +11,10 @@ Run as `python manage.py jobs dispatcher`, beside the workers and beat. Each pas
 and, every few passes (jobs.ledger.recovery):
 - claimed jobs of dead processes → ready again (or failed after their last attempt);
 - Redis restarted empty or flushed → every ready job published again;
+- ready jobs whose messages `celery purge` took out → discarded;
 - ready jobs of a queue that is empty in Redis, published long ago → published again.
+Meanwhile a thread hears Celery's revoke broadcasts and discards the revoked jobs not
+running yet (jobs.revokes).
 
 Several dispatchers can run: rows are taken with FOR UPDATE SKIP LOCKED and published before
 the transaction commits, so no job is published by two of them. Redis only ever holds jobs
@@ -36,6 +39,7 @@ from config.celery import app
 from jobs.base import ApplicationJob, publish
 from jobs.ledger import concurrency, recovery, writes
 from jobs.ledger.pauses import paused_queues
+from jobs.revokes import RevokeListener
 from jobs.worker import processes
 
 logger = logging.getLogger("jobs.dispatcher")
@@ -69,6 +73,8 @@ class Dispatcher:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         logger.info("dispatcher.start interval=%.2fs batch=%d", self.interval, self.batch_size)
+        revokes = RevokeListener(self.stopping)
+        revokes.start()
         failures = 0
         registered = False
         while not self.stopping.is_set():
@@ -92,6 +98,7 @@ class Dispatcher:
                 # Backs off while Redis or PostgreSQL is down, but at most 2 s: the jobs left
                 # for it during an outage should go out within seconds of its end.
                 self.stopping.wait(min(self.interval * (1 + failures), MAX_BACKOFF))
+        revokes.join(timeout=2)
         processes.deregister()
         logger.info("dispatcher.stop")
 
@@ -172,6 +179,10 @@ class Dispatcher:
                 for queue in settings.JOB_QUEUES
                 if queue not in paused and channel.queue_declare(queue=queue).message_count == 0
             ]
+            # After the emptiness check: a purge that emptied a queue has set its messages aside.
+            purged = recovery.discard_purged(channel.client, limit=self.batch_size)
+        if purged:
+            logger.warning("dispatcher.purged: %d ready jobs discarded (celery purge)", purged)
         with transaction.atomic():
             lost = recovery.mark_published_lost(queues=empty, limit=self.batch_size)
             publish(lost)

@@ -2,14 +2,14 @@
 
 Solid Queue fails the jobs of a dead worker; Celery on Redis hides them for the visibility
 timeout (an hour here). We re-run them: the compare-and-set claim makes a message that turns
-up twice harmless.
+up twice harmless. A message an operator purged is not lost: its job is discarded instead.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.db import connection
@@ -17,6 +17,7 @@ from django.db import connection
 from jobs.ledger import writes
 from jobs.ledger.pauses import paused_queues
 from jobs.models import Job
+from jobs.worker.kombu_redis import PURGED_IDS_KEY, collect_purged_ids
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -81,6 +82,29 @@ def check_broker_epoch(client: Redis) -> bool:
     """True when Redis lost its data (restarted empty, flushed, failed over) since the last
     check: our marker key is gone. Every ready job must then be published again."""
     return bool(client.set(BROKER_EPOCH_KEY, uuid.uuid4().hex, nx=True))
+
+
+def discard_purged(client: Redis, *, limit: int = 500) -> int:
+    """Jobs whose messages `celery purge` took out (jobs.worker.kombu_redis): those still
+    ready are discarded, reason `purged`. Returns how many.
+
+    Call it after reading which queues are empty and before republishing their lost jobs: a
+    purge that emptied a queue has put its messages aside by then (in the same script). An id
+    leaves PURGED_IDS_KEY only after its discard committed, so a dispatcher that dies midway
+    leaves it to the next; several dispatchers draining at once write each discard once (the
+    write is a compare-and-set).
+    """
+    collect_purged_ids(client)
+    discarded = 0
+    while True:
+        # SRANDMEMBER with a count: a list, of bytes (kombu's client does not decode).
+        ids = [raw.decode() for raw in cast(list[bytes], client.srandmember(PURGED_IDS_KEY, limit))]
+        if not ids:
+            return discarded
+        discarded += len(writes.discard_purged(ids))
+        client.srem(PURGED_IDS_KEY, *ids)
+        if len(ids) < limit:
+            return discarded
 
 
 def mark_all_ready_unpublished() -> int:

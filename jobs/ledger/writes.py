@@ -473,6 +473,66 @@ def discard_jobs(jobs: JobQuerySet, *, reason: str) -> int:
     )
 
 
+def discard_revoked(
+    job_ids: Iterable[str], *, reason: str = "revoked", terminated_on: str = ""
+) -> list[str]:
+    """Celery's `revoke` (or `terminate`) reaches the ledger: jobs not running yet (scheduled,
+    ready, blocked) are discarded with the reason, and a running one too when the worker
+    `terminated_on` names (its hostname) has just killed its run. Finished, failed and
+    discarded jobs stay as they are, and so does a job another worker runs: a worker dropping
+    a duplicate message must not end a run it does not own.
+
+    A compare-and-set, so workers and several dispatchers hearing the same revoke write it
+    once. Returns the ids discarded.
+    """
+    ids = _uuids(job_ids)
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE jobs_job SET state = 'discarded', finished_at = now(),
+                error_class = 'Discarded', error_message = %s, error_traceback = ''
+            WHERE id = ANY(%s) AND (state IN ('scheduled', 'ready', 'blocked')
+                OR (state = 'claimed' AND %s <> '' AND worker = %s))
+            RETURNING id
+            """,
+            [reason, ids, terminated_on, terminated_on],
+        )
+        return [str(row[0]) for row in cursor.fetchall()]
+
+
+def discard_purged(job_ids: Iterable[str]) -> list[str]:
+    """`celery purge` deleted these jobs' messages (jobs.worker.kombu_redis): those still
+    ready are discarded (reason `purged`) instead of published again. A job a worker already
+    took, or one in any other state, stays as it is. Returns the ids discarded."""
+    ids = _uuids(job_ids)
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE jobs_job SET state = 'discarded', finished_at = now(),
+                error_class = 'Discarded', error_message = 'purged', error_traceback = ''
+            WHERE id = ANY(%s) AND state = 'ready'
+            RETURNING id
+            """,
+            [ids],
+        )
+        return [str(row[0]) for row in cursor.fetchall()]
+
+
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    """The values that are job ids; a task id of another form names no ledger row."""
+    ids = []
+    for value in values:
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return ids
+
+
 def run_jobs_now(jobs: JobQuerySet) -> int:
     """Scheduled → due now (the dispatcher publishes within a second); blocked → ready now,
     past its concurrency limit, as Mission Control's "Run now" does."""

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from config.params import parse_text
+from jobs.ledger.writes import DISCARDABLE
 from jobs.models import Job, JobMetric, JobQuerySet, Process, QueuePause, State
 
 LIST_STATES = ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
@@ -158,6 +159,25 @@ def scheduled_jobs(*, limit: int) -> tuple[int, list[Job]]:
     """All scheduled jobs counted, and the first `limit` of them, soonest due first."""
     jobs = Job.objects.scheduled()
     return jobs.count(), list(jobs.order_by("scheduled_at", "id")[:limit])
+
+
+def jobs_to_discard(*, state: str, class_name: str = "", queue: str = "") -> JobQuerySet:
+    """The jobs `jobs discard --all` takes: those in one state a job can be discarded from,
+    of one class and one queue if given. Raises ValueError naming what is allowed."""
+    states = [str(one) for one in DISCARDABLE]
+    if state not in states:
+        raise ValueError(
+            f"Cannot discard {state!r} jobs: --state takes one of {', '.join(states)} "
+            "(finished, claimed and discarded jobs stay as they are)."
+        )
+    if queue and queue not in settings.JOB_QUEUES:
+        raise ValueError(
+            f"Unknown queue {queue!r}: --queue takes one of {', '.join(settings.JOB_QUEUES)}."
+        )
+    jobs = Job.objects.filter(state=state)
+    if class_name:
+        jobs = jobs.filter(class_name=class_name)
+    return jobs.filter(queue=queue) if queue else jobs
 
 
 def task_result(job: Job) -> TaskResult | None:

@@ -5,7 +5,10 @@
     finished | scheduled for a retry (retry_on) | discarded (discard_on) | failed
 
 Each step is a statement in jobs.ledger.writes made here, where its failure is seen: nothing is
-written from Celery signal handlers, whose exceptions Celery logs and swallows.
+written from Celery signal handlers, whose exceptions Celery logs and swallows. One exception:
+a message Celery drops as revoked (or expired), and a run a revoke terminates, which Celery
+reports only by its `task_revoked` signal, end their job `discarded` (record_revoked, which
+catches and logs its own failure: the job stays ready, comes back, and is dropped again).
 
 Successful runs' outcomes are written in batches by a timer thread, every 100 ms or 500
 jobs (jobs.worker.outcomes, one statement per batch; docs/PERFORMANCE.md); failures, retries
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from celery import states
 from celery.app.task import Context
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from jobs.ledger import pauses, writes
@@ -116,6 +119,35 @@ def run_job(task: ApplicationJob, args: tuple[Any, ...], kwargs: dict[str, Any])
         extra=log,
     )
     return value
+
+
+def record_revoked(request: Context, *, terminated: bool, expired: bool) -> None:
+    """Celery dropped a revoked (or expired) message, or killed a revoked job's run: the job
+    is discarded, reason `revoked` (`expired`). In the worker's main process (its
+    `task_revoked` signal). Should PostgreSQL refuse, the job stays ready: the dispatcher
+    publishes it again and this worker, which keeps the revoke, drops it and tries again."""
+    job_id = str(request.id)
+    reason = "expired" if expired else "revoked"
+    try:
+        close_old_connections()  # this thread's connection may predate a PostgreSQL restart
+        discarded = writes.discard_revoked(
+            [job_id], reason=reason, terminated_on=(request.hostname or "") if terminated else ""
+        )
+    except Exception as error:
+        logger.warning(
+            "job.revoke_unrecorded id=%s %s: %s (the next drop of its message tries again)",
+            job_id,
+            type(error).__name__,
+            error,
+        )
+        return
+    if discarded:
+        logger.info(
+            "job.revoked id=%s%s: discarded, reason %s",
+            job_id,
+            " (its run terminated)" if terminated else "",
+            reason,
+        )
 
 
 def _record_error(

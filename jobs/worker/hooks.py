@@ -9,6 +9,8 @@ signal, at-fork and atexit hook, connected once, by `connect()` (JobsConfig.read
     worker stops             drop its row
     beat starts              register beat; its row goes at exit (it heartbeats from its
                              scheduler's ticks, jobs.worker.beat_scheduler)
+    task revoked             (worker main process: a revoked message dropped, or a revoked
+                             run terminated) its job is discarded in the ledger
     fork (any)               the child gets its own heartbeat lock
     exit (any)               write the outcomes waiting
 """
@@ -22,8 +24,9 @@ import socket
 from typing import Any
 
 from celery import signals
+from celery.app.task import Context
 
-from jobs.worker import processes
+from jobs.worker import execution, processes
 from jobs.worker.execution import outcomes
 from jobs.worker.state import this_process
 
@@ -37,6 +40,7 @@ def connect() -> None:
     signals.worker_ready.connect(worker_ready, weak=False)
     signals.worker_shutdown.connect(worker_stopping, weak=False)
     signals.beat_init.connect(beat_started, weak=False)
+    signals.task_revoked.connect(task_revoked, weak=False)
     atexit.register(outcomes.flush)
 
 
@@ -72,3 +76,9 @@ def worker_stopping(**_kwargs: object) -> None:
 def beat_started(**_kwargs: object) -> None:
     processes.register(kind="beat", name=f"beat@{socket.gethostname()}")
     atexit.register(processes.deregister)
+
+
+def task_revoked(
+    request: Context, terminated: bool = False, expired: bool = False, **_kwargs: object
+) -> None:
+    execution.record_revoked(request, terminated=bool(terminated), expired=bool(expired))

@@ -38,13 +38,23 @@ class Command(BaseCommand):
         show = sub.add_parser("show", help="everything about one job")
         show.add_argument("job_id")
 
-        for name, verb in (("retry", "re-enqueue"), ("discard", "discard")):
-            action = sub.add_parser(name, help=f"{verb} one job, or every failed job (--all)")
-            action.add_argument("job_id", nargs="?")
-            action.add_argument("--all", action="store_true", help="every failed job")
-            action.add_argument("--class", dest="class_name", help="with --all: only this class")
-            if name == "discard":
-                action.add_argument("--reason", default="discarded by an operator")
+        retry = sub.add_parser("retry", help="re-enqueue one job, or every failed job (--all)")
+        retry.add_argument("job_id", nargs="?")
+        retry.add_argument("--all", action="store_true", help="every failed job")
+        retry.add_argument("--class", dest="class_name", help="with --all: only this class")
+
+        discard = sub.add_parser(
+            "discard", help="discard one job, or every job in a state (--all; failed by default)"
+        )
+        discard.add_argument("job_id", nargs="?")
+        discard.add_argument("--all", action="store_true", help="every job in --state")
+        discard.add_argument("--class", dest="class_name", help="with --all: only this class")
+        discard.add_argument("--queue", help="with --all: only this queue")
+        discard.add_argument(
+            "--state",
+            help="with --all: " + ", ".join(writes.DISCARDABLE) + " (default failed)",
+        )
+        discard.add_argument("--reason", default="discarded by an operator")
 
         for name, verb in (("pause", "stop starting"), ("resume", "start running again")):
             action = sub.add_parser(name, help=f"{verb} a queue's jobs (persisted, all workers)")
@@ -199,7 +209,22 @@ class Command(BaseCommand):
         self.stdout.write(f"Re-enqueued {count:,} job{'s' if count != 1 else ''}.")
 
     def do_discard(self, options: dict[str, Any]) -> None:
-        count = self._selection(options).discard(reason=options["reason"])
+        if options["job_id"] and (options["queue"] or options["state"]):
+            raise CommandError(
+                "--queue and --state choose jobs for --all: give a job id, or --all with them."
+            )
+        if options["all"] and not options["job_id"]:
+            try:
+                jobs = selectors.jobs_to_discard(
+                    state=options["state"] or "failed",
+                    class_name=options["class_name"] or "",
+                    queue=options["queue"] or "",
+                )
+            except ValueError as error:
+                raise CommandError(str(error)) from None
+        else:
+            jobs = self._selection(options)
+        count = jobs.discard(reason=options["reason"])
         self.stdout.write(f"Discarded {count:,} job{'s' if count != 1 else ''}.")
 
     def do_prune(self, options: dict[str, Any]) -> None:
