@@ -8,6 +8,7 @@ real SECRET_KEY and an explicit ALLOWED_HOSTS, so a forgotten variable stops the
 instead of shipping a public key or a debug page.
 """
 
+import urllib.parse
 from pathlib import Path
 
 import environ
@@ -310,6 +311,43 @@ REPORTS_MAX_PENDING = env.int("REPORTS_MAX_PENDING", default=3)
 # --- Operations -----------------------------------------------------------------------------
 # /metrics answers only to `Authorization: Bearer $METRICS_TOKEN`; unset = metrics off.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+
+def _link_base(name: str, value: str, example: str) -> str:
+    """An absolute http(s) address that pages link to (a path is kept, a trailing slash
+    dropped), or "" for none. Anything else stops the start: a link admin pages render must
+    not be scheme-relative (`//host`), a script (`javascript:`) or carry a password."""
+    value = value.strip()
+    if not value:
+        return ""
+    if problem := _link_base_problem(value):
+        shown = "" if "@" in value else f"={value!r}"  # never echo a password
+        raise ImproperlyConfigured(
+            f"{name}{shown} is not usable: {problem}. Set the absolute address, e.g. "
+            f"{name}={example}, or leave it unset."
+        )
+    return value.rstrip("/")
+
+
+def _link_base_problem(value: str) -> str:
+    if any(char.isspace() or not char.isprintable() or char == "\\" for char in value):
+        return "it contains a space, a control character or a backslash"
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "it must start with http:// or https:// and name a host"
+    if "@" in parts.netloc:
+        return "it must not carry a user or password (the linked site asks for its own)"
+    if "?" in value or "#" in value:
+        return "it must not have a query (?…) or fragment (#…): paths are appended to it"
+    try:
+        return "" if parts.port is None or parts.port else "its port must not be 0"
+    except ValueError:  # urllib's answer to a port that is no number 0-65535
+        return "its port must be a number from 1 to 65535"
+
+
+# Where operators open Flower; the jobs dashboard's job page links to its page of the same
+# task ({FLOWER_URL}/task/<id>). Unset: no link.
+FLOWER_URL = _link_base("FLOWER_URL", env("FLOWER_URL", default=""), "https://flower.example.com")
 
 # One JSON object per line in production (job lines carry job_id, job_class, queue, attempt,
 # duration_ms as fields); readable lines while developing. LOG_FORMAT overrides.

@@ -28,7 +28,11 @@ DATABASE_NAME = "naija_forum"
 PYTHON = sys.executable
 # A laptop's settings, given only here: without DEBUG=1 settings refuse to start with no real
 # SECRET_KEY and ALLOWED_HOSTS, and Flower refuses to start without a password.
-LAPTOP_DEFAULTS = {"DEBUG": "1", "FLOWER_BASIC_AUTH": "admin:naija-admin"}
+LAPTOP_DEFAULTS = {
+    "DEBUG": "1",
+    "FLOWER_BASIC_AUTH": "admin:naija-admin",
+    "FLOWER_URL": "http://127.0.0.1:5555",  # where `make dev` runs Flower
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,6 +100,8 @@ class ApplicationJob(Task[..., Any]):
     reject_on_worker_lost = True
     # Results are written by jobs.worker.execution, with the ledger row, in one statement.
     ignore_result = True
+    # Sends task-revoked for a discard, so that Flower shows what the ledger says.
+    Request = "jobs.worker.task_events:JobRequest"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.request.called_directly:  # perform_now: run inline, no ledger

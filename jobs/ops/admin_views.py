@@ -151,6 +151,7 @@ class JobsDashboard:
             result=result,
             args=dashboard.mask(job.args),
             kwargs=dashboard.mask(job.kwargs),
+            flower_task_url=f"{settings.FLOWER_URL}/task/{job.id}" if settings.FLOWER_URL else "",
             duration=(job.finished_at - job.claimed_at).total_seconds()
             if job.finished_at and job.claimed_at
             else None,

@@ -15,7 +15,9 @@ jobs (jobs.worker.outcomes, one statement per batch; docs/PERFORMANCE.md); failu
 and discards at once. Once a job is claimed, it gets an outcome whatever goes wrong: an outcome
 waits while PostgreSQL is away, and one PostgreSQL refuses releases its job for another run.
 A process that dies with outcomes unwritten leaves those jobs `claimed`, re-run like the jobs
-of any dead worker (at-least-once).
+of any dead worker (at-least-once). The run then ends as Celery reads it: a retry raises
+Retry, a discard JobDiscarded, a failure the job's error (jobs.worker.task_events), so
+Flower shows what the ledger says.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from django.utils import timezone
 
 from jobs.ledger import pauses, writes
 from jobs.models import State
-from jobs.worker import processes, workerdb
+from jobs.worker import processes, task_events, workerdb
 from jobs.worker.outcomes import OUTAGE, OutcomeBuffer
 from jobs.worker.state import this_process
 
@@ -106,9 +108,11 @@ def run_job(task: ApplicationJob, args: tuple[Any, ...], kwargs: dict[str, Any])
         outcomes.add(writes.Outcome(job_id, claim.attempt, State.FINISHED, result))
     except Exception as exc:  # the job's error, or ours between its run and its outcome
         log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-        if _record_error(task, request, args, kwargs, claim, exc, log) == State.FAILED:
-            raise  # a failure: Celery and Flower should show it as one
-        return None
+        outcome = _record_error(task, request, args, kwargs, claim, exc, log)
+        if outcome.state == State.FAILED:
+            raise  # a failure: Celery and Flower show it as one
+        # A retry or a discard: told to Celery as one, not as a success (task_events).
+        raise task_events.ending(outcome, exc) from exc
     log["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     logger.info(
         "job.finish class=%s id=%s attempt=%d duration_ms=%.1f",
@@ -158,10 +162,10 @@ def _record_error(
     claim: writes.Claim,
     exc: Exception,
     log: dict[str, object],
-) -> State:
+) -> writes.Outcome:
     """Record a run that raised, at once (kept for later while PostgreSQL is away); returns
-    the job's new state. Whatever fails here, the job still gets an outcome: it must never
-    stay claimed by a live process, which nothing would recover."""
+    the outcome. Whatever fails here, the job still gets an outcome: it must never stay
+    claimed by a live process, which nothing would recover."""
     # PostgreSQL text cannot hold NUL, which an exception message may carry (user input).
     error_class, message, trace = (
         text.replace("\x00", "\ufffd")
@@ -200,7 +204,8 @@ def _record_error(
             meta=None,
             periodic_task_name=None,
         )
-    outcomes.add(writes.Outcome(job_id, attempt, state, result, error, retry_at), now=True)
+    outcome = writes.Outcome(job_id, attempt, state, result, error, retry_at)
+    outcomes.add(outcome, now=True)
     if state == State.DISCARDED:
         logger.warning(
             "job.discard class=%s id=%s reason=%s: %s", task.name, job_id, error[0], exc, extra=log
@@ -228,7 +233,7 @@ def _record_error(
             exc,
             extra=log,
         )
-    return state
+    return outcome
 
 
 # SQLSTATE classes of errors that pass: connection exceptions, deadlocks and serialization
