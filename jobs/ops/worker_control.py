@@ -11,6 +11,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+# Where a detached worker started without --logfile writes its logs (git-ignored).
+LOG_DIR = "log"
+
 
 def worker_command(
     *,
@@ -18,22 +21,31 @@ def worker_command(
     concurrency: int | None,
     pidfile: str | None,
     logfile: str | None,
-    loglevel: str,
+    loglevel: str | None,
 ) -> list[str]:
-    """The `celery worker` command line; ValueError for a queue that does not exist."""
+    """The `celery worker` command line; ValueError for a queue that does not exist. Without
+    `loglevel` the worker logs at LOG_LEVEL (jobs.worker.logs). The pidfile's and log file's
+    folders are made if missing."""
     unknown = set(queues.split(",")) - set(settings.JOB_QUEUES)
     if unknown:
         known = ", ".join(settings.JOB_QUEUES)
         raise ValueError(f"Unknown queue(s) {', '.join(sorted(unknown))}: use {known}.")
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker"]
-    command += ["--queues", queues, "--loglevel", loglevel]
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", queues]
+    if loglevel:
+        command += ["--loglevel", loglevel]
     if concurrency:
         command += ["--concurrency", str(concurrency)]
-    if pidfile:
-        command += ["--pidfile", str(Path(pidfile).resolve())]
-    if logfile:
-        command += ["--logfile", str(Path(logfile).resolve())]
+    for option, path in (("--pidfile", pidfile), ("--logfile", logfile)):
+        if path:
+            resolved = Path(path).resolve()
+            resolved.parent.mkdir(parents=True, exist_ok=True)
+            command += [option, str(resolved)]
     return command
+
+
+def default_logfile(pidfile: str) -> str:
+    """A detached worker's log file when none is given: log/<the pidfile's name>.log."""
+    return str(Path(settings.BASE_DIR, LOG_DIR, f"{Path(pidfile).stem}.log"))
 
 
 def start_detached(command: list[str]) -> None:

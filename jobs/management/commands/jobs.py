@@ -72,8 +72,15 @@ class Command(BaseCommand):
         start.add_argument("--concurrency", type=int, default=None)
         start.add_argument("--daemon", action="store_true", help="detach (needs --pidfile)")
         start.add_argument("--pidfile")
-        start.add_argument("--logfile")
-        start.add_argument("--loglevel", default="INFO")
+        start.add_argument(
+            "--logfile", help=f"with --daemon, default {worker_control.LOG_DIR}/<pidfile name>.log"
+        )
+        start.add_argument(
+            "--loglevel",
+            choices=settings.LOG_LEVELS,
+            type=str.upper,
+            help="default: LOG_LEVEL",
+        )
         stop = worker_sub.add_parser("stop", help="bin/rails solid_queue:stop (graceful)")
         stop.add_argument("--pidfile", required=True)
         stop.add_argument("--timeout", type=float, default=60, help="seconds to wait")
@@ -222,19 +229,24 @@ class Command(BaseCommand):
     def do_worker_start(self, options: dict[str, Any]) -> None:
         if options["daemon"] and not options["pidfile"]:
             raise CommandError("--daemon needs --pidfile, so that `jobs worker stop` can find it.")
+        logfile = options["logfile"]
+        if options["daemon"] and not logfile:  # its stdout and stderr are /dev/null
+            logfile = worker_control.default_logfile(options["pidfile"])
         try:
             command = worker_control.worker_command(
                 queues=options["queues"],
                 concurrency=options["concurrency"],
                 pidfile=options["pidfile"],
-                logfile=options["logfile"],
+                logfile=logfile,
                 loglevel=options["loglevel"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
         if options["daemon"]:
             worker_control.start_detached(command)
-            self.stdout.write(f"Worker started in the background; pid in {options['pidfile']}.")
+            self.stdout.write(
+                f"Worker started in the background; pid in {options['pidfile']}, logs in {logfile}."
+            )
             return
         worker_control.run_in_this_process(command)
 
