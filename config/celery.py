@@ -4,11 +4,13 @@ import os
 
 from celery import Celery
 
-from jobs.worker import kombu_redis
+from jobs.worker import control, kombu_redis
 
 # redis:// through kombu's Redis transport with one fix: a worker no longer exits when Redis
 # goes away while it waits for messages.
 kombu_redis.install()
+# Our remote control commands (quiet), for workers and for `celery control`.
+control.register()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

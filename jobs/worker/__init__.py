@@ -6,5 +6,6 @@ processes       the process registry and heartbeats (jobs.Process)
 consumer        the worker's consumer: back on a lost Redis within a second
 kombu_redis     kombu's Redis transport with its fix, and its `redis://` registration
 beat_scheduler  beat's scheduler: django-celery-beat's, one leader at a time
+control         our remote control commands (quiet)
 logs            where a worker's logs go and at what level; SIGHUP reopens its log file
 """
