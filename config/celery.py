@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from celery import Celery
 from celery.app import backends
 
+from jobs.worker import control, kombu_redis
 from jobs.worker import inspect as ledger_inspect
-from jobs.worker import kombu_redis
 
 if TYPE_CHECKING:
     from celery.backends.base import Backend
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # redis:// through kombu's Redis transport with one fix: a worker no longer exits when Redis
 # goes away while it waits for messages.
 kombu_redis.install()
+# Our remote control commands (quiet), for workers and for `celery control`.
+control.register()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

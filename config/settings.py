@@ -352,6 +352,14 @@ FLOWER_URL = _link_base("FLOWER_URL", env("FLOWER_URL", default=""), "https://fl
 # One JSON object per line in production (job lines carry job_id, job_class, queue, attempt,
 # duration_ms as fields); readable lines while developing. LOG_FORMAT overrides.
 LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
+# The level of every process: web, manage.py, and Celery's worker and beat, whose own
+# --loglevel (default WARNING) counts only when given on their command line (jobs.worker.logs).
+LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+if LOG_LEVEL not in LOG_LEVELS:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={LOG_LEVEL!r} is not a log level: use one of {', '.join(LOG_LEVELS)}."
+    )
 
 LOGGING = {
     "version": 1,
@@ -365,6 +373,6 @@ LOGGING = {
         },
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

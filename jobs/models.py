@@ -203,9 +203,13 @@ class Process(models.Model):
     queues = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     last_heartbeat_at = models.DateTimeField(default=timezone.now)
+    quiet_since = models.DateTimeField(
+        null=True, blank=True, help_text="a worker told to take no new job (jobs.worker.control)"
+    )
 
     class Meta:
         verbose_name_plural = "processes"
+        permissions = [("operate_workers", "Can quiet and stop workers")]
         constraints = [
             models.UniqueConstraint(fields=["hostname", "pid"], name="process_host_pid_uniq")
         ]

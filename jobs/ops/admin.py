@@ -76,7 +76,16 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class ProcessAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Live processes (Mission Control's workers page): read-only; rows come and go."""
 
-    list_display = ("kind", "name", "hostname", "pid", "queues", "last_heartbeat_at", "started_at")
+    list_display = (
+        "kind",
+        "name",
+        "hostname",
+        "pid",
+        "queues",
+        "last_heartbeat_at",
+        "started_at",
+        "quiet_since",
+    )
     list_filter = ("kind", "hostname")
     ordering = ("kind", "hostname", "pid")
 

@@ -54,7 +54,10 @@ POWERS = {
     "recurring": (PeriodicTask, "view"),
     "run_periodic": (PeriodicTask, "change"),
     "results": (TaskResult, "view"),  # a job's task result
+    "operate_workers": (Process, "operate_workers"),  # quiet, stop
 }
+# Permissions of our own (a model's Meta.permissions), which no model admin method asks.
+OWN_PERMISSIONS = {"operate_workers"}
 
 
 class JobsDashboard:
@@ -72,13 +75,18 @@ class JobsDashboard:
             if not self._allowed(request, power, obj):
                 model, action = POWERS[power]
                 opts = model._meta
+                codename = (
+                    action if action in OWN_PERMISSIONS else get_permission_codename(action, opts)
+                )
                 raise PermissionDenied(
-                    f"This needs the {opts.app_label}.{get_permission_codename(action, opts)} "
+                    f"This needs the {opts.app_label}.{codename} "
                     "permission: ask an admin to grant it (or to add you to a group with it)."
                 )
 
     def _allowed(self, request: HttpRequest, power: str, obj: Model | None = None) -> bool:
         model, action = POWERS[power]
+        if action in OWN_PERMISSIONS:
+            return request.user.has_perm(f"{model._meta.app_label}.{action}")
         check = getattr(
             self.model_admin.admin_site.get_model_admin(model), f"has_{action}_permission"
         )
@@ -227,6 +235,29 @@ class JobsDashboard:
             messages.success(request, f"Queue {queue} {action}d.")
         return redirect(_url("overview"))
 
+    def worker_action(self, request: StaffRequest, hostname: str, action: str) -> HttpResponse:
+        if action not in ("quiet", "stop"):
+            raise Http404(f"Unknown action {action!r}.")
+        self.require(request, "operate_workers")
+        how = "in the jobs dashboard"
+        try:
+            if action == "quiet":
+                changed = operations.quiet_worker(hostname=hostname, user=request.user, how=how)
+                note = "" if changed else " (it already was)"
+                messages.success(
+                    request,
+                    f"Worker {hostname} is quiet{note}: it takes no new job, its running jobs "
+                    "finish.",
+                )
+            else:
+                operations.stop_worker(hostname=hostname, user=request.user, how=how)
+                messages.success(
+                    request, f"Worker {hostname} is stopping: its running jobs finish first."
+                )
+        except ValueError as error:
+            messages.error(request, f"Could not {action} it: {error}")
+        return redirect(_url("workers"))
+
     def periodic_run_now(self, request: StaffRequest, task_id: int) -> HttpResponse:
         task = PeriodicTask.objects.filter(pk=task_id).first()
         self.require(request, "run_periodic", obj=task)
@@ -265,6 +296,11 @@ class JobsDashboard:
             path("dashboard/", wrap(self.overview), name="jobs_dashboard"),
             path("dashboard/triage/", wrap(self.triage), name="jobs_dashboard_triage"),
             path("dashboard/workers/", wrap(self.workers), name="jobs_dashboard_workers"),
+            path(
+                "dashboard/workers/<str:hostname>/<str:action>/",
+                wrap(post(self.worker_action)),
+                name="jobs_dashboard_worker",
+            ),
             path("dashboard/recurring/", wrap(self.recurring), name="jobs_dashboard_recurring"),
             path(
                 "dashboard/recurring/<int:task_id>/run/",
@@ -297,6 +333,7 @@ def _url(name: str, **kwargs: object) -> str:
         "list": "jobs_dashboard_list",
         "job": "jobs_dashboard_job",
         "recurring": "jobs_dashboard_recurring",
+        "workers": "jobs_dashboard_workers",
     }
     return reverse(f"admin:{names[name]}", kwargs=kwargs)
 

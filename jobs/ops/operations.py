@@ -1,7 +1,9 @@
-"""What operators do to jobs, queues and recurring tasks from admin and the jobs dashboard.
+"""What operators do to jobs, queues, recurring tasks and workers from admin and the jobs
+dashboard.
 
-Each action changes state through the ledger (jobs.ledger.writes, jobs.ledger.pauses) and,
-in the same transaction, writes django.contrib.admin's LogEntry for every object it changed:
+Each action changes state through the ledger (jobs.ledger.writes, jobs.ledger.pauses), or
+through a worker's remote control (jobs.ops.worker_control: quiet, stop), and writes
+django.contrib.admin's LogEntry for every object it changed (in the ledger's transaction):
 who, what, when, shown on that object's History page in admin. An action that changes
 nothing records nothing. `how` says where it was done ("in the jobs dashboard"); it ends each
 entry's message. The CLI (`manage.py jobs retry …`) acts as no user and records nothing here.
@@ -20,6 +22,7 @@ from django_celery_beat.models import PeriodicTask
 
 from jobs.ledger import pauses, writes
 from jobs.models import Job, JobQuerySet, QueuePause, State
+from jobs.ops import worker_control
 
 # Jobs changed and recorded per statement in a bulk action: bounded statements however many
 # jobs match.
@@ -87,6 +90,22 @@ def run_periodic_task(*, task: PeriodicTask, user: User, how: str) -> str:
     )
     _log(user, [task], CHANGE, f"Run now {how}: job {result.id}.")
     return str(result.id)
+
+
+def quiet_worker(*, hostname: str, user: User, how: str) -> bool:
+    """The worker takes no new job; False if it was quiet already. ValueError saying what to
+    do for an unknown worker or one that does not answer."""
+    worker, changed = worker_control.quiet(hostname=hostname)
+    if changed:
+        _log(user, [worker], CHANGE, f"Quieted {how}: it takes no new job.")
+    return changed
+
+
+def stop_worker(*, hostname: str, user: User, how: str) -> None:
+    """Warm shutdown: the worker finishes its running jobs, then exits. ValueError as for
+    quiet_worker."""
+    worker = worker_control.shutdown(hostname=hostname)
+    _log(user, [worker], CHANGE, f"Stopped {how}: its running jobs finish first.")
 
 
 @transaction.atomic

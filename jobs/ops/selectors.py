@@ -130,6 +130,19 @@ def process_snapshot() -> list[ProcessSnapshot]:
     return rows
 
 
+def worker_named(name: str) -> Process | None:
+    """The registered worker (a celery node name, e.g. celery@host) of that name."""
+    return Process.objects.filter(kind=Process.Kind.WORKER, name=name).order_by("-pk").first()
+
+
+def worker_names() -> list[str]:
+    return list(
+        Process.objects.filter(kind=Process.Kind.WORKER)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
 def running_counts() -> dict[int | None, int]:
     """{process row id: claimed jobs}."""
     return dict(Job.objects.claimed().order_by().values_list("process_id").annotate(Count("id")))

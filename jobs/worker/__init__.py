@@ -7,4 +7,6 @@ consumer        the worker's consumer: back on a lost Redis within a second
 kombu_redis     kombu's Redis transport with its fix, and its `redis://` registration
 beat_scheduler  beat's scheduler: django-celery-beat's, one leader at a time
 inspect         our `celery inspect` commands, answered from the ledger (ledger_scheduled)
+control         our remote control commands (quiet)
+logs            where a worker's logs go and at what level; SIGHUP reopens its log file
 """

@@ -4,8 +4,11 @@ signal, at-fork and atexit hook, connected once, by `connect()` (JobsConfig.read
     pool process starts      register it (jobs.Process), heartbeat from a thread
     pool process stops       write the outcomes waiting, then drop its row: its claimed
                              jobs must not look orphaned
+    logging set up           LOG_LEVEL unless --loglevel was given, and the log file
+      (worker, beat)         (jobs.worker.logs)
     worker ready             register the main process, heartbeat, supervise its pool
-                             processes and apply the queue pauses to its consumers
+                             processes and apply the queue pauses to its consumers;
+                             SIGHUP opens its log file again
     worker stops             drop its row
     beat starts              register beat; its row goes at exit (it heartbeats from its
                              scheduler's ticks, jobs.worker.beat_scheduler)
@@ -26,7 +29,7 @@ from typing import Any
 from celery import signals
 from celery.app.task import Context
 
-from jobs.worker import execution, processes
+from jobs.worker import execution, logs, processes
 from jobs.worker.execution import outcomes
 from jobs.worker.state import this_process
 
@@ -35,6 +38,8 @@ from jobs.worker.state import this_process
 def connect() -> None:
     """Connect every hook; once per process however often it is called."""
     os.register_at_fork(after_in_child=this_process.after_fork_in_child)
+    signals.after_setup_logger.connect(logs.after_setup_logger, weak=False)
+    signals.after_setup_task_logger.connect(logs.after_setup_task_logger, weak=False)
     signals.worker_process_init.connect(pool_process_started, weak=False)
     signals.worker_process_shutdown.connect(pool_process_stopping, weak=False)
     signals.worker_ready.connect(worker_ready, weak=False)
@@ -67,6 +72,7 @@ def worker_ready(sender: Any, **_kwargs: object) -> None:
         sync()
 
     processes.start_heartbeat(supervise)
+    logs.reopen_on_sighup()
 
 
 def worker_stopping(**_kwargs: object) -> None:

@@ -1,7 +1,8 @@
 """Process registry: every worker, pool process, dispatcher and beat heartbeats in jobs.Process.
 
     worker (celery main process)  registers when ready; heartbeats; drops the rows of pool
-                                  processes that died; applies queue pauses to its consumer
+                                  processes that died; applies queue pauses to its consumer;
+                                  records in its row that it was told to quiet
     fork   (prefork pool process) registers at start; heartbeats from a thread while it runs
                                   jobs; a claimed job records the fork's row id
     dispatcher, beat              register and heartbeat from their loops
@@ -25,6 +26,7 @@ from collections.abc import Callable
 
 from celery import Celery
 from django.conf import settings
+from django.utils import timezone
 
 from jobs.ledger import pauses
 from jobs.worker import workerdb
@@ -39,11 +41,11 @@ def register(*, kind: str, name: str, queues: list[str] | None = None) -> int:
     row = workerdb.fetchone(
         """
         INSERT INTO jobs_process (kind, name, hostname, pid, supervisor_pid, queues,
-            started_at, last_heartbeat_at)
-        VALUES (%s, %s, %s, %s, %s, %s, now(), now())
+            started_at, last_heartbeat_at, quiet_since)
+        VALUES (%s, %s, %s, %s, %s, %s, now(), now(), %s)
         ON CONFLICT (hostname, pid) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name,
             supervisor_pid = EXCLUDED.supervisor_pid, queues = EXCLUDED.queues,
-            started_at = now(), last_heartbeat_at = now()
+            started_at = now(), last_heartbeat_at = now(), quiet_since = EXCLUDED.quiet_since
         RETURNING id
         """,
         [
@@ -53,6 +55,7 @@ def register(*, kind: str, name: str, queues: list[str] | None = None) -> int:
             os.getpid(),
             os.getppid() if kind == "fork" else None,
             json.dumps(queues or []),
+            this_process.quiet_since if kind == "worker" else None,
         ],
     )
     assert row is not None  # INSERT … ON CONFLICT DO UPDATE … RETURNING returns the row
@@ -73,14 +76,33 @@ def current_id() -> int | None:
 
 
 def heartbeat() -> None:
-    """Mark this process alive; re-register if the dispatcher took it for dead."""
+    """Mark this process alive; re-register if the dispatcher took it for dead. A quiet
+    worker's row says so again (mark_quiet's own write may have met PostgreSQL away)."""
     row = workerdb.fetchone(
-        "UPDATE jobs_process SET last_heartbeat_at = now() WHERE id = %s RETURNING id",
-        [this_process.process_id],
+        "UPDATE jobs_process SET last_heartbeat_at = now(), quiet_since = %s WHERE id = %s "
+        "RETURNING id",
+        [this_process.quiet_since, this_process.process_id],
     )
     if row is None:
         logger.warning("process.heartbeat row gone (taken for dead): registering again")
         register(kind=this_process.kind, name=this_process.name, queues=this_process.queues)
+
+
+def mark_quiet() -> bool:
+    """This worker takes no new job from now on (until it restarts); its row says so.
+    False if it was quiet already."""
+    if this_process.quiet_since is not None:
+        return False
+    this_process.quiet_since = timezone.now()
+    logger.info("process.quiet name=%s: no new jobs from now on", this_process.name)
+    try:
+        workerdb.fetchone(
+            "UPDATE jobs_process SET quiet_since = %s WHERE id = %s RETURNING id",
+            [this_process.quiet_since, this_process.process_id],
+        )
+    except Exception as error:  # the next heartbeat writes it
+        logger.warning("process.quiet not recorded yet %s: %s", type(error).__name__, error)
+    return True
 
 
 def deregister() -> None:
@@ -149,12 +171,15 @@ def _alive(pid: int) -> bool:
 
 
 class ConsumerPauses:
-    """Keeps one worker's consumers in line with the pauses (run on each heartbeat)."""
+    """Keeps one worker's consumers in line with the pauses (run on each heartbeat). A quiet
+    worker consumes from no queue: nothing to keep in line (jobs.worker.control)."""
 
     def __init__(self, app: Celery, hostname: str, queues: list[str]) -> None:
         self.app, self.hostname, self.queues = app, hostname, queues
 
     def __call__(self) -> None:
+        if this_process.quiet_since is not None:
+            return
         paused = pauses.read_paused()
         active = self._active()
         if active is None:

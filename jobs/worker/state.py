@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from datetime import datetime
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -28,6 +29,8 @@ class ProcessState:
     name: str = ""
     queues: list[str] = dataclasses.field(default_factory=list)
     heartbeat_stopping: threading.Event | None = None
+    # A worker told to quiet (jobs.worker.control): it takes no new job until it restarts.
+    quiet_since: datetime | None = None
     # A heartbeat and the deregistration never interleave.
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     # Its own connection for ledger statements (jobs.worker.workerdb).

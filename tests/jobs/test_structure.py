@@ -134,7 +134,7 @@ DOCUMENTS = [
 DOTTED = re.compile(r"(?<![\w/.-])jobs(?:\.[A-Za-z_]\w*)+(?::[A-Za-z_]\w*)?")
 FROM_IMPORT = re.compile(r"from (jobs[\w.]*) import ([\w, ]+)")
 FILE_PATH = re.compile(r"(?<![\w/.])jobs/[\w/]+\.py\b")
-PERMISSION = re.compile(r"^jobs\.(view|add|change|delete)_\w+$")
+PERMISSION = re.compile(r"^jobs\.(view|add|change|delete|operate)_\w+$")
 
 
 def documented() -> tuple[set[str], set[str]]:

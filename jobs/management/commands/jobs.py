@@ -1,7 +1,8 @@
 """`python manage.py jobs …`: the seed's console queries and solid_queue:start/stop, for ops.
 
 Argument parsing and output; the reads are jobs.ops.selectors (shared with the dashboard and
-/metrics), the writes the ledger's (jobs.ledger), a worker's start/stop jobs.ops.worker_control.
+/metrics), the writes the ledger's (jobs.ledger), a worker's start, quiet and stop
+jobs.ops.worker_control.
 """
 
 from __future__ import annotations
@@ -73,19 +74,38 @@ class Command(BaseCommand):
             "--heartbeat-file", type=Path, help="touched on every pass (for health checks)"
         )
 
-        worker = sub.add_parser("worker", help="start or stop a Celery worker")
+        worker = sub.add_parser("worker", help="start, quiet or stop a Celery worker")
         worker_sub = worker.add_subparsers(
-            dest="worker_action", required=True, metavar="start|stop"
+            dest="worker_action", required=True, metavar="start|quiet|stop"
         )
         start = worker_sub.add_parser("start", help="bin/rails solid_queue:start")
         start.add_argument("--queues", default=",".join(settings.JOB_QUEUES))
         start.add_argument("--concurrency", type=int, default=None)
+        start.add_argument("--hostname", help="its node name, e.g. reports1@%%h (Celery's -n)")
         start.add_argument("--daemon", action="store_true", help="detach (needs --pidfile)")
         start.add_argument("--pidfile")
-        start.add_argument("--logfile")
-        start.add_argument("--loglevel", default="INFO")
-        stop = worker_sub.add_parser("stop", help="bin/rails solid_queue:stop (graceful)")
-        stop.add_argument("--pidfile", required=True)
+        start.add_argument(
+            "--logfile", help=f"with --daemon, default {worker_control.LOG_DIR}/<pidfile name>.log"
+        )
+        start.add_argument(
+            "--loglevel",
+            choices=settings.LOG_LEVELS,
+            type=str.upper,
+            help="default: LOG_LEVEL",
+        )
+        quiet = worker_sub.add_parser(
+            "quiet", help="a worker takes no new job; its running jobs finish (any host)"
+        )
+        quiet.add_argument("--hostname", required=True, help="its name, as `jobs processes` shows")
+        quiet.add_argument(
+            "--timeout", type=float, default=worker_control.REPLY_TIMEOUT, help="seconds to wait"
+        )
+        stop = worker_sub.add_parser(
+            "stop", help="bin/rails solid_queue:stop (graceful: running jobs finish first)"
+        )
+        which = stop.add_mutually_exclusive_group(required=True)
+        which.add_argument("--pidfile", help="the worker started with this pidfile (this host)")
+        which.add_argument("--hostname", help="the worker of this name (any host)")
         stop.add_argument("--timeout", type=float, default=60, help="seconds to wait")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -134,9 +154,14 @@ class Command(BaseCommand):
         )
         for row in rows:
             process, age = row.process, f"{row.age:.0f}s ago"
+            queues = ",".join(process.queues) or "-"
+            if process.quiet_since:
+                queues = (
+                    f"quiet since {timezone.localtime(process.quiet_since):%H:%M:%S} ({queues})"
+                )
             self.stdout.write(
                 f"  {process.kind:<11}{process.name[:33]:<34}{process.pid:>8}{age:>11}"
-                f"{running.get(process.id, 0):>6}  {','.join(process.queues) or '-'}"
+                f"{running.get(process.id, 0):>6}  {queues}"
             )
 
     def do_pause(self, options: dict[str, Any]) -> None:
@@ -247,28 +272,62 @@ class Command(BaseCommand):
     def do_worker_start(self, options: dict[str, Any]) -> None:
         if options["daemon"] and not options["pidfile"]:
             raise CommandError("--daemon needs --pidfile, so that `jobs worker stop` can find it.")
+        logfile = options["logfile"]
+        if options["daemon"] and not logfile:  # its stdout and stderr are /dev/null
+            logfile = worker_control.default_logfile(options["pidfile"])
         try:
             command = worker_control.worker_command(
                 queues=options["queues"],
                 concurrency=options["concurrency"],
                 pidfile=options["pidfile"],
-                logfile=options["logfile"],
+                logfile=logfile,
                 loglevel=options["loglevel"],
+                hostname=options["hostname"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
         if options["daemon"]:
             worker_control.start_detached(command)
-            self.stdout.write(f"Worker started in the background; pid in {options['pidfile']}.")
+            self.stdout.write(
+                f"Worker started in the background; pid in {options['pidfile']}, logs in {logfile}."
+            )
             return
         worker_control.run_in_this_process(command)
 
+    def do_worker_quiet(self, options: dict[str, Any]) -> None:
+        try:
+            worker, changed = worker_control.quiet(
+                hostname=options["hostname"], timeout=options["timeout"]
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        note = "" if changed else " (it already was)"
+        self.stdout.write(
+            f"Worker {worker.name} is quiet{note}: it takes no new job, its running jobs "
+            f"finish. `jobs worker stop --hostname {worker.name}` stops it."
+        )
+
     def do_worker_stop(self, options: dict[str, Any]) -> None:
+        if options["hostname"]:
+            self._stop_by_name(options["hostname"], timeout=options["timeout"])
+            return
         try:
             pid = worker_control.stop(pidfile=Path(options["pidfile"]), timeout=options["timeout"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"Worker {pid} stopped.")
+
+    def _stop_by_name(self, hostname: str, *, timeout: float) -> None:
+        try:
+            worker_control.shutdown(hostname=hostname)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if not worker_control.wait_gone(hostname=hostname, timeout=timeout):
+            raise CommandError(
+                f"Worker {hostname} still finishing its jobs after {timeout:.0f}s; it stops "
+                "once they end (`jobs processes` shows when it is gone)."
+            )
+        self.stdout.write(f"Worker {hostname} stopped.")
 
     # --- helpers ----------------------------------------------------------------------------
     def _job(self, job_id: str) -> Job:
