@@ -157,6 +157,9 @@ def run_dev() -> int:
         "  Jobs:    http://127.0.0.1:8000/admin/jobs/job/dashboard/\n"
         "  Flower:  http://127.0.0.1:5555/  (FLOWER_BASIC_AUTH, default admin / naija-admin)\n"
         "  Ctrl-C stops everything.\n"
+        "  The celery CLI and `manage.py jobs` reach this system from another terminal with:\n"
+        f"    export DATABASE_URL={os.environ['DATABASE_URL']}\n"
+        f"    export REDIS_URL={os.environ['REDIS_URL']}\n"
     )
     return run_foreground(
         [PYTHON, "-m", "honcho", "start", "-f", str(ROOT / "Procfile.dev"), "-d", str(ROOT)]
