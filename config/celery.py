@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 # redis:// through kombu's Redis transport with one fix: a worker no longer exits when Redis
 # goes away while it waits for messages.
 kombu_redis.install()
-# Our remote control commands (quiet), for workers and for `celery control`.
-control.register()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -27,8 +25,9 @@ app = Celery("naija_forum")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Our remote-control commands (`celery inspect ledger_scheduled`): workers answer them, and the
-# `celery` CLI accepts only commands registered in its own process.
+# Our remote-control commands (`celery control quiet`, `celery inspect ledger_scheduled`):
+# workers answer them, and the `celery` CLI accepts only commands registered in its own process.
+control.register()
 ledger_inspect.register()
 
 if "celery.bin.celery" in sys.modules:  # the `celery` command (its CLI is loaded nowhere else)

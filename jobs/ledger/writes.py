@@ -485,6 +485,23 @@ def discard_revoked(
     A compare-and-set, so workers and several dispatchers hearing the same revoke write it
     once. Returns the ids discarded.
     """
+    return _discard_ids(
+        job_ids, reason=reason, states=("scheduled", "ready", "blocked"), running_on=terminated_on
+    )
+
+
+def discard_purged(job_ids: Iterable[str]) -> list[str]:
+    """`celery purge` deleted these jobs' messages (jobs.worker.kombu_redis): those still
+    ready are discarded (reason `purged`) instead of published again. A job a worker already
+    took, or one in any other state, stays as it is. Returns the ids discarded."""
+    return _discard_ids(job_ids, reason="purged", states=("ready",))
+
+
+def _discard_ids(
+    job_ids: Iterable[str], *, reason: str, states: Sequence[str], running_on: str = ""
+) -> list[str]:
+    """Discard the jobs of these ids that are in one of `states` (or claimed by the worker
+    `running_on` names, when it does), with the reason; returns the ids discarded."""
     ids = _uuids(job_ids)
     if not ids:
         return []
@@ -493,31 +510,11 @@ def discard_revoked(
             """
             UPDATE jobs_job SET state = 'discarded', finished_at = now(),
                 error_class = 'Discarded', error_message = %s, error_traceback = ''
-            WHERE id = ANY(%s) AND (state IN ('scheduled', 'ready', 'blocked')
+            WHERE id = ANY(%s) AND (state = ANY(%s)
                 OR (state = 'claimed' AND %s <> '' AND worker = %s))
             RETURNING id
             """,
-            [reason, ids, terminated_on, terminated_on],
-        )
-        return [str(row[0]) for row in cursor.fetchall()]
-
-
-def discard_purged(job_ids: Iterable[str]) -> list[str]:
-    """`celery purge` deleted these jobs' messages (jobs.worker.kombu_redis): those still
-    ready are discarded (reason `purged`) instead of published again. A job a worker already
-    took, or one in any other state, stays as it is. Returns the ids discarded."""
-    ids = _uuids(job_ids)
-    if not ids:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE jobs_job SET state = 'discarded', finished_at = now(),
-                error_class = 'Discarded', error_message = 'purged', error_traceback = ''
-            WHERE id = ANY(%s) AND state = 'ready'
-            RETURNING id
-            """,
-            [ids],
+            [reason, ids, list(states), running_on, running_on],
         )
         return [str(row[0]) for row in cursor.fetchall()]
 
