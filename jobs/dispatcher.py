@@ -37,7 +37,7 @@ from kombu.transport import redis
 
 from config.celery import app
 from jobs.base import ApplicationJob, publish
-from jobs.ledger import concurrency, recovery, writes
+from jobs.ledger import concurrency, recovery, stats, writes
 from jobs.ledger.pauses import paused_queues
 from jobs.revokes import RevokeListener
 from jobs.worker import processes
@@ -49,6 +49,7 @@ logger = logging.getLogger("jobs.dispatcher")
 UNPUBLISHED_GRACE_SECONDS = 5.0
 # Seconds between the recovery passes (orphans, lost messages), and between heartbeats.
 RECOVERY_EVERY = 1.0
+COMPACT_STATS_EVERY = 60.0  # jobs.ledger.stats: deltas folded about once a minute
 # Seconds between retry probes (ApplicationJob.retry_probe), run only while retries wait.
 RETRY_PROBE_EVERY = 3.0
 MAX_BACKOFF = 2.0
@@ -63,6 +64,7 @@ class Dispatcher:
         self.heartbeat_file = heartbeat_file
         self.stopping = threading.Event()
         self.last_recovery = 0.0
+        self.last_compact = time.monotonic()
         self.last_heartbeat = 0.0
         self.last_probe = 0.0
         # The job classes with a retry probe, found on first use.
@@ -119,6 +121,10 @@ class Dispatcher:
         if now - self.last_probe >= RETRY_PROBE_EVERY:  # before promoting: released are due
             self.last_probe = now
             self.probe_retries()
+        if now - self.last_compact >= COMPACT_STATS_EVERY:
+            self.last_compact = now
+            removed, written = stats.compact()
+            logger.debug("dispatcher.stats_compacted removed=%d written=%d", removed, written)
         with transaction.atomic():
             due = [job for job in writes.promote_due(limit=self.batch_size) if job.state == "ready"]
             publish(due)

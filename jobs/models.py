@@ -183,6 +183,94 @@ class Job(models.Model):
         return Job.objects.filter(pk=self.pk).discard(reason=reason) == 1
 
 
+class Outcome(models.TextChoices):
+    """How one run of a job ended (JobAttempt.outcome)."""
+
+    FINISHED = "finished"
+    FAILED = "failed"
+    RETRIED = "retried"  # an error its class retries: the job was scheduled again
+    DISCARDED = "discarded"  # discard_on, or revoked/terminated while running
+    LOST = "lost"  # its process died (recovered by the dispatcher), or its outcome was refused
+
+
+class JobAttempt(models.Model):
+    """One run of a job, kept when the run ends, whatever ends it (Oban's `errors`, Solid
+    Queue's failed executions, for every run): an operator's retry starts a new round of
+    attempts but never wipes these.
+
+    Written by the ledger's own trigger on jobs_job (migration 0008): every UPDATE that takes a
+    row out of `claimed` — an outcome, a recovered orphan, a terminate — adds the run it ended,
+    in the statement that ended it. Deleted with their job (`jobs prune`, admin's delete).
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_constraint=False)
+    attempt = models.PositiveSmallIntegerField(help_text="the attempt number the run had")
+    class_name = models.CharField(max_length=200)
+    queue = models.CharField(max_length=100)
+    worker = models.CharField(max_length=255, blank=True)
+    process_id = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    waited = models.FloatField(default=0, help_text="seconds from due to start")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    error_class = models.CharField(max_length=255, blank=True)
+    error_message = models.TextField(blank=True)
+    error_traceback = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # Run-time percentiles over a window: an index-only scan.
+            models.Index(
+                fields=["finished_at"],
+                include=["class_name", "queue", "started_at"],
+                name="jobattempt_finished_idx",
+            ),
+            # Errors over a window (triage), however many runs succeeded.
+            models.Index(
+                fields=["finished_at"],
+                include=["class_name", "error_class"],
+                name="jobattempt_error_idx",
+                condition=~models.Q(error_class=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.class_name} {self.job_id} attempt {self.attempt} ({self.outcome})"
+
+    @property
+    def duration(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class JobStat(models.Model):
+    """Jobs enqueued, ended and waited per minute, queue and class: what the per-queue charts
+    and /metrics' `enqueued` read instead of counting the ledger.
+
+    Rows are deltas added by the ledger's triggers (migration 0008), one per group and
+    statement, never updated, so concurrent statements never wait on each other; the
+    dispatcher folds them (jobs.ledger.stats.compact): one row per minute for a day, per hour
+    for a week, per day after that. Pruning jobs leaves these counts as they are.
+    """
+
+    bucket = models.DateTimeField()
+    queue = models.CharField(max_length=100)
+    class_name = models.CharField(max_length=200)
+    enqueued = models.IntegerField(db_default=0)
+    finished = models.IntegerField(db_default=0)
+    failed = models.IntegerField(db_default=0)
+    retried = models.IntegerField(db_default=0)
+    discarded = models.IntegerField(db_default=0)
+    runs = models.IntegerField(db_default=0, help_text="runs that ended")
+    wait_sum = models.FloatField(db_default=0, help_text="seconds from due to start, summed")
+    wait_max = models.FloatField(db_default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket"], name="jobstat_bucket_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} {self.queue} {self.class_name}"
+
+
 class Process(models.Model):
     """A live worker, worker pool process, dispatcher or beat, heartbeating (jobs.worker.processes).
 

@@ -403,13 +403,12 @@ def requeue_orphans(*, alive_threshold: float, limit: int = 500) -> list[Job]:
                 state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'ready' END,
                 published_at = now(), process_id = NULL,
                 finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
-                error_class = CASE WHEN j.attempts >= j.max_attempts
-                    THEN 'WorkerLostError' ELSE j.error_class END,
-                error_message = CASE WHEN j.attempts >= j.max_attempts
-                    THEN format('worker process died while running it (%%s on %%s), '
-                                'attempt %%s of %%s: out of attempts', j.worker,
-                                coalesce(j.process_id::text, '?'), j.attempts, j.max_attempts)
-                    ELSE j.error_message END
+                error_class = 'WorkerLostError', error_traceback = '',
+                error_message = format('worker process died while running it (%%s on %%s), '
+                                       'attempt %%s of %%s%%s', j.worker,
+                                       coalesce(j.process_id::text, '?'), j.attempts,
+                                       j.max_attempts, CASE WHEN j.attempts >= j.max_attempts
+                                       THEN ': out of attempts' ELSE ': run again' END)
             FROM (SELECT c.id FROM jobs_job c
                   WHERE c.state = 'claimed' AND NOT EXISTS (
                       SELECT 1 FROM jobs_process p WHERE p.id = c.process_id
@@ -539,7 +538,8 @@ def run_jobs_now(jobs: JobQuerySet) -> int:
 
 
 def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:
-    """Delete finished and discarded jobs, and task results, done before `older_than` ago.
+    """Delete finished and discarded jobs with their runs (jobs.JobAttempt), and task
+    results, done before `older_than` ago.
 
     Batched, so a large backlog never holds long locks or one huge transaction. Failed jobs
     stay until an operator retries or discards them.
@@ -550,7 +550,9 @@ def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:
         # Deleted jobs are added to the `pruned` counter: enqueued = rows + pruned (/metrics).
         """WITH gone AS (DELETE FROM jobs_job WHERE id IN (SELECT id FROM jobs_job
                WHERE state IN ('finished', 'discarded') AND finished_at < %s LIMIT %s)
-               RETURNING class_name, queue),
+               RETURNING id, class_name, queue),
+           runs AS (DELETE FROM jobs_jobattempt WHERE job_id IN (SELECT id FROM gone)
+               RETURNING 1),
            counted AS (INSERT INTO jobs_jobmetric AS m (name, class_name, queue, le, value)
                SELECT 'pruned', class_name, queue, '', count(*) FROM gone
                GROUP BY 2, 3 ORDER BY 2, 3
