@@ -221,8 +221,8 @@ def jobs_by_argument(
                 )
             )
         if scan.capped:
-            _id, at, _n = scan.matches[-1]
-            found.further, found.more_matches = Cursor(one, at, _id), True
+            last_id, last_at, _ = scan.matches[-1]
+            found.further, found.more_matches = Cursor(one, last_at, last_id), True
             break
         if scan.beyond:
             found.further = Cursor(one, scan.end_at, scan.end_id)
@@ -231,7 +231,7 @@ def jobs_by_argument(
             found.further = Cursor(states[i + 1]) if i + 1 < len(states) else None
             break
     by_id = Job.objects.in_bulk(ids)
-    found.jobs = _masked([by_id[i] for i in ids if i in by_id])
+    found.jobs = _masked([by_id[job_id] for job_id in ids if job_id in by_id])
     return found
 
 
