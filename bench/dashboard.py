@@ -18,11 +18,20 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+FIND = "/admin/jobs/job/dashboard/find/"
+_THREE_DAYS_AGO = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+_FURTHER = {
+    "q": "user_id=42",
+    "state": "finished",
+    "after": f"finished_{_THREE_DAYS_AGO}_ffffffff-ffff-4fff-bfff-ffffffffffff",
+}
 PAGES = [
     ("overview", "/admin/jobs/job/dashboard/"),
     ("failed_tab", "/admin/jobs/job/dashboard/failed/"),
@@ -32,6 +41,11 @@ PAGES = [
     ("scheduled_tab", "/admin/jobs/job/dashboard/scheduled/"),
     ("triage_7d", "/admin/jobs/job/dashboard/triage/?window=7d"),
     ("workers", "/admin/jobs/job/dashboard/workers/"),
+    ("find_by_id_prefix", "/admin/jobs/job/dashboard/find/?q=abcd"),
+    ("find_by_argument_finished", f"{FIND}?q=user_id%3D42&state=finished"),
+    ("find_by_argument_any_state", f"{FIND}?q=user_id%3D42"),
+    # Goes on three days back in the finished tab, as after a few "search further".
+    ("find_search_further", f"{FIND}?{urlencode(_FURTHER)}"),
 ]
 
 FILL = """

@@ -279,6 +279,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CONSUMER = "jobs.consumer:Consumer"
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 JOBS_BROKER_RETRY_INTERVAL = env.float("JOBS_BROKER_RETRY_INTERVAL", default=1.0)
+# A dashboard search by argument reads this many jobs per page (no index: jobs.ops.find).
+JOBS_FIND_WINDOW = 50_000
 # Celery's Django fixup closes the database connection around every task unless this is set:
 # a new connection per job would cost more than the job layer's own writes. Jobs reconnect
 # on a broken connection (jobs.worker.execution).

@@ -66,12 +66,12 @@ def _job_named(name: str, task: Task[..., Any] | None) -> ApplicationJob | None:
     if task is None:
         task = app.tasks.get(name)
     if task is None:
-        _import_job_classes()
+        import_job_classes()
         task = app.tasks.get(name)
     return task if isinstance(task, ApplicationJob) else None
 
 
 @functools.cache
-def _import_job_classes() -> None:
+def import_job_classes() -> None:
     """Import every installed app's tasks module (Celery's autodiscovery), once per process."""
     app.autodiscover_tasks(force=True)

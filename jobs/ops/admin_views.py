@@ -24,9 +24,9 @@ from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from config.params import page_number
+from config.params import BadParameter, page_number
 from jobs.models import Job, Process, QueuePause
-from jobs.ops import operations
+from jobs.ops import find, operations
 from jobs.ops import selectors as dashboard
 from jobs.ops.selectors import JobFilter
 
@@ -166,6 +166,45 @@ class JobsDashboard:
         )
         return TemplateResponse(request, "admin/jobs/dashboard/job.html", context)
 
+    def find(self, request: HttpRequest) -> HttpResponse:
+        """Find a job by id (prefix) or by an argument's value (jobs.ops.find); a whole id of
+        an existing job opens its page."""
+        self.require(request, "view")
+        text = request.GET.get("q", "")
+        extra: dict[str, Any] = {"find_q": text[: find.MAX_QUERY], "find_help": find.HELP}
+        try:
+            state = find.parse_state(request.GET.get("state", ""))
+            extra["find_state"] = state
+            query = find.parse_query(text)
+            if isinstance(query, find.IdQuery):
+                jobs, more = find.jobs_by_id(query, state=state)
+                if query.whole and len(jobs) == 1:
+                    return redirect(_url("job", job_id=jobs[0].pk))
+                extra.update(by="id", jobs=jobs, more_matches=more, prefix=query.prefix)
+            elif isinstance(query, find.ArgumentQuery):
+                after = request.GET.get("after", "")
+                found = find.jobs_by_argument(
+                    query,
+                    state=state,
+                    window=settings.JOBS_FIND_WINDOW,
+                    after=find.Cursor.from_token(after) if after else None,
+                )
+                further = ""
+                if found.further:
+                    further = urlencode({"q": text, "state": state, "after": found.further.token()})
+                extra.update(
+                    by="argument",
+                    jobs=found.jobs,
+                    found=found,
+                    more_matches=found.more_matches,
+                    further=further,
+                )
+        except BadParameter as error:
+            context = self.context(request, "Find a job", "find", find_error=str(error), **extra)
+            return TemplateResponse(request, "admin/jobs/dashboard/find.html", context, status=400)
+        context = self.context(request, "Find a job", "find", **extra)
+        return TemplateResponse(request, "admin/jobs/dashboard/find.html", context)
+
     def triage(self, request: HttpRequest) -> HttpResponse:
         self.require(request, "view")
         window = request.GET.get("window", "24h")
@@ -295,6 +334,7 @@ class JobsDashboard:
         return [
             path("dashboard/", wrap(self.overview), name="jobs_dashboard"),
             path("dashboard/triage/", wrap(self.triage), name="jobs_dashboard_triage"),
+            path("dashboard/find/", wrap(self.find), name="jobs_dashboard_find"),
             path("dashboard/workers/", wrap(self.workers), name="jobs_dashboard_workers"),
             path(
                 "dashboard/workers/<str:hostname>/<str:action>/",
