@@ -2,9 +2,11 @@
 
 Fills the ledger of DATABASE_URL (use a scratch database: it deletes and inserts jobs) with
 --rows jobs in a realistic mix (mostly finished, some failed, discarded, scheduled, ready,
-blocked, claimed; 8 classes, 4 queues, finished over the last 7 days), vacuums, then times
-each dashboard page and a /metrics scrape through Django's test client (in-process, so the
-figure is the server time: queries plus rendering), median and max of --repeat requests.
+blocked, claimed; 8 classes, 4 queues, finished over the last 7 days) with their runs and
+stats as migration 0008 backfills them, plus a retried error run for ~5% of finished jobs;
+vacuums, then times each dashboard page and a /metrics scrape through Django's test client
+(in-process, so the figure is the server time: queries plus rendering), median and max of
+--repeat requests.
 
 Prints `name = value unit` lines; exits non-zero if a page does not answer 200.
 """
@@ -12,6 +14,7 @@ Prints `name = value unit` lines; exits non-zero if a page does not answer 200.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import secrets
 import statistics
@@ -47,6 +50,9 @@ PAGES = [
     # Goes on three days back in the finished tab, as after a few "search further".
     ("find_search_further", f"{FIND}?{urlencode(_FURTHER)}"),
 ]
+# A failed job with 5 runs (FIVE_RUNS_SQL), for the job page's attempts table.
+FIVE_RUNS_ID = "00000000-0000-4000-8000-000000000005"
+PAGES.append(("job_page_5_attempts", f"/admin/jobs/job/dashboard/job/{FIVE_RUNS_ID}/"))
 
 FILL = """
 INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state, scheduled_at,
@@ -78,6 +84,44 @@ LATERAL (SELECT CASE WHEN s.state = 'scheduled' THEN now() + (i % 86400) * inter
 """
 
 
+# Runs besides each job's last (which migration 0008's BACKFILL adds): ~5% of finished jobs
+# had a retried error first, so triage's error counts see more than the failed jobs.
+EXTRA_RUNS = """
+INSERT INTO jobs_jobattempt (job_id, attempt, class_name, queue, worker, process_id,
+    started_at, finished_at, waited, outcome, error_class, error_message, error_traceback)
+SELECT id, 1, class_name, queue, worker, NULL, claimed_at - interval '30 seconds',
+    claimed_at - interval '29.5 seconds', 0.5, 'retried',
+    (ARRAY['SMTPException','TimeoutError','ConnectionError'])[1 + (hashtext(id::text) & 65535) % 3],
+    'retried error ' || (hashtext(id::text) & 127),
+    'Traceback (most recent call last):' || chr(10) || '  File "jobs/base.py", line 1'
+FROM jobs_job WHERE state = 'finished' AND random() < 0.05
+"""
+
+FIVE_RUNS_SQL = (
+    """
+INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state, scheduled_at,
+    attempts, max_attempts, worker, process_id, concurrency_key, concurrency_limit,
+    concurrency_duration, created_at, published_at, claimed_at, finished_at, error_class,
+    error_message, error_traceback)
+VALUES (%(id)s, 'EmailNotificationJob', 'default', 0, '[1, "new_comment"]', '{}', 'failed',
+    now() - interval '1 hour', 5, 5, 'bench@localhost', NULL, '', 0, 900,
+    now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 minute', now(),
+    'SMTPException', 'error 5', 'Traceback (most recent call last):')
+ON CONFLICT (id) DO NOTHING
+""",
+    """
+INSERT INTO jobs_jobattempt (job_id, attempt, class_name, queue, worker, process_id,
+    started_at, finished_at, waited, outcome, error_class, error_message, error_traceback)
+SELECT %(id)s, n, 'EmailNotificationJob', 'default', 'bench@localhost', NULL,
+    now() - (60 - n * 10) * interval '1 minute', now() - (59 - n * 10) * interval '1 minute',
+    n, CASE WHEN n = 5 THEN 'failed' ELSE 'retried' END, 'SMTPException', 'error ' || n,
+    'Traceback (most recent call last):' || chr(10) || '  File "jobs/base.py", line ' || n
+FROM generate_series(1, 5) n
+WHERE NOT EXISTS (SELECT 1 FROM jobs_jobattempt WHERE job_id = %(id)s)
+""",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -106,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from forum.models import User
 
+    backfill = importlib.import_module("jobs.migrations.0008_attempts_and_stats").BACKFILL
+
     call_command("migrate", verbosity=0)
     call_command("collectstatic", "--noinput", verbosity=0)
     with connection.cursor() as cursor:
@@ -113,11 +159,17 @@ def main(argv: list[str] | None = None) -> int:
         existing = cursor.fetchone()[0]
         if not (args.keep and existing >= args.rows):
             print(f"filling the ledger with {args.rows:,} jobs …", file=sys.stderr)
-            cursor.execute("TRUNCATE jobs_job, jobs_jobmetric")
+            cursor.execute("TRUNCATE jobs_job, jobs_jobmetric, jobs_jobattempt, jobs_jobstat")
             started = time.monotonic()
             cursor.execute(FILL.replace("%", "%%").replace("%%s", "%s"), [args.rows])
+            # Runs and stats as migration 0008 backfills them (not the trigger's deltas too).
+            cursor.execute("TRUNCATE jobs_jobstat")
+            cursor.execute(EXTRA_RUNS)
+            cursor.execute(backfill)
             print(f"  {time.monotonic() - started:.0f}s", file=sys.stderr)
-        cursor.execute("VACUUM (ANALYZE) jobs_job")
+        for statement in FIVE_RUNS_SQL:
+            cursor.execute(statement, {"id": FIVE_RUNS_ID})
+        cursor.execute("VACUUM (ANALYZE) jobs_job, jobs_jobattempt, jobs_jobstat")
         cursor.execute("SELECT count(*) FROM jobs_job")
         rows = cursor.fetchone()[0]
     admin, _ = User.objects.get_or_create(

@@ -156,6 +156,7 @@ class JobsDashboard:
             f"{job.class_name} {job.id}",
             job.state,
             job=job,
+            attempts=dashboard.job_runs(job),
             result=result,
             args=dashboard.mask(job.args),
             kwargs=dashboard.mask(job.kwargs),

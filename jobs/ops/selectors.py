@@ -23,13 +23,13 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from config.params import parse_text
 from jobs.ledger.writes import DISCARDABLE
-from jobs.models import Job, JobMetric, JobQuerySet, Process, QueuePause, State
+from jobs.models import Job, JobAttempt, JobMetric, JobQuerySet, Process, QueuePause, State
 
 LIST_STATES = ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -282,41 +282,112 @@ def class_names() -> list[str]:
 class FailureGroup(TypedDict):
     class_name: str
     error_class: str
-    count: int
+    runs: int  # runs that ended with this error within the window, whatever came after
+    failed_now: int  # jobs failed with it (their last run's error), ended within the window
     last: datetime
-    sample: str  # one of the group's error messages, cut at 200 characters
+    sample: str  # the latest of the group's error messages, cut at 200 characters
+
+
+# Errors of runs (jobs_jobattempt, its partial error index: an index-only scan over the
+# window) beside the jobs failed now (jobs_job's failed index), joined per class and error;
+# the sample is each group's latest run (or failed job) message, one index probe per group.
+_TRIAGE = """
+WITH runs AS (
+    SELECT class_name, error_class, count(*) AS runs, max(finished_at) AS last
+    FROM jobs_jobattempt WHERE error_class <> '' AND finished_at >= %(cutoff)s
+    GROUP BY 1, 2
+), failed AS (
+    SELECT class_name, error_class, count(*) AS failed, max(finished_at) AS last
+    FROM jobs_job WHERE state = 'failed' AND finished_at >= %(cutoff)s
+    GROUP BY 1, 2
+), groups AS (
+    SELECT class_name, error_class, coalesce(r.runs, 0) AS runs,
+        coalesce(f.failed, 0) AS failed, greatest(r.last, f.last) AS last
+    FROM runs r FULL JOIN failed f USING (class_name, error_class)
+)
+SELECT g.class_name, g.error_class, g.runs, g.failed, g.last,
+    left(coalesce(
+        (SELECT a.error_message FROM jobs_jobattempt a
+         WHERE a.error_class <> '' AND a.finished_at >= %(cutoff)s
+           AND a.class_name = g.class_name AND a.error_class = g.error_class
+         ORDER BY a.finished_at DESC LIMIT 1),
+        (SELECT j.error_message FROM jobs_job j
+         WHERE j.state = 'failed' AND j.class_name = g.class_name
+           AND j.error_class = g.error_class
+         ORDER BY j.finished_at DESC LIMIT 1), ''), 200)
+FROM groups g
+ORDER BY g.runs DESC, g.failed DESC, g.class_name, g.error_class
+"""
 
 
 def triage(*, window: str) -> list[FailureGroup]:
-    """Failed jobs grouped by class and error class over a window (GoodJob's Cleaner)."""
+    """Errors grouped by job class and error class over a window (GoodJob's Cleaner), counted
+    per run from the ledger's kept runs: a job that failed 4 times and then finished still
+    shows its 4 errors, and an operator's retry wipes none of them. Beside each group, the
+    jobs failed with it now (what "Retry all" in the failed tab would take)."""
     cutoff = timezone.now() - WINDOWS[window]
-    rows = (
-        Job.objects.failed()
-        .filter(finished_at__gte=cutoff)
-        .order_by()
-        .values("class_name", "error_class")
-        .annotate(count=Count("id"), last=Max("finished_at"))
-        .order_by("-count", "class_name")
-    )
-    groups: list[FailureGroup] = []
-    for row in rows:
-        sample = (
-            Job.objects.failed()
-            .filter(class_name=row["class_name"], error_class=row["error_class"])
-            .order_by("-finished_at")
-            .values_list("error_message", flat=True)
-            .first()
-        )
-        groups.append(
+    with connection.cursor() as cursor:
+        cursor.execute(_TRIAGE, {"cutoff": cutoff})
+        return [
             {
-                "class_name": row["class_name"],
-                "error_class": row["error_class"],
-                "count": row["count"],
-                "last": row["last"],
-                "sample": (sample or "")[:200],
+                "class_name": class_name,
+                "error_class": error_class,
+                "runs": runs,
+                "failed_now": failed,
+                "last": last,
+                "sample": sample,
             }
+            for class_name, error_class, runs, failed, last, sample in cursor.fetchall()
+        ]
+
+
+RUNS_SHOWN = 100  # the job page's attempts table: the newest runs
+
+
+@dataclass(frozen=True)
+class RunRow:
+    number: int  # 1 = the job's first run ever, counted across operator retries
+    run: JobAttempt
+    running: bool = False  # the run going on now: built from the job row, not yet kept
+
+
+@dataclass(frozen=True)
+class JobRuns:
+    rows: list[RunRow]  # newest first: the run going on now, then at most `limit` kept runs
+    kept: int  # runs that ended (jobs_jobattempt), all of them
+
+    @property
+    def in_all(self) -> int:
+        return self.kept + (1 if self.rows and self.rows[0].running else 0)
+
+    @property
+    def shown(self) -> int:
+        return len(self.rows)
+
+
+def job_runs(job: Job, *, limit: int = RUNS_SHOWN) -> JobRuns:
+    """A job's runs, newest first, numbered across operator retries (a retry starts the
+    attempts again at 1, the numbers go on); when the job is claimed, its run going on now
+    stands first."""
+    kept = job.runs.count()
+    rows = [
+        RunRow(kept - i, run)
+        for i, run in enumerate(job.runs.order_by("-finished_at", "-id")[:limit])
+    ]
+    if job.state == State.CLAIMED and job.claimed_at:
+        current = JobAttempt(
+            job=job,
+            attempt=job.attempts,
+            class_name=job.class_name,
+            queue=job.queue,
+            worker=job.worker,
+            process_id=job.process_id,
+            started_at=job.claimed_at,
+            finished_at=job.claimed_at,
+            waited=max((job.claimed_at - job.scheduled_at).total_seconds(), 0),
         )
-    return groups
+        rows.insert(0, RunRow(kept + 1, current, running=True))
+    return JobRuns(rows, kept)
 
 
 class WorkerRow(TypedDict):

@@ -227,6 +227,24 @@ class Command(BaseCommand):
             self.stdout.write(f"{name + ':':<20}{value}")
         if job.error_traceback:
             self.stdout.write("\n" + job.error_traceback)
+        self._show_runs(selectors.job_runs(job))
+
+    def _show_runs(self, runs: selectors.JobRuns) -> None:
+        """Every run, newest first (the dashboard's attempts table; tracebacks are there)."""
+        shown = f", newest {runs.shown} shown" if runs.shown < runs.in_all else ""
+        self.stdout.write(f"\nruns ({runs.in_all} in all{shown}, newest first):")
+        if not runs.rows:
+            self.stdout.write("  none has ended yet")
+        for row in runs.rows:
+            run = row.run
+            started = f"{timezone.localtime(run.started_at):%Y-%m-%d %H:%M:%S}"
+            took = "running now" if row.running else f"{run.outcome} after {run.duration:.3f}s"
+            error = f"  {run.error_class}: {run.error_message}" if run.error_class else ""
+            error = error.replace("\n", " ")[:200]
+            self.stdout.write(
+                f"  #{row.number:<4} attempt {run.attempt:<3} {started}  {took:<28} "
+                f"waited {run.waited:.3f}s  {run.worker or '-'}{error}"
+            )
 
     # --- actions ----------------------------------------------------------------------------
     def do_retry(self, options: dict[str, Any]) -> None:
