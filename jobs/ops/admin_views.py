@@ -157,8 +157,8 @@ class JobsDashboard:
             job.state,
             job=job,
             result=result,
-            args=dashboard.mask(job.args),
-            kwargs=dashboard.mask(job.kwargs),
+            args=dashboard.masked_json(job.args),
+            kwargs=dashboard.masked_json(job.kwargs),
             flower_task_url=f"{settings.FLOWER_URL}/task/{job.id}" if settings.FLOWER_URL else "",
             duration=(job.finished_at - job.claimed_at).total_seconds()
             if job.finished_at and job.claimed_at

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -78,6 +79,23 @@ def test_lists_filter_by_class_and_mask_secret_arguments(staff_client):
     detail = Job.objects.get(class_name="RecordJob")
     job_page = staff_client.get(reverse("admin:jobs_dashboard_job", args=[detail.id])).content
     assert b"hunter2" not in job_page and "••••••".encode() in job_page
+
+
+def test_arguments_show_as_json_not_python_repr_on_lists_and_the_job_page(staff_client):
+    payload = {"ok": True, "none": None, "quote": 'say "hi"', "secret": "s3", "ọ̀rọ̀": "Ọ̀yọ́"}
+    # PostgreSQL's jsonb keeps keys shortest first: the payload is written in that order.
+    job_id = RecordJob.delay("json", payload).id
+    shown = (
+        '["json", {"ok": true, "none": null, "quote": "say \\"hi\\"", "secret": "••••••", '
+        '"ọ̀rọ̀": "Ọ̀yọ́"}]'
+    )
+    url = reverse("admin:jobs_dashboard_list", kwargs={"state": "ready"})
+    listing = staff_client.get(url).content.decode()
+    assert f"<code>{escape(shown)}</code>" in listing  # autoescaped: &quot; in the HTML
+    job_page = staff_client.get(reverse("admin:jobs_dashboard_job", args=[job_id]))
+    text = job_page.content.decode()
+    assert f"<code>{escape(shown)}</code>" in text and "<code>{}</code>" in text
+    assert "True" not in text and "None" not in text and "s3" not in text
 
 
 def test_retry_and_discard_one_and_all_matching_a_filter(staff_client):
