@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
@@ -265,14 +266,48 @@ class JobsDashboard:
             messages.error(request, "Could not run it: that periodic task no longer exists.")
             return redirect(_url("recurring"))
         try:
-            job_id = operations.run_periodic_task(
+            sent = operations.run_periodic_task(
                 task=task, user=request.user, how="in the jobs dashboard"
             )
         except ValueError as error:
             messages.error(request, f"Could not run it: {error}")
         else:
-            messages.success(request, f"Enqueued now as job {job_id}.")
+            messages.success(request, self._sent_message(request, task, sent))
         return redirect(_url("recurring"))
+
+    def _sent_message(
+        self, request: HttpRequest, task: PeriodicTask, sent: operations.SentTask
+    ) -> str:
+        """Links only to pages that exist: a job page for a ledger job; for a task of Celery's
+        own, its task result (once a worker ran it) and Flower."""
+        if sent.ledger:
+            return format_html(
+                'Enqueued now as job <a href="{}">{}</a>.', _url("job", job_id=sent.id), sent.id
+            )
+        links = []
+        if self._allowed(request, "results"):
+            results = reverse("admin:django_celery_results_taskresult_changelist")
+            links.append(
+                format_html(
+                    '<a href="{}?{}">its task result</a>', results, urlencode({"task_id": sent.id})
+                )
+            )
+        if settings.FLOWER_URL:
+            links.append(
+                format_html(
+                    '<a href="{}/task/{}" rel="noopener noreferrer">Flower</a>',
+                    settings.FLOWER_URL,
+                    sent.id,
+                )
+            )
+        see = format_html(" See {}.", format_html_join(" or ", "{}", ((link,) for link in links)))
+        return format_html(
+            "Sent as Celery task {} (not a ledger job: {} is a plain Celery task, with no job "
+            "page).{}",
+            sent.id,
+            task.task,
+            see if links else "",
+        )
 
     def _apply(self, request: StaffRequest, jobs: QuerySet[Job], action: str, *, how: str) -> int:
         actions = {

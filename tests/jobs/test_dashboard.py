@@ -2,13 +2,16 @@
 
 Who may do what is in test_dashboard_permissions.py; here an admin (superuser) drives it."""
 
+import re
+import time
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_results.models import TaskResult
 
 from jobs.models import Job, QueuePause, State
 from tests.jobs.sample_jobs import GatedJob, RecordJob
@@ -149,8 +152,46 @@ def test_recurring_run_now_enqueues_the_periodic_job_through_the_ledger(staff_cl
     )
     page = staff_client.get(reverse("admin:jobs_dashboard_recurring")).content.decode()
     assert "nightly record" in page
-    staff_client.post(reverse("admin:jobs_dashboard_periodic_run", args=[task.pk]))
-    assert Job.objects.get(class_name="RecordJob").args == ["nightly"]
+    url = reverse("admin:jobs_dashboard_periodic_run", args=[task.pk])
+    [message] = staff_client.post(url, follow=True).context["messages"]
+    job = Job.objects.get(class_name="RecordJob")
+    assert job.args == ["nightly"]
+    job_url = reverse("admin:jobs_dashboard_job", args=[job.id])
+    assert str(message) == f'Enqueued now as job <a href="{job_url}">{job.id}</a>.'
+    assert staff_client.get(job_url).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_now_on_celerys_own_cleanup_task_says_it_is_no_ledger_job_and_links_its_result(
+    staff_client, celery_worker, settings
+):
+    """django-celery-beat installs celery.backend_cleanup, Celery's built-in task: no job page
+    exists for it, so the message must not promise one."""
+    settings.FLOWER_URL = "https://flower.example.com"
+    daily = CrontabSchedule.objects.create(minute="0", hour="4")
+    task = PeriodicTask.objects.create(
+        name="celery.backend_cleanup", task="celery.backend_cleanup", crontab=daily
+    )
+    url = reverse("admin:jobs_dashboard_periodic_run", args=[task.pk])
+    response = staff_client.post(url, follow=True)
+    [message] = response.context["messages"]
+    text = str(message)
+    assert "not a ledger job" in text and "celery.backend_cleanup" in text
+    assert not Job.objects.exists() and "/dashboard/job/" not in text
+    task_id = re.match(r"Sent as Celery task ([0-9a-f-]{36}) ", text)[1]
+    results = reverse("admin:django_celery_results_taskresult_changelist")
+    result_link = f"{results}?task_id={task_id}"
+    assert f'<a href="{result_link}">its task result</a>' in text
+    assert f'<a href="https://flower.example.com/task/{task_id}"' in text
+    assert message.message in response.content.decode()  # shown as links, not escaped
+
+    deadline = time.monotonic() + 20
+    while not TaskResult.objects.filter(task_id=task_id, status="SUCCESS").exists():
+        assert time.monotonic() < deadline, "the worker did not run celery.backend_cleanup"
+        time.sleep(0.1)
+    shown = staff_client.get(result_link)
+    assert shown.status_code == 200 and task_id in shown.content.decode()
+    assert [r.task_id for r in shown.context["cl"].result_list] == [task_id]  # only that one
 
 
 def test_an_unknown_tab_or_job_is_a_404(staff_client):
