@@ -5,11 +5,12 @@ Who may do what is in test_dashboard_permissions.py; here an admin (superuser) d
 import re
 import time
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils import timezone
+from django.utils.html import escape
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
@@ -59,6 +60,34 @@ def test_every_page_renders_for_an_admin_and_sends_members_to_log_in(
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     client.force_login(admin)
     assert client.get(url).status_code == 200
+
+
+class LiveRegions(HTMLParser):
+    """The ids of a page's elements marked `data-live` (None for one without an id)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str | None] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "data-live" in attrs:
+            self.ids.append(attrs.get("id"))
+
+
+@pytest.mark.parametrize(("name", "kwargs"), URLS)
+def test_every_live_region_has_an_id_of_its_own(staff_client, name, kwargs):
+    """The live refresh (base.html) swaps each `data-live` element for the fetched element of
+    the same id: one without an id, or sharing it, would never refresh or refresh wrongly."""
+    RecordJob.delay("live")
+    regions = LiveRegions()
+    regions.feed(staff_client.get(reverse(name, kwargs=kwargs)).content.decode())
+    assert regions.ids and None not in regions.ids
+    assert len(set(regions.ids)) == len(regions.ids)
+    if name == "admin:jobs_dashboard":
+        assert {"states", "queues", "chart", "durations"} <= set(regions.ids)
+    if name == "admin:jobs_dashboard_list":
+        assert "jobs" in regions.ids
 
 
 def test_the_overview_counts_states_and_shows_queues(staff_client):
