@@ -109,6 +109,9 @@ class JobsDashboard:
             "tabs": [(state, counts.get(state, "0")) for state in dashboard.LIST_STATES],
             "opts": self.model_admin.model._meta,
             "can": self.permissions(request),
+            # base.html's live refresh fetches the page it shows: that copy must leave the
+            # session's messages (an action's "Re-enqueued 3 jobs.") to the page they are for.
+            "live_refresh": request.headers.get("X-Jobs-Live") == "1",
             **extra,
         }
 

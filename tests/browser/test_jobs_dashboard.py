@@ -144,3 +144,23 @@ def test_a_list_page_refreshes_its_jobs_keeps_its_filter_and_survives_a_sign_out
     expect(page.locator(f"#jobs tr[data-job='{listed}']")).to_be_visible()  # kept, no reload
     assert page.evaluate("window.sameDocument") is True
     page.screenshot(path=tmp_path / "list-signed-out.png", full_page=True)
+
+
+def test_a_hidden_tab_fetches_nothing_and_refreshes_at_once_when_shown_again(admin_page):
+    page = admin_page
+    live_fetches: list[str] = []
+    page.on("request", lambda r: r.headers.get("x-jobs-live") and live_fetches.append(r.url))
+    visible = """hidden => {
+        Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }"""
+    page.evaluate(visible, True)
+    RecordJob.delay("while-hidden")
+    page.wait_for_timeout(7_000)  # more than one refresh interval
+    assert live_fetches == []
+    ready = page.locator("#states [data-state='ready'] b")
+    expect(ready).to_have_text("0")
+
+    page.evaluate(visible, False)
+    expect(ready).to_have_text("1", timeout=3_000)  # shown: refreshed without waiting 5 s
+    assert len(live_fetches) == 1

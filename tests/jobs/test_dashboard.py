@@ -90,6 +90,15 @@ def test_every_live_region_has_an_id_of_its_own(staff_client, name, kwargs):
         assert "jobs" in regions.ids
 
 
+def test_a_live_refresh_leaves_an_actions_message_to_the_page_it_is_for(staff_client):
+    job_id = RecordJob.apply_async(["later"], countdown=3600).id
+    staff_client.post(reverse("admin:jobs_dashboard_job_action", args=[job_id, "run_now"]))
+    overview = reverse("admin:jobs_dashboard")
+    live = staff_client.get(overview, headers={"X-Jobs-Live": "1"}).content.decode()
+    assert "Made due now 1 job." not in live and 'id="queues" data-live' in live
+    assert "Made due now 1 job." in staff_client.get(overview).content.decode()
+
+
 def test_the_overview_counts_states_and_shows_queues(staff_client):
     for i in range(3):
         RecordJob.delay(f"o{i}")
