@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
@@ -108,6 +109,9 @@ class JobsDashboard:
             "tabs": [(state, counts.get(state, "0")) for state in dashboard.LIST_STATES],
             "opts": self.model_admin.model._meta,
             "can": self.permissions(request),
+            # base.html's live refresh fetches the page it shows: that copy must leave the
+            # session's messages (an action's "Re-enqueued 3 jobs.") to the page they are for.
+            "live_refresh": request.headers.get("X-Jobs-Live") == "1",
             **extra,
         }
 
@@ -158,8 +162,8 @@ class JobsDashboard:
             job=job,
             attempts=dashboard.job_runs(job),
             result=result,
-            args=dashboard.mask(job.args),
-            kwargs=dashboard.mask(job.kwargs),
+            args=dashboard.masked_json(job.args),
+            kwargs=dashboard.masked_json(job.kwargs),
             flower_task_url=f"{settings.FLOWER_URL}/task/{job.id}" if settings.FLOWER_URL else "",
             duration=(job.finished_at - job.claimed_at).total_seconds()
             if job.finished_at and job.claimed_at
@@ -305,14 +309,48 @@ class JobsDashboard:
             messages.error(request, "Could not run it: that periodic task no longer exists.")
             return redirect(_url("recurring"))
         try:
-            job_id = operations.run_periodic_task(
+            sent = operations.run_periodic_task(
                 task=task, user=request.user, how="in the jobs dashboard"
             )
         except ValueError as error:
             messages.error(request, f"Could not run it: {error}")
         else:
-            messages.success(request, f"Enqueued now as job {job_id}.")
+            messages.success(request, self._sent_message(request, task, sent))
         return redirect(_url("recurring"))
+
+    def _sent_message(
+        self, request: HttpRequest, task: PeriodicTask, sent: operations.SentTask
+    ) -> str:
+        """Links only to pages that exist: a job page for a ledger job; for a task of Celery's
+        own, its task result (once a worker ran it) and Flower."""
+        if sent.ledger:
+            return format_html(
+                'Enqueued now as job <a href="{}">{}</a>.', _url("job", job_id=sent.id), sent.id
+            )
+        links = []
+        if self._allowed(request, "results"):
+            results = reverse("admin:django_celery_results_taskresult_changelist")
+            links.append(
+                format_html(
+                    '<a href="{}?{}">its task result</a>', results, urlencode({"task_id": sent.id})
+                )
+            )
+        if settings.FLOWER_URL:
+            links.append(
+                format_html(
+                    '<a href="{}/task/{}" rel="noopener noreferrer">Flower</a>',
+                    settings.FLOWER_URL,
+                    sent.id,
+                )
+            )
+        see = format_html(" See {}.", format_html_join(" or ", "{}", ((link,) for link in links)))
+        return format_html(
+            "Sent as Celery task {} (not a ledger job: {} is a plain Celery task, with no job "
+            "page).{}",
+            sent.id,
+            task.task,
+            see if links else "",
+        )
 
     def _apply(self, request: StaffRequest, jobs: QuerySet[Job], action: str, *, how: str) -> int:
         actions = {

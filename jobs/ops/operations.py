@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import AbstractBaseUser as User
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django_celery_beat.models import PeriodicTask
 
+from jobs.base import ApplicationJob
 from jobs.ledger import pauses, writes
 from jobs.models import Job, JobQuerySet, QueuePause, State
 from jobs.ops import worker_control
@@ -73,23 +75,35 @@ def resume_queue(*, queue: str, user: User, how: str) -> bool:
     return resumed
 
 
+@dataclass(frozen=True)
+class SentTask:
+    """What "Run now" on a periodic task sent: a ledger job (it has a job page), or a task of
+    Celery's own (celery.backend_cleanup) that never has a ledger row."""
+
+    id: str
+    ledger: bool
+
+
 @transaction.atomic
-def run_periodic_task(*, task: PeriodicTask, user: User, how: str) -> str:
-    """Send a periodic task's job at once, with its stored arguments, through the ledger (it
-    is published when this commits); returns the job id."""
+def run_periodic_task(*, task: PeriodicTask, user: User, how: str) -> SentTask:
+    """Send a periodic task at once, with its stored arguments. A job goes through the ledger
+    (published when this commits); any other Celery task is published as beat would send it,
+    and has a task result but no job. ValueError for a task nobody registered."""
     from config.celery import app
 
-    job_class = app.tasks.get(task.task)
-    if job_class is None:
+    celery_task = app.tasks.get(task.task)
+    if celery_task is None:
         raise ValueError(f"No job or task named {task.task!r} is registered.")
-    result = job_class.apply_async(
+    result = celery_task.apply_async(
         json.loads(task.args or "[]"),
         json.loads(task.kwargs or "{}"),
         # Celery takes queue=None (its routing decides); celery-types leave None out.
         queue=task.queue or None,  # type: ignore[arg-type]
     )
-    _log(user, [task], CHANGE, f"Run now {how}: job {result.id}.")
-    return str(result.id)
+    sent = SentTask(id=str(result.id), ledger=isinstance(celery_task, ApplicationJob))
+    what = "job" if sent.ledger else "Celery task (not a ledger job)"
+    _log(user, [task], CHANGE, f"Run now {how}: {what} {sent.id}.")
+    return sent
 
 
 def quiet_worker(*, hostname: str, user: User, how: str) -> bool:

@@ -13,6 +13,7 @@ counting the whole state, and counts come from one grouped query.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -270,7 +271,8 @@ def page(job_filter: JobFilter, *, number: int) -> tuple[list[Job], bool]:
         ]
     )
     for job in rows:
-        job.masked_args, job.masked_kwargs = mask(job.args), mask(job.kwargs)
+        job.masked_args = masked_json(job.args)
+        job.masked_kwargs = masked_json(job.kwargs) if job.kwargs else ""
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
@@ -523,6 +525,12 @@ def mask(value: object) -> object:
     if isinstance(value, list):
         return [mask(item) for item in value]
     return value
+
+
+def masked_json(value: object) -> str:
+    """Arguments as the job received them (JSON: `true`, `null`, `"…"`), secrets masked, for
+    the dashboard; Python's repr would show `True`, `None` and `'…'` instead."""
+    return json.dumps(mask(value), ensure_ascii=False, default=str)
 
 
 def get_job(job_id: str) -> Job | None:
