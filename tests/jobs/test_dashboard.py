@@ -37,6 +37,7 @@ URLS = [
     ("admin:jobs_dashboard_triage", {}),
     ("admin:jobs_dashboard_workers", {}),
     ("admin:jobs_dashboard_recurring", {}),
+    ("admin:jobs_dashboard_queue_stats", {"queue": "default"}),
     *[
         ("admin:jobs_dashboard_list", {"state": s})
         for s in ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
