@@ -3,10 +3,10 @@ dashboard: run-time percentiles over a window, and charts of jobs enqueued, ende
 
 Percentiles are PostgreSQL's percentile_cont over each run's finished_at - started_at, every
 outcome, per class and per queue in one scan (GROUPING SETS). Exact while the window holds at
-most TARGET_RUNS runs (known from JobStat without counting runs); beyond that, from a page
-sample (TABLESAMPLE SYSTEM) sized to about TARGET_RUNS, and the page says which: on 1,000,000
-runs an exact week takes seconds, the sample about a tenth of that within ~1 % (measures in
-docs/PERFORMANCE.md).
+most TARGET_RUNS runs (known from JobStat without counting runs); beyond that, from a sample
+of about TARGET_RUNS, and the page says which: on 1,000,000 runs an exact week takes seconds,
+the sample about a tenth of a second, p50 within a few percent and p99 within ~8 % per class
+(measures in docs/PERFORMANCE.md).
 
 Charts read JobStat (a few thousand rows for a week), never the ledger.
 """
@@ -57,68 +57,27 @@ def run_times(*, window: str, queue: str = "", target: int = TARGET_RUNS) -> Run
     WINDOWS window: exact up to `target` runs, else from a sample of about `target`."""
     since = timezone.now() - WINDOWS[window]
     counts = _run_counts(since=since, queue=queue)
-    window_runs = counts.window
-    fraction = 1.0 if window_runs <= target else target / window_runs
-    where = "finished_at >= %s"
-    params: list[datetime | str | float] = [since]
-    if queue:
-        where, params = where + " AND queue = %s", [*params, queue]
-    sample = ""
-    if fraction < 1 and counts.table * fraction < counts.all_queues:
-        # Pages of the whole table: fewer rows to read than the window's index entries.
-        sample = f"TABLESAMPLE SYSTEM ({fraction * 100:.4f}) REPEATABLE (19)"
-    elif fraction < 1:
-        # A recent window of a longer history: its index entries, one in 1/fraction kept.
-        where, params = where + " AND random() < %s", [*params, fraction]
-    # One queue's total is the grand total, computed in the same sort as its classes.
-    total, sets = ("%s", "(class_name), ()") if queue else ("queue", "(class_name), (queue)")
-    sql = f"""
-        SELECT GROUPING(class_name) = 0, CASE WHEN GROUPING(class_name) = 0
-               THEN class_name ELSE {total} END, count(*),
-               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP
-                   (ORDER BY extract(epoch FROM finished_at - started_at))
-        FROM jobs_jobattempt {sample}
-        WHERE {where}
-        GROUP BY GROUPING SETS ({sets})
-        ORDER BY 1 DESC, 2
-    """
-    if queue:
-        params = [queue, *params]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
-        cursor.execute("SELECT setseed(0.19)")  # the same sample on every refresh
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    fraction = 1.0 if counts.window <= target else target / counts.window
     by_class: list[RunTimeRow] = []
     by_queue: list[RunTimeRow] = []
-    for is_class, name, runs, percentiles in rows:
-        if not runs:  # the grand total of no run at all
-            continue
-        p50, p95, p99 = percentiles
-        row: RunTimeRow = {
-            "name": name,
-            "runs": runs,
-            "p50": float(p50),
-            "p95": float(p95),
-            "p99": float(p99),
-            "p50_text": seconds_text(float(p50)),
-            "p95_text": seconds_text(float(p95)),
-            "p99_text": seconds_text(float(p99)),
-        }
-        (by_class if is_class else by_queue).append(row)
+    for is_class, name, runs, percentiles in _percentiles(
+        since=since, queue=queue, fraction=fraction, counts=counts
+    ):
+        if runs and percentiles:  # not the grand total of no run at all
+            (by_class if is_class else by_queue).append(_row(name, runs, percentiles))
     read = sum(row["runs"] for row in by_queue)
     exact = fraction >= 1
     if exact:
         basis = f"exact, from {read:,} run{'s' if read != 1 else ''}"
     else:
-        basis = f"estimated from a sample of {read:,} of about {window_runs:,} runs"
+        basis = f"estimated from a sample of {read:,} of about {counts.window:,} runs"
     return {
         "window": window,
         "by_class": by_class,
         "by_queue": by_queue,
         "exact": exact,
         "runs": read,
-        "window_runs": read if exact else window_runs,
+        "window_runs": read if exact else counts.window,
         "basis": basis,
     }
 
@@ -242,6 +201,60 @@ def _stat_sums(
             for field, value in zip(FIELDS, values, strict=True):
                 sums[field][index] = float(value or 0)
     return sums
+
+
+def _percentiles(
+    *, since: datetime, queue: str, fraction: float, counts: _RunCounts
+) -> list[tuple[bool, str, int, list[float] | None]]:
+    """(per class?, class or queue, runs read, [p50, p95, p99]) of the runs that ended since
+    then, all of them (fraction 1) or about that fraction of them."""
+    where = "finished_at >= %s"
+    params: list[datetime | str | float] = [since]
+    if queue:
+        where, params = where + " AND queue = %s", [*params, queue]
+    sample = ""
+    if fraction < 1 and counts.table * fraction < counts.all_queues:
+        # Pages of the whole table: fewer rows to read than the window's index entries.
+        sample = f"TABLESAMPLE SYSTEM ({fraction * 100:.4f}) REPEATABLE (19)"
+    elif fraction < 1:
+        # A recent window of a longer history: its index entries, one in 1/fraction kept.
+        where, params = where + " AND random() < %s", [*params, fraction]
+    # One queue's total is the grand total, computed in the same sort as its classes.
+    total, sets = ("%s", "(class_name), ()") if queue else ("queue", "(class_name), (queue)")
+    if queue:
+        params = [queue, *params]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+        cursor.execute("SELECT setseed(0.19)")  # the same sample on every refresh
+        cursor.execute(
+            f"""
+            SELECT GROUPING(class_name) = 0, CASE WHEN GROUPING(class_name) = 0
+                   THEN class_name ELSE {total} END, count(*),
+                   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP
+                       (ORDER BY extract(epoch FROM finished_at - started_at))
+            FROM jobs_jobattempt {sample}
+            WHERE {where}
+            GROUP BY GROUPING SETS ({sets})
+            ORDER BY 1 DESC, 2
+            """,
+            params,
+        )
+        rows: list[tuple[bool, str, int, list[float] | None]] = cursor.fetchall()
+    return rows
+
+
+def _row(name: str, runs: int, percentiles: list[float]) -> RunTimeRow:
+    p50, p95, p99 = (float(p) for p in percentiles)
+    return {
+        "name": name,
+        "runs": runs,
+        "p50": p50,
+        "p95": p95,
+        "p99": p99,
+        "p50_text": seconds_text(p50),
+        "p95_text": seconds_text(p95),
+        "p99_text": seconds_text(p99),
+    }
 
 
 @dataclass(frozen=True)
