@@ -37,6 +37,11 @@ _FURTHER = {
 }
 PAGES = [
     ("overview", "/admin/jobs/job/dashboard/"),
+    ("overview_24h", "/admin/jobs/job/dashboard/?window=24h"),
+    ("overview_7d", "/admin/jobs/job/dashboard/?window=7d"),
+    ("queue_stats_1h", "/admin/jobs/job/dashboard/queues/default/"),
+    ("queue_stats_24h", "/admin/jobs/job/dashboard/queues/default/?window=24h"),
+    ("queue_stats_7d", "/admin/jobs/job/dashboard/queues/default/?window=7d"),
     ("failed_tab", "/admin/jobs/job/dashboard/failed/"),
     ("failed_filtered", "/admin/jobs/job/dashboard/failed/?class=EmailNotificationJob&since=24h"),
     ("finished_tab", "/admin/jobs/job/dashboard/finished/"),
@@ -149,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.test import Client
 
     from forum.models import User
+    from jobs.ledger import stats
 
     backfill = importlib.import_module("jobs.migrations.0008_attempts_and_stats").BACKFILL
 
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {time.monotonic() - started:.0f}s", file=sys.stderr)
         for statement in FIVE_RUNS_SQL:
             cursor.execute(statement, {"id": FIVE_RUNS_ID})
+        stats.compact()  # as the dispatcher does each minute
         cursor.execute("VACUUM (ANALYZE) jobs_job, jobs_jobattempt, jobs_jobstat")
         cursor.execute("SELECT count(*) FROM jobs_job")
         rows = cursor.fetchone()[0]

@@ -27,7 +27,7 @@ from django_celery_results.models import TaskResult
 
 from config.params import BadParameter, page_number
 from jobs.models import Job, Process, QueuePause
-from jobs.ops import find, operations
+from jobs.ops import find, operations, runs
 from jobs.ops import selectors as dashboard
 from jobs.ops.selectors import JobFilter
 
@@ -117,11 +117,42 @@ class JobsDashboard:
 
     def overview(self, request: HttpRequest) -> HttpResponse:
         self.require(request, "view")
+        window = _window(request, default="1h")
         data = dashboard.overview()
         for queue in data["queues"]:
             queue["latency_text"] = dashboard.latency_text(queue["latency"])
-        context = self.context(request, "Jobs", "overview", **data)
+        context = self.context(
+            request,
+            "Jobs",
+            "overview",
+            **data,
+            chart=runs.overview_chart(),
+            run_times=runs.run_times(window=window),
+            window=window,
+            windows=list(dashboard.WINDOWS),
+        )
         return TemplateResponse(request, "admin/jobs/dashboard/overview.html", context)
+
+    def queue_stats(self, request: HttpRequest, queue: str) -> HttpResponse:
+        self.require(request, "view")
+        if queue not in settings.JOB_QUEUES:  # a 404 that names the queues there are
+            error = f"No queue {queue!r}: the queues are {', '.join(settings.JOB_QUEUES)}."
+            context = self.context(
+                request, "Unknown queue", "queue", error=error, queues=settings.JOB_QUEUES
+            )
+            template = "admin/jobs/dashboard/queue_stats.html"
+            return TemplateResponse(request, template, context, status=404)
+        window = _window(request, default="1h")
+        context = self.context(
+            request,
+            f"Queue {queue}",
+            "queue",
+            stats=runs.queue_stats(queue=queue, window=window),
+            queue=queue,
+            window=window,
+            windows=list(dashboard.WINDOWS),
+        )
+        return TemplateResponse(request, "admin/jobs/dashboard/queue_stats.html", context)
 
     def state_list(self, request: HttpRequest, state: str) -> HttpResponse:
         self.require(request, "view")
@@ -387,6 +418,11 @@ class JobsDashboard:
                 name="jobs_dashboard_periodic_run",
             ),
             path(
+                "dashboard/queues/<str:queue>/",
+                wrap(self.queue_stats),
+                name="jobs_dashboard_queue_stats",
+            ),
+            path(
                 "dashboard/queue/<str:queue>/<str:action>/",
                 wrap(post(self.queue_action)),
                 name="jobs_dashboard_queue",
@@ -415,6 +451,12 @@ def _url(name: str, **kwargs: object) -> str:
         "workers": "jobs_dashboard_workers",
     }
     return reverse(f"admin:{names[name]}", kwargs=kwargs)
+
+
+def _window(request: HttpRequest, *, default: str) -> str:
+    """The ?window= of a page: one of selectors.WINDOWS; anything else is the default."""
+    window = request.GET.get("window", default)
+    return window if window in dashboard.WINDOWS else default
 
 
 def _page_number(request: HttpRequest) -> int:

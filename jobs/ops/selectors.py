@@ -6,8 +6,8 @@ The queue snapshot (ready jobs, latency, pause) and the process snapshot (heartb
 silent or not) are computed here once for all three.
 
 Mission Control — Jobs' pages (queues, one tab per state, job page, workers, recurring tasks)
-plus what it lacks: a finished/failed chart, per-class duration percentiles and failures
-grouped by error. Every query uses the ledger's partial indexes; lists are paginated without
+plus what it lacks: failures grouped by error here; charts and run-time percentiles in
+jobs.ops.runs. Every query uses the ledger's partial indexes; lists are paginated without
 counting the whole state, and counts come from one grouped query.
 """
 
@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -210,8 +210,6 @@ class QueueRow(TypedDict):
 class Overview(TypedDict):
     counts: list[tuple[str, str]]
     queues: list[QueueRow]
-    chart: Chart
-    durations: list[DurationRow]
     live_workers: int
 
 
@@ -232,8 +230,6 @@ def overview() -> Overview:
     return {
         "counts": [(state.value, count_label(counts[state.value])) for state in State],
         "queues": queues,
-        "chart": throughput_chart(hours=3),
-        "durations": duration_percentiles(),
         "live_workers": Process.objects.filter(kind=Process.Kind.WORKER).count(),
     }
 
@@ -414,107 +410,6 @@ def workers() -> list[WorkerRow]:
     ]
 
 
-class Bar(TypedDict):
-    x: float
-    w: float
-    done_y: float
-    done_h: float
-    failed_y: float
-    failed_h: float
-    title: str
-
-
-class Chart(TypedDict):
-    bars: list[Bar]
-    width: int
-    height: int
-    peak: int
-    total_done: int
-    total_failed: int
-    hours: int
-
-
-def throughput_chart(*, hours: int) -> Chart:
-    """Finished and failed jobs per minute over the last hours, as SVG-ready bars."""
-    since = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=hours)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT date_trunc('minute', finished_at) AS minute,
-                   count(*) FILTER (WHERE state = 'finished'),
-                   count(*) FILTER (WHERE state = 'failed')
-            FROM jobs_job
-            WHERE state IN ('finished', 'failed', 'discarded') AND finished_at >= %s
-            GROUP BY 1
-            """,
-            [since],
-        )
-        rows = {minute: (done, failed) for minute, done, failed in cursor.fetchall()}
-    minutes = hours * 60
-    bars, peak = [], 1
-    for i in range(minutes):
-        minute = since + timedelta(minutes=i)
-        done, failed = rows.get(minute, (0, 0))
-        peak = max(peak, done + failed)
-        bars.append((minute, done, failed))
-    width, height = 720, 120
-    step = width / minutes
-    drawn: list[Bar] = []
-    for i, (minute, done, failed) in enumerate(bars):
-        if not done and not failed:
-            continue
-        done_h, failed_h = done / peak * height, failed / peak * height
-        drawn.append(
-            {
-                "x": round(i * step, 2),
-                "w": max(round(step - 0.5, 2), 0.5),
-                "done_y": round(height - done_h, 2),
-                "done_h": round(done_h, 2),
-                "failed_y": round(height - done_h - failed_h, 2),
-                "failed_h": round(failed_h, 2),
-                "title": f"{timezone.localtime(minute):%H:%M}: {done} finished, {failed} failed",
-            }
-        )
-    return {
-        "bars": drawn,
-        "width": width,
-        "height": height,
-        "peak": peak,
-        "total_done": sum(b[1] for b in bars),
-        "total_failed": sum(b[2] for b in bars),
-        "hours": hours,
-    }
-
-
-class DurationRow(TypedDict):
-    class_name: str
-    runs: int
-    p50: str
-    p95: str
-
-
-def duration_percentiles() -> list[DurationRow]:
-    """p50/p95 per class from the duration histogram (upper bucket bound: an estimate)."""
-    buckets: dict[str, dict[str, int]] = {}
-    for class_name, le, value in JobMetric.objects.filter(name="duration").values_list(
-        "class_name", "le", "value"
-    ):
-        buckets.setdefault(class_name, {})[le] = value
-    rows: list[DurationRow] = []
-    for class_name, counts in sorted(buckets.items()):
-        bounds = sorted((b for b in counts if b != "+Inf"), key=float) + ["+Inf"]
-        total = sum(counts.values())
-        rows.append(
-            {
-                "class_name": class_name,
-                "runs": total,
-                "p50": _quantile(bounds, counts, total, 0.5),
-                "p95": _quantile(bounds, counts, total, 0.95),
-            }
-        )
-    return rows
-
-
 def mask(value: object) -> object:
     """Arguments with a secret-looking key (password, token, secret) are never shown."""
     if isinstance(value, dict):
@@ -538,19 +433,6 @@ def get_job(job_id: str) -> Job | None:
         return Job.objects.filter(pk=uuid.UUID(str(job_id))).first()
     except ValueError:
         return None
-
-
-def _quantile(bounds: list[str], counts: dict[str, int], total: int, q: float) -> str:
-    running = 0
-    for bound in bounds:
-        running += counts.get(bound, 0)
-        if total and running >= q * total:
-            return "> 1800 s" if bound == "+Inf" else f"≤ {_seconds(float(bound))}"
-    return "-"
-
-
-def _seconds(value: float) -> str:
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:g} s"
 
 
 def latency_text(seconds: float | None) -> str:

@@ -42,6 +42,7 @@ URLS = [
     ("admin:jobs_dashboard_triage", {}),
     ("admin:jobs_dashboard_workers", {}),
     ("admin:jobs_dashboard_recurring", {}),
+    ("admin:jobs_dashboard_queue_stats", {"queue": "default"}),
     *[
         ("admin:jobs_dashboard_list", {"state": s})
         for s in ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
@@ -85,7 +86,7 @@ def test_every_live_region_has_an_id_of_its_own(staff_client, name, kwargs):
     assert regions.ids and None not in regions.ids
     assert len(set(regions.ids)) == len(regions.ids)
     if name == "admin:jobs_dashboard":
-        assert {"states", "queues", "chart", "durations"} <= set(regions.ids)
+        assert {"states", "queues", "jobs-chart-ended", "jobs-run-times-by-class"} <= set(regions.ids)
     if name == "admin:jobs_dashboard_list":
         assert "jobs" in regions.ids
 

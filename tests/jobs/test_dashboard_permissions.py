@@ -38,6 +38,7 @@ MATRIX = [
         for state in ("failed", "claimed", "blocked", "scheduled", "ready", "finished", "discarded")
     ],
     ("GET", "jobs_dashboard_job", ["failed_job"], PAGE),
+    ("GET", "jobs_dashboard_queue_stats", ["default"], PAGE),
     ("GET", "jobs_dashboard_workers", [], (403, 403, 403, 403, 403, 200)),
     ("GET", "jobs_dashboard_recurring", [], (403, 403, 403, 403, 200, 200)),
     ("POST", "jobs_dashboard_job_action", ["failed_job", "retry"], OPERATE),
