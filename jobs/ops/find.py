@@ -366,30 +366,40 @@ def _scan(
         keyset = f"AND {column} {compare}= %s AND ({column}, id) {compare} (%s, %s)"
         keyset_params = [after.at, after.at, after.id]
     order = f"{column} {direction}, id {direction}"
+    # One pass, nothing materialized: the window's rows are numbered (n) and matched as the
+    # index yields them; a running count of matches (hits) keeps only the first ones. Kept
+    # rows: those matches, the window's last row (where "search further" starts) and the row
+    # after it (whether there is more).
     sql = f"""
-        WITH w AS MATERIALIZED (
-            SELECT id, {column} AS at, class_name, args, kwargs,
-                   row_number() OVER (ORDER BY {order}) AS n
-            FROM jobs_job WHERE state = %s {keyset}
-            ORDER BY {order} LIMIT %s
-        )
-        (SELECT 'match', id, at, n FROM w WHERE n <= %s AND ({match[0]}) ORDER BY n LIMIT %s)
-        UNION ALL (SELECT 'end', id, at, n FROM w WHERE n <= %s ORDER BY n DESC LIMIT 1)
-        UNION ALL (SELECT 'beyond', id, at, n FROM w WHERE n > %s)
+        SELECT id, at, n, matched AND hits <= %s, n = least(%s, total), n > %s FROM (
+            SELECT id, at, n, matched, count(*) OVER () AS total,
+                   count(*) FILTER (WHERE matched) OVER (ORDER BY n) AS hits
+            FROM (
+                SELECT id, at, n, matched AND n <= %s AS matched FROM (
+                    SELECT id, {column} AS at, row_number() OVER (ORDER BY {order}) AS n,
+                           coalesce({match[0]}, false) AS matched
+                    FROM jobs_job WHERE state = %s {keyset}
+                    ORDER BY {order} LIMIT %s
+                ) read
+            ) w
+        ) x
+        WHERE (matched AND hits <= %s) OR n >= least(%s, total)
+        ORDER BY n
     """  # column and order come from ORDERING; every value is a parameter
-    params = [state, *keyset_params, rows + 1, rows, *match[1], matches + 1, rows, rows]
+    limit = matches + 1  # one more match tells whether the window stopped there
+    params = [limit, rows, rows, rows, *match[1], state, *keyset_params, rows + 1, limit, rows]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         result = cursor.fetchall()
-    found = [(row[1], row[2], row[3]) for row in result if row[0] == "match"]
-    end = next((row for row in result if row[0] == "end"), None)
+    found = [(row[0], row[1], row[2]) for row in result if row[3]]
+    end = next((row for row in result if row[4]), None)
     return _Scan(
         matches=found[:matches],
         capped=len(found) > matches,
-        rows=end[3] if end else 0,
-        beyond=any(row[0] == "beyond" for row in result),
-        end_at=end[2] if end else None,
-        end_id=end[1] if end else None,
+        rows=end[2] if end else 0,
+        beyond=any(row[5] for row in result),
+        end_at=end[1] if end else None,
+        end_id=end[0] if end else None,
     )
 
 
