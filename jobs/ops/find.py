@@ -31,7 +31,7 @@ from django.db import connection
 from config.celery import app
 from config.params import BadParameter, parse_text
 from jobs.models import Job
-from jobs.ops.selectors import LIST_STATES, ORDERING, PAGE_SIZE, mask
+from jobs.ops.selectors import LIST_STATES, ORDERING, PAGE_SIZE, masked_json
 from jobs.routing import import_job_classes
 
 if TYPE_CHECKING:
@@ -404,6 +404,9 @@ def _scan(
 
 
 def _masked(jobs: list[Job]) -> list[Job]:
+    """Arguments shown as a tab shows them (selectors.page): JSON, as the search box takes
+    them, so that a value read in the results can be typed back as name=value."""
     for job in jobs:
-        job.masked_args, job.masked_kwargs = mask(job.args), mask(job.kwargs)
+        job.masked_args = masked_json(job.args)
+        job.masked_kwargs = masked_json(job.kwargs) if job.kwargs else ""
     return jobs

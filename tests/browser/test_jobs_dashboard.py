@@ -15,23 +15,6 @@ from tests.jobs.sample_jobs import GatedJob, RecordJob
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def admin_page(browser, live_server, admin):
-    admin.set_password("dashboard-pass-123")
-    admin.save()
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.on("dialog", lambda dialog: dialog.accept())  # the confirm() before bulk actions
-    page.goto("/admin/login/?next=/admin/jobs/job/dashboard/")
-    page.fill("#id_username", admin.username)
-    page.fill("#id_password", "dashboard-pass-123")
-    page.click("input[type=submit]")
-    expect(page.locator("#queues")).to_be_visible()
-    yield page
-    context.close()
-
-
 def fail(job_id) -> None:
     Job.objects.filter(pk=job_id).update(
         state=State.FAILED,
