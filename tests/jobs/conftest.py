@@ -1,6 +1,7 @@
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache
 
 from jobs.worker import workerdb
 
@@ -12,6 +13,13 @@ def _fresh_run_counters():
     keys = list(client.scan_iter("test:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The dashboard keeps sampled run-time percentiles in the cache for 30 s
+    (jobs.ops.runs.SAMPLE_TTL): one test's estimate must not answer the next test."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
