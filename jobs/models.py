@@ -320,7 +320,7 @@ class JobMetric(models.Model):
     """Monotonic counters behind /metrics, kept by a trigger on jobs_job (migration 0004):
     every transition to finished, failed, discarded, scheduled-again (a retry) or ready-again
     (an orphan recovered), and each finished run's duration bucket. Pruning ledger rows never
-    lowers them; `pruned` counts deleted rows so that `enqueued` = rows + pruned."""
+    lowers them; `pruned` counts the rows `jobs prune` deleted (`enqueued` comes from JobStat)."""
 
     name = models.CharField(max_length=40)
     class_name = models.CharField(max_length=200)

@@ -547,7 +547,7 @@ def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:
     cutoff = timezone.now() - older_than
     totals = []
     for sql in (
-        # Deleted jobs are added to the `pruned` counter: enqueued = rows + pruned (/metrics).
+        # Deleted jobs are counted in `pruned` (what prune took; `enqueued` is JobStat's sum).
         """WITH gone AS (DELETE FROM jobs_job WHERE id IN (SELECT id FROM jobs_job
                WHERE state IN ('finished', 'discarded') AND finished_at < %s LIMIT %s)
                RETURNING id, class_name, queue),
