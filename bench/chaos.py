@@ -9,9 +9,11 @@ effect keyed by its id (bench/bench_jobs.py ChaosJob).
 Figures (stdout, `name = value unit`): jobs enqueued, finished, failed, lost; jobs whose
 body completed twice (at-least-once: the worker died after the work, before its outcome was
 written — successes are written in batches every 100 ms); jobs whose side effect was applied,
-and how many times one was applied again (0: the job's idempotency key holds); kills; time to
-drain.
-Target: 0 lost, 0 duplicate side effects. Exits non-zero when it could not measure.
+and how many times one was applied again (0: the job's idempotency key holds); jobs finished
+in the ledger whose side effect was never applied (0: the key is taken and the effect applied
+in one atomic step, so a kill cannot land between them); kills; time to drain.
+Target: 0 lost, 0 duplicate side effects, 0 finished without effect. Exits non-zero when it
+could not measure.
 """
 
 from __future__ import annotations
@@ -116,6 +118,11 @@ class Chaos:
         completed = {k.decode(): int(v) for k, v in self.redis.hgetall("chaos:completed").items()}
         effects = {k.decode(): int(v) for k, v in self.redis.hgetall("chaos:effects").items()}
         lost = n - by_state.get("finished", 0) - by_state.get("failed", 0)
+        finished_keys = [
+            args[0] for args in jobs.filter(state="finished").values_list("args", flat=True)
+        ]
+        if len(finished_keys) != by_state.get("finished", 0):
+            raise SystemExit("could not read the finished jobs' keys from the ledger")
         return [
             ("jobs_enqueued", n, "jobs"),
             ("jobs_finished", by_state.get("finished", 0), "jobs"),
@@ -124,6 +131,11 @@ class Chaos:
             ("jobs_with_side_effect", len(effects), "jobs"),
             ("jobs_completed_twice", sum(1 for c in completed.values() if c > 1), "jobs"),
             ("duplicate_side_effects", sum(c - 1 for c in effects.values()), "effects"),
+            (
+                "jobs_finished_without_effect",
+                sum(1 for key in finished_keys if key not in effects),
+                "jobs",
+            ),
             ("kills_pool_process", kills["fork"], "kills"),
             ("kills_whole_worker", kills["worker"], "kills"),
             ("drain_time", f"{elapsed:.1f}", "s"),
