@@ -6,18 +6,12 @@ job page, triage and the find results, for a person to look at (`shoot` in conft
 JOBS_SCREENSHOTS=/tmp/shots to keep them)."""
 
 import re
-from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
-from django.db import transaction
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from jobs.ledger import writes
 from jobs.models import Job, State
-from jobs.worker import workerdb
-from jobs.worker.execution import task_result
+from tests.jobs.helpers import claim_run, end, promote
 from tests.jobs.sample_jobs import GatedJob, RecordJob, UserNameJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -113,45 +107,6 @@ TRACEBACK = (
 )
 
 
-def claim(job_id, class_name: str = "RecordJob") -> int:
-    """A worker's claim (ready → claimed) on the worker's connection; the attempt it counts."""
-    try:
-        claimed = writes.claim(
-            job_id=str(job_id),
-            class_name=class_name,
-            queue="default",
-            priority=0,
-            args=[],
-            kwargs={},
-            worker="test",
-            process_id=None,
-            max_attempts=5,
-        )
-    finally:
-        workerdb.close()
-    assert claimed is not None, f"job {job_id} was not ready"
-    return claimed.attempt
-
-
-def end(job_id, attempt: int, state: State, *, error=("", "", "")) -> None:
-    """The run's outcome, written as a worker writes it (writes.conclude)."""
-    request = SimpleNamespace(argsrepr=None, kwargsrepr=None, hostname="test")
-    status = "SUCCESS" if state == State.FINISHED else "FAILURE"
-    result = task_result(RecordJob, request, (), {}, status, {"state": str(state)})
-    retry_at = timezone.now() - timedelta(seconds=1) if state == State.SCHEDULED else None
-    outcome = writes.Outcome(str(job_id), attempt, state, result, error, retry_at)
-    try:
-        assert writes.conclude([outcome]) == 1
-    finally:
-        workerdb.close()
-
-
-def promote() -> None:
-    """The dispatcher's tick: due retries ready again."""
-    with transaction.atomic():
-        writes.promote_due()
-
-
 def smtp_error(n: int) -> tuple[str, str, str]:
     text = f"SMTP server unreachable (run {n})"
     return "ConnectionError", text, TRACEBACK.format(text)
@@ -163,16 +118,16 @@ def test_the_attempts_table_shows_every_run_and_an_opened_traceback_survives_a_r
     page = admin_page
     job_id = RecordJob.delay("welcome-mail").id
     for n in (1, 2):  # retried errors, then the last attempt fails
-        end(job_id, claim(job_id), State.SCHEDULED, error=smtp_error(n))
+        end(job_id, claim_run(job_id), State.SCHEDULED, error=smtp_error(n))
         promote()
-    end(job_id, claim(job_id), State.FAILED, error=smtp_error(3))
+    end(job_id, claim_run(job_id), State.FAILED, error=smtp_error(3))
     # Some other errors, for triage: a class that is not retried, failed now.
     for key in ("report-1", "report-2"):
         gated = GatedJob.delay(key, 5).id
         message = f"report {key} of size 5 is not allowed yet"
-        end(gated, claim(gated, "GatedJob"), State.FAILED, error=("ValueError", message, ""))
+        end(gated, claim_run(gated, "GatedJob"), State.FAILED, error=("ValueError", message, ""))
     gone = UserNameJob.delay(424242).id
-    end(gone, claim(gone, "UserNameJob"), State.SCHEDULED, error=smtp_error(1))
+    end(gone, claim_run(gone, "UserNameJob"), State.SCHEDULED, error=smtp_error(1))
 
     page.goto(f"/admin/jobs/job/dashboard/job/{job_id}/")
     expect(page.locator("h2")).to_have_text("RecordJob — failed")
@@ -188,7 +143,7 @@ def test_the_attempts_table_shows_every_run_and_an_opened_traceback_survives_a_r
     expect(rows).to_have_count(3)
 
     promote()
-    end(job_id, claim(job_id), State.FINISHED)  # the next run, seen by the live refresh
+    end(job_id, claim_run(job_id), State.FINISHED)  # the next run, seen by the live refresh
     expect(rows).to_have_count(4, timeout=TWO_ROUNDS_MS)
     # The same refresh brings the rest of the page along: no "scheduled" above a finished run.
     expect(page.locator("h2")).to_have_text("RecordJob — finished")

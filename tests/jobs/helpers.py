@@ -1,13 +1,19 @@
 """Shared helpers for the job-layer tests: the Redis side of a queue, and waiting."""
 
 import time
+from datetime import timedelta
+from types import SimpleNamespace
 
 import redis
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from jobs.ledger import writes
-from jobs.models import Job
+from jobs.models import Job, State
 from jobs.worker import workerdb
+from jobs.worker.execution import task_result
+from tests.jobs.sample_jobs import RecordJob
 
 PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport keeps one list per priority step
 
@@ -60,3 +66,29 @@ def claim(
         )
     finally:
         workerdb.close()
+
+
+def claim_run(job_id, class_name: str = "RecordJob") -> int:
+    """A worker's claim (ready → claimed) on the worker's connection; the attempt it counts."""
+    claimed = claim(str(job_id), class_name=class_name)
+    assert claimed is not None, f"job {job_id} was not ready"
+    return claimed.attempt
+
+
+def end(job_id, attempt: int, state: State, *, error=("", "", "")) -> None:
+    """The run's outcome, written as a worker writes it (writes.conclude)."""
+    request = SimpleNamespace(argsrepr=None, kwargsrepr=None, hostname="test")
+    status = "SUCCESS" if state == State.FINISHED else "FAILURE"
+    result = task_result(RecordJob, request, (), {}, status, {"state": str(state)})
+    retry_at = timezone.now() - timedelta(seconds=1) if state == State.SCHEDULED else None
+    outcome = writes.Outcome(str(job_id), attempt, state, result, error, retry_at)
+    try:
+        assert writes.conclude([outcome]) == 1
+    finally:
+        workerdb.close()
+
+
+def promote() -> None:
+    """The dispatcher's tick: due retries ready again (their messages are not needed here)."""
+    with transaction.atomic():
+        writes.promote_due()

@@ -5,7 +5,6 @@ job page, triage and `jobs show` read them; prune and delete take them with thei
 import uuid
 from datetime import timedelta
 from io import StringIO
-from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -16,11 +15,8 @@ from django.utils import timezone
 from jobs.base import publish
 from jobs.ledger import recovery, writes
 from jobs.models import Job, JobAttempt, State
-from jobs.worker import workerdb
-from jobs.worker.execution import task_result
 from tests.forum.factories import UserFactory
-from tests.jobs import helpers
-from tests.jobs.helpers import wait_for_state
+from tests.jobs.helpers import claim_run, end, promote, wait_for_state
 from tests.jobs.sample_jobs import FlakyJob, RecordJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,10 +38,10 @@ def test_a_job_retried_twice_then_finished_has_three_runs_with_their_errors():
     job_id = RecordJob.delay("flaky").id
     before = timezone.now()
     for n in (1, 2):
-        attempt = claim(job_id)
+        attempt = claim_run(job_id)
         end(job_id, attempt, State.SCHEDULED, error=smtp_error(n))
         promote()
-    end(job_id, claim(job_id), State.FINISHED)
+    end(job_id, claim_run(job_id), State.FINISHED)
     runs = list(Job.objects.get(pk=job_id).runs.order_by("attempt"))
     assert [(r.attempt, r.outcome) for r in runs] == [
         (1, "retried"),
@@ -65,7 +61,7 @@ def test_a_job_retried_twice_then_finished_has_three_runs_with_their_errors():
 
 def test_a_run_that_fails_its_last_attempt_is_kept_as_failed():
     job_id = RecordJob.delay("doomed").id
-    end(job_id, claim(job_id), State.FAILED, error=smtp_error(1))
+    end(job_id, claim_run(job_id), State.FAILED, error=smtp_error(1))
     (run,) = Job.objects.get(pk=job_id).runs.all()
     assert (run.outcome, run.error_class, run.error_message) == (
         "failed",
@@ -76,7 +72,7 @@ def test_a_run_that_fails_its_last_attempt_is_kept_as_failed():
 
 def test_an_orphan_recovered_by_the_dispatcher_leaves_a_lost_run():
     job_id = RecordJob.delay("orphan").id
-    claim(job_id)  # by no live process: taken for dead at once
+    claim_run(job_id)  # by no live process: taken for dead at once
     with transaction.atomic():
         ready, _failed = recovery.recover_orphans()
         publish(ready)
@@ -93,7 +89,7 @@ def test_an_orphan_recovered_by_the_dispatcher_leaves_a_lost_run():
 
 def test_a_terminated_run_is_kept_as_discarded():
     job_id = RecordJob.delay("terminated").id
-    claim(job_id)
+    claim_run(job_id)
     assert writes.discard_revoked([job_id], reason="terminated", terminated_on="test") == [job_id]
     (run,) = Job.objects.get(pk=job_id).runs.all()
     assert (run.outcome, run.error_class, run.error_message) == (
@@ -112,7 +108,7 @@ def test_an_operator_retry_keeps_the_earlier_runs_and_the_next_run_is_added():
         assert (job.state, job.attempts, job.error_class) == (State.SCHEDULED, 0, "")
         assert job.runs.count() == 2
     promote()
-    end(one, claim(one), State.FINISHED)
+    end(one, claim_run(one), State.FINISHED)
     runs = list(Job.objects.get(pk=one).runs.order_by("finished_at"))
     assert [(r.attempt, r.outcome) for r in runs] == [
         (1, "retried"),
@@ -174,7 +170,7 @@ def test_the_job_page_lists_every_run_newest_first_after_an_operator_retry(admin
     job_id = failed_twice("page", message="<b>SMTP</b> down")
     Job.objects.get(pk=job_id).retry()
     promote()
-    claim(job_id)  # running now
+    claim_run(job_id)  # running now
     page = admin_client.get(reverse("admin:jobs_dashboard_job", args=[job_id]))
     text = page.content.decode()
     assert "1 of 5 (3 runs in all" in text
@@ -223,9 +219,9 @@ def test_a_moderator_without_permissions_gets_403_on_a_job_page_a_reader_sees_it
 def test_triage_counts_the_errors_of_runs_and_the_jobs_failed_now(admin_client):
     recovered = RecordJob.delay("recovered").id
     for n in range(1, 5):
-        end(recovered, claim(recovered), State.SCHEDULED, error=smtp_error(n))
+        end(recovered, claim_run(recovered), State.SCHEDULED, error=smtp_error(n))
         promote()
-    end(recovered, claim(recovered), State.FINISHED)
+    end(recovered, claim_run(recovered), State.FINISHED)
     failed_twice("failing")  # one more ConnectionError retried, then one failed
     old = failed_twice("old")
     Job.objects.filter(pk=old).update(finished_at=timezone.now() - timedelta(days=2))
@@ -258,32 +254,6 @@ def test_jobs_show_prints_every_run():
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def claim(job_id: str) -> int:
-    """A worker's claim (ready → claimed) on the worker's connection; the attempt it counts."""
-    claimed = helpers.claim(job_id)
-    assert claimed is not None, f"job {job_id} was not ready"
-    return claimed.attempt
-
-
-def end(job_id: str, attempt: int, state: State, *, error=("", "", "")) -> None:
-    """The run's outcome, written as a worker writes it (writes.conclude)."""
-    request = SimpleNamespace(argsrepr=None, kwargsrepr=None, hostname="test")
-    status = "SUCCESS" if state == State.FINISHED else "FAILURE"
-    result = task_result(RecordJob, request, (), {}, status, {"state": str(state)})
-    retry_at = timezone.now() - timedelta(seconds=1) if state == State.SCHEDULED else None
-    outcome = writes.Outcome(job_id, attempt, state, result, error, retry_at)
-    try:
-        assert writes.conclude([outcome]) == 1
-    finally:
-        workerdb.close()
-
-
-def promote() -> None:
-    """The dispatcher's tick: due retries ready again (their messages are not needed here)."""
-    with transaction.atomic():
-        writes.promote_due()
-
-
 def smtp_error(n: int, message: str = "SMTP down") -> tuple[str, str, str]:
     text = f"{message} (run {n})"
     return "ConnectionError", text, TRACEBACK.format(text)
@@ -292,13 +262,13 @@ def smtp_error(n: int, message: str = "SMTP down") -> tuple[str, str, str]:
 def failed_twice(key: str, *, message: str = "SMTP down") -> str:
     """A job whose first run was retried and whose second failed."""
     job_id = RecordJob.delay(key).id
-    end(job_id, claim(job_id), State.SCHEDULED, error=smtp_error(1, message))
+    end(job_id, claim_run(job_id), State.SCHEDULED, error=smtp_error(1, message))
     promote()
-    end(job_id, claim(job_id), State.FAILED, error=smtp_error(2, message))
+    end(job_id, claim_run(job_id), State.FAILED, error=smtp_error(2, message))
     return job_id
 
 
 def finished_once(key: str) -> str:
     job_id = RecordJob.delay(key).id
-    end(job_id, claim(job_id), State.FINISHED)
+    end(job_id, claim_run(job_id), State.FINISHED)
     return job_id
