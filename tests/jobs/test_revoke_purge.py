@@ -83,14 +83,23 @@ def drained(queue: str) -> None:
 
 
 def lose_message(job_id, queue: str) -> None:
-    """Delete a job's message from Redis, as a worker dying before its claim would."""
+    """Delete a job's message from Redis, as a worker dying before its claim would.
+
+    The message can be out of the queue for a moment: a worker that has just cancelled its
+    consumer of a paused queue still has a BRPOP outstanding on it (up to kombu's 1 s
+    timeout), and hands what that BRPOP pops straight back ("Requeuing undeliverable
+    message ... No consumers"). So look until it is back."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in [queue] + [f"{queue}{PRIORITY_SEP}{step}" for step in range(1, 10)]:
-        for raw in client.lrange(key, 0, -1):
-            if json.loads(raw)["headers"]["id"] == str(job_id):
-                client.lrem(key, 1, raw)
-                return
-    raise AssertionError(f"no message of job {job_id} in {queue}")
+    keys = [queue] + [f"{queue}{PRIORITY_SEP}{step}" for step in range(1, 10)]
+
+    def removed() -> bool:
+        for key in keys:
+            for raw in client.lrange(key, 0, -1):
+                if json.loads(raw)["headers"]["id"] == str(job_id):
+                    return client.lrem(key, 1, raw) == 1
+        return False
+
+    wait_for(removed, timeout=10, message=f"the message of job {job_id} in {queue}")
 
 
 def lost_message(queue: str) -> str:
