@@ -376,5 +376,12 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Celery's "Task … succeeded in …s" (and its retry and reject lines) say at INFO what
+        # each run's job.finish, job.retry or job.discard line says: one line per run is
+        # enough at INFO, and the pool process, which runs the jobs, pays for each line.
+        # Failures stay (ERROR); LOG_LEVEL=DEBUG shows them all.
+        "celery.app.trace": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
+    },
 }
