@@ -1,0 +1,147 @@
+"""The claim's cost in PostgreSQL: backend CPU per claimed job, one statement per job (the
+claim every run makes, jobs.ledger.writes.claim) against one statement per batch.
+
+Fills the ledger of DATABASE_URL (use a scratch database: it truncates the jobs tables) with
+--jobs ready jobs and claims them through writes.claim on the worker's own connection
+(jobs.worker.workerdb), reading that backend's CPU from /proc; then the same with the ledger's
+triggers disabled (their share of the cost); then `UPDATE … WHERE id = ANY(batch)` in
+batches of --batch, the statement a batched claim would make. Rounds interleave the three;
+the figures are medians. PostgreSQL must run on this machine (its backend's /proc entry).
+
+Prints `name = value unit` lines; exits non-zero if it could not measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TICKS = os.sysconf("SC_CLK_TCK")
+FILL = """
+INSERT INTO jobs_job (id, class_name, queue, priority, args, kwargs, state, scheduled_at,
+    attempts, max_attempts, worker, process_id, concurrency_key, concurrency_limit,
+    concurrency_duration, created_at, published_at, claimed_at, error_class, error_message,
+    error_traceback)
+SELECT id, 'BenchClaimJob', 'default', 0, '[1]', '{}', 'ready', now(), 0, 5, '', NULL, '',
+    0, 0, now(), now(), NULL, '', '', ''
+FROM unnest(%s::uuid[]) id
+"""
+BATCH = """
+UPDATE jobs_job SET state = 'claimed', attempts = attempts + 1, worker = %s,
+    process_id = %s, claimed_at = now()
+WHERE id = ANY(%s) AND state = 'ready'
+RETURNING id, attempts, max_attempts, claimed_at
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--jobs", type=int, default=3000, help="jobs claimed per figure")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=8, help="jobs per batched statement")
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL"):
+        parser.error("DATABASE_URL must be set (use a scratch database)")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")  # settings need one; unused
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    bench = ClaimBench(args.jobs, args.batch)
+    if not bench.stat.exists():
+        print("PostgreSQL's backend is not a process of this machine", file=sys.stderr)
+        return 1
+    sides: dict[str, Callable[[list[str]], int]] = {
+        "claim_pg_cpu_per_job": bench.one_by_one,
+        "claim_pg_cpu_per_job_without_triggers": bench.without_triggers,
+        f"claim_pg_cpu_per_job_batched_{args.batch}": bench.batched,
+    }
+    figures: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(args.rounds):
+        for name, claim in sides.items():
+            figures[name].append(bench.measure(claim))
+    bench.db.execute("TRUNCATE jobs_job, jobs_jobmetric, jobs_jobattempt, jobs_jobstat")
+    for name, values in figures.items():
+        print(f"{name} = {statistics.median(values):.0f} us")
+    return 0
+
+
+class ClaimBench:
+    """Claims on the worker's own connection (jobs.worker.workerdb), its backend's CPU read
+    from /proc."""
+
+    def __init__(self, jobs: int, batch: int) -> None:
+        from jobs.worker import workerdb
+
+        self.jobs, self.batch, self.workerdb = jobs, batch, workerdb
+        self.db = workerdb.connection()
+        row = self.db.execute("SELECT pg_backend_pid()").fetchone()
+        self.stat = Path(f"/proc/{row[0] if row else 0}/stat")
+
+    def cpu(self) -> float:
+        fields = self.stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def measure(self, claim: Callable[[list[str]], int]) -> float:
+        """Backend CPU per job, in µs, to claim a fresh ledger of ready jobs."""
+        self.db.execute("TRUNCATE jobs_job, jobs_jobmetric, jobs_jobattempt, jobs_jobstat")
+        ids = [str(uuid.uuid4()) for _ in range(self.jobs)]
+        self.db.execute(FILL, [ids])
+        self.db.execute("VACUUM ANALYZE jobs_job")
+        before = self.cpu()
+        claimed = claim(ids)
+        used = self.cpu() - before
+        if claimed != len(ids):
+            raise SystemExit(f"claimed {claimed} of {len(ids)} jobs")
+        return used / len(ids) * 1e6
+
+    def one_by_one(self, ids: list[str]) -> int:
+        from jobs.ledger import writes
+
+        claims = [
+            writes.claim(
+                job_id=job_id,
+                class_name="BenchClaimJob",
+                queue="default",
+                priority=0,
+                args=[1],
+                kwargs={},
+                worker="bench@localhost",
+                process_id=None,
+                max_attempts=5,
+            )
+            for job_id in ids
+        ]
+        return sum(claim is not None for claim in claims)
+
+    def without_triggers(self, ids: list[str]) -> int:
+        self.db.execute("ALTER TABLE jobs_job DISABLE TRIGGER USER")
+        try:
+            return self.one_by_one(ids)
+        finally:
+            self.db.execute("ALTER TABLE jobs_job ENABLE TRIGGER USER")
+
+    def batched(self, ids: list[str]) -> int:
+        batches = [ids[start : start + self.batch] for start in range(0, len(ids), self.batch)]
+        return sum(
+            len(self.workerdb.fetchall(BATCH, ["bench@localhost", None, batch]))
+            for batch in batches
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
