@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=3000, help="jobs claimed per figure")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8, help="jobs per batched statement")
+    parser.add_argument(
+        "--outcomes", type=int, default=25, help="outcomes per conclude (one flush's worth)"
+    )
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL"):
         parser.error("DATABASE_URL must be set (use a scratch database)")
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    bench = ClaimBench(args.jobs, args.batch)
+    bench = ClaimBench(args.jobs, args.batch, args.outcomes)
     if not bench.stat.exists():
         print("PostgreSQL's backend is not a process of this machine", file=sys.stderr)
         return 1
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "claim_pg_cpu_per_job": bench.one_by_one,
         "claim_pg_cpu_per_job_without_triggers": bench.without_triggers,
         f"claim_pg_cpu_per_job_batched_{args.batch}": bench.batched,
+        f"conclude_pg_cpu_per_job_batches_of_{args.outcomes}": bench.conclude,
     }
     figures: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(args.rounds):
@@ -84,10 +88,10 @@ class ClaimBench:
     """Claims on the worker's own connection (jobs.worker.workerdb), its backend's CPU read
     from /proc."""
 
-    def __init__(self, jobs: int, batch: int) -> None:
+    def __init__(self, jobs: int, batch: int, outcomes: int) -> None:
         from jobs.worker import workerdb
 
-        self.jobs, self.batch, self.workerdb = jobs, batch, workerdb
+        self.jobs, self.batch, self.outcomes, self.workerdb = jobs, batch, outcomes, workerdb
         self.db = workerdb.connection()
         row = self.db.execute("SELECT pg_backend_pid()").fetchone()
         self.stat = Path(f"/proc/{row[0] if row else 0}/stat")
@@ -97,10 +101,16 @@ class ClaimBench:
         return (int(fields[11]) + int(fields[12])) / TICKS
 
     def measure(self, claim: Callable[[list[str]], int]) -> float:
-        """Backend CPU per job, in µs, to claim a fresh ledger of ready jobs."""
-        self.db.execute("TRUNCATE jobs_job, jobs_jobmetric, jobs_jobattempt, jobs_jobstat")
+        """Backend CPU per job, in µs, to claim a fresh ledger of ready jobs (to conclude
+        them, for `conclude`: their claims are made before the clock starts)."""
+        self.db.execute(
+            "TRUNCATE jobs_job, jobs_jobmetric, jobs_jobattempt, jobs_jobstat, "
+            "django_celery_results_taskresult"
+        )
         ids = [str(uuid.uuid4()) for _ in range(self.jobs)]
         self.db.execute(FILL, [ids])
+        if claim == self.conclude:
+            self.batched(ids)
         self.db.execute("VACUUM ANALYZE jobs_job")
         before = self.cpu()
         claimed = claim(ids)
@@ -134,6 +144,30 @@ class ClaimBench:
             return self.one_by_one(ids)
         finally:
             self.db.execute("ALTER TABLE jobs_job ENABLE TRIGGER USER")
+
+    def conclude(self, ids: list[str]) -> int:
+        """Finished outcomes of claimed jobs, as OutcomeBuffer flushes them (TaskResult too)."""
+        from jobs.ledger import writes
+        from jobs.models import State
+
+        result: writes.TaskResultColumns = {
+            "task_name": "BenchClaimJob",
+            "task_args": '"(1,)"',
+            "task_kwargs": '"{}"',
+            "status": "SUCCESS",
+            "worker": "bench@localhost",
+            "content_type": "application/json",
+            "content_encoding": "utf-8",
+            "result": "null",
+            "traceback": None,
+            "meta": '{"children": []}',
+            "periodic_task_name": None,
+        }
+        outcomes = [writes.Outcome(job_id, 1, State.FINISHED, result) for job_id in ids]
+        return sum(
+            writes.conclude(outcomes[start : start + self.outcomes])
+            for start in range(0, len(outcomes), self.outcomes)
+        )
 
     def batched(self, ids: list[str]) -> int:
         batches = [ids[start : start + self.batch] for start in range(0, len(ids), self.batch)]
