@@ -356,10 +356,17 @@ class Bench:
             cursor.execute(
                 "DELETE FROM django_celery_results_taskresult WHERE task_name = 'NoopJob'"
             )
+            # The runs and stats the ledger's triggers wrote (not deleted with their jobs):
+            # kept, each round would insert into bigger tables than the last.
+            cursor.execute("DELETE FROM jobs_jobattempt WHERE class_name = 'NoopJob'")
+            cursor.execute("DELETE FROM jobs_jobstat WHERE class_name = 'NoopJob'")
             # Each run leaves ~2 dead row versions per job; autovacuum is off on some servers
             # (this machine's among them), and even on it would not keep up between rounds:
             # later rounds would measure the bloat, not the layer.
-            cursor.execute("VACUUM (ANALYZE) jobs_job, django_celery_results_taskresult")
+            cursor.execute(
+                "VACUUM (ANALYZE) jobs_job, django_celery_results_taskresult, jobs_jobattempt, "
+                "jobs_jobstat"
+            )
 
     @contextlib.contextmanager
     def workers(self, side: str) -> Iterator[tuple[subprocess.Popen, str]]:
