@@ -9,6 +9,7 @@ import redis
 from django.conf import settings
 from kombu import Connection
 
+from config.celery import app
 from jobs.models import Job, State
 from tests.jobs.helpers import wait_for, wait_for_state
 from tests.jobs.sample_jobs import NapJob, RecordJob, runs
@@ -37,6 +38,31 @@ def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private
     )
     retries = re.findall(r"Trying again (in [\d.]+ seconds?)", processes.log(worker))
     assert set(retries) == {"in 1.00 second"}, retries
+    private_redis.start()
+    key = uuid.uuid4().hex
+    result = RecordJob.delay(key)
+    wait_for_state(result.id, State.FINISHED, timeout=30)
+    assert runs(key) == 1
+    assert worker.poll() is None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_lost_redis_while_it_ran_a_remote_control_command_reconnects(
+    processes, private_redis
+):
+    """kombu retried the command's reply until Redis returned, on the worker's event loop: the
+    worker never noticed the lost connection (jobs.worker.control.Mailbox bounds the retries).
+    The heartbeat's own `inspect active_queues` hit the same window now and then."""
+    worker = processes.worker(env=private_redis.env)
+    app.control.broadcast(
+        "test_nap", arguments={"seconds": 2}, destination=[worker.hostname], reply=True, timeout=0
+    )
+    wait_for(lambda: "test_nap sleeping" in processes.log(worker), message="the command to run")
+    private_redis.stop()  # before the command replies
+    wait_for(
+        lambda: "Cannot connect" in processes.log(worker), timeout=15, message="the lost connection"
+    )
     private_redis.start()
     key = uuid.uuid4().hex
     result = RecordJob.delay(key)
