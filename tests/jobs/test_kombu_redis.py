@@ -24,6 +24,20 @@ def test_a_channel_detached_from_its_connection_raises_a_connection_error():
         pass
 
 
+def test_a_channel_builds_its_pipelines_on_its_pool_until_the_pool_is_rebuilt():
+    with Connection(settings.REDIS_URL) as conn:
+        channel = conn.default_channel
+        with channel.qos.pipe_or_acquire() as pipe:
+            assert pipe.connection_pool is channel.pool
+            assert pipe.ping().execute() == [True]
+        first = channel.pipeline()
+        assert channel.pipeline(transaction=False).response_callbacks is first.response_callbacks
+        channel._disconnect_pools()  # what a lost connection does
+        rebuilt = channel.pipeline()
+        assert rebuilt.connection_pool is channel.pool is not first.connection_pool
+        assert rebuilt.ping().execute() == [True]
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private_redis):
