@@ -21,7 +21,7 @@ kombu_redis.install()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("naija_forum")
+app = Celery("naija_forum", control=control.Control)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -27,21 +27,28 @@ messages into task ids (collect_purged_ids: a batch per script, popped and recor
 and discards the jobs still ready (jobs.ledger.recovery.discard_purged) before it looks for
 lost messages. Decoding the messages in the purge itself would block Redis for 25 µs a message
 (2.5 s for 100,000, beyond every client's 2 s socket timeout).
+
+Pipelines are built over the channel's connection pool (Channel.pipeline): kombu built a new
+redis-py client for each, two per message a worker takes (the unacked copy, then the ack), most
+of it spent rebuilding the client's response callbacks. No client is kept: only the callbacks,
+once per pool (docs/PERFORMANCE.md, issue 20).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.util import Finalize
 from typing import TYPE_CHECKING, Any, cast
 
 from kombu.transport import TRANSPORT_ALIASES, redis
 from kombu.transport.virtual import Channel as VirtualChannel
+from redis.client import Pipeline
 
 if TYPE_CHECKING:
-    from redis import Redis
+    from redis import ConnectionPool, Redis
 
 logger = logging.getLogger("jobs.kombu_redis")
 
@@ -131,9 +138,35 @@ class QoS(redis.QoS):
         self._delivered.restored = True
         return None
 
+    @contextmanager
+    def pipe_or_acquire(
+        self, pipe: Pipeline | None = None, client: Redis | None = None
+    ) -> Iterator[Pipeline]:
+        if pipe:
+            yield pipe
+        elif client:
+            yield client.pipeline()
+        else:
+            yield cast(Channel, self.channel).pipeline()
+
 
 class Channel(redis.Channel):
     QoS = QoS
+    _callbacks_pool: ConnectionPool | None = None
+    _callbacks: Any = None
+
+    def pipeline(self, transaction: bool = True) -> Pipeline:
+        """A pipeline on the channel's pool, as `conn_or_acquire()` then `.pipeline()` gives,
+        without building a client (module docstring)."""
+        if self.global_keyprefix:  # kombu's prefixing client and pipeline: not ours to copy
+            with self.conn_or_acquire() as client:
+                return cast(Pipeline, client.pipeline(transaction))
+        pool = self.pool  # rebuilt after a reconnect; raises once the channel is detached
+        if self._callbacks_pool is not pool:
+            with self.conn_or_acquire() as client:  # the callbacks its clients get
+                self._callbacks = client.response_callbacks
+            self._callbacks_pool = pool
+        return Pipeline(pool, self._callbacks, transaction, None)
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         # Any other use of a detached channel: a connection error, which kombu and Celery

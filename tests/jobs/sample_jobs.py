@@ -1,19 +1,33 @@
 """Jobs for the job-layer tests; workers started by the tests import this module (--include).
 
 Each records its runs in Redis (INCR), so a test in another process can count executions.
+It also registers `test_nap`, a remote-control command that sleeps (only workers started by
+the tests know it).
 """
 
+import logging
 import os
 import signal
 import time
 
 import redis
+from celery.worker.control import control_command
 from django.conf import settings
 from django.db import connection
 
 from forum.models import User
 from jobs.base import ApplicationJob, register
 from jobs.ledger.concurrency import ConcurrencyLimit
+
+logger = logging.getLogger(__name__)
+
+
+@control_command()
+def test_nap(state, seconds: float) -> dict:
+    """Holds the worker's event loop (remote-control commands run on it), then replies."""
+    logger.warning("test_nap sleeping %s s", seconds)
+    time.sleep(seconds)
+    return {"ok": f"slept {seconds}"}
 
 
 def runs(key: str) -> int:

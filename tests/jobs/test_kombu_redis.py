@@ -9,6 +9,7 @@ import redis
 from django.conf import settings
 from kombu import Connection
 
+from config.celery import app
 from jobs.models import Job, State
 from tests.jobs.helpers import wait_for, wait_for_state
 from tests.jobs.sample_jobs import NapJob, RecordJob, runs
@@ -21,6 +22,20 @@ def test_a_channel_detached_from_its_connection_raises_a_connection_error():
     channel.connection.client = None  # as kombu leaves it after a failed close
     with pytest.raises(redis.ConnectionError, match="detached"), channel.conn_or_acquire():
         pass
+
+
+def test_a_channel_builds_its_pipelines_on_its_pool_until_the_pool_is_rebuilt():
+    with Connection(settings.REDIS_URL) as conn:
+        channel = conn.default_channel
+        with channel.qos.pipe_or_acquire() as pipe:
+            assert pipe.connection_pool is channel.pool
+            assert pipe.ping().execute() == [True]
+        first = channel.pipeline()
+        assert channel.pipeline(transaction=False).response_callbacks is first.response_callbacks
+        channel._disconnect_pools()  # what a lost connection does
+        rebuilt = channel.pipeline()
+        assert rebuilt.connection_pool is channel.pool is not first.connection_pool
+        assert rebuilt.ping().execute() == [True]
 
 
 @pytest.mark.worker
@@ -37,6 +52,31 @@ def test_a_worker_reconnects_every_second_while_redis_is_down(processes, private
     )
     retries = re.findall(r"Trying again (in [\d.]+ seconds?)", processes.log(worker))
     assert set(retries) == {"in 1.00 second"}, retries
+    private_redis.start()
+    key = uuid.uuid4().hex
+    result = RecordJob.delay(key)
+    wait_for_state(result.id, State.FINISHED, timeout=30)
+    assert runs(key) == 1
+    assert worker.poll() is None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_lost_redis_while_it_ran_a_remote_control_command_reconnects(
+    processes, private_redis
+):
+    """kombu retried the command's reply until Redis returned, on the worker's event loop: the
+    worker never noticed the lost connection (jobs.worker.control.Mailbox bounds the retries).
+    The heartbeat's own `inspect active_queues` hit the same window now and then."""
+    worker = processes.worker(env=private_redis.env)
+    app.control.broadcast(
+        "test_nap", arguments={"seconds": 2}, destination=[worker.hostname], reply=True, timeout=0
+    )
+    wait_for(lambda: "test_nap sleeping" in processes.log(worker), message="the command to run")
+    private_redis.stop()  # before the command replies
+    wait_for(
+        lambda: "Cannot connect" in processes.log(worker), timeout=15, message="the lost connection"
+    )
     private_redis.start()
     key = uuid.uuid4().hex
     result = RecordJob.delay(key)
