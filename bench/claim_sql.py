@@ -4,9 +4,11 @@ claim every run makes, jobs.ledger.writes.claim) against one statement per batch
 Fills the ledger of DATABASE_URL (use a scratch database: it truncates the jobs tables) with
 --jobs ready jobs and claims them through writes.claim on the worker's own connection
 (jobs.worker.workerdb), reading that backend's CPU from /proc; then the same with the ledger's
-triggers disabled (their share of the cost); then `UPDATE … WHERE id = ANY(batch)` in
-batches of --batch, the statement a batched claim would make. Rounds interleave the three;
-the figures are medians. PostgreSQL must run on this machine (its backend's /proc entry).
+triggers disabled (their share of the cost); then the INSERT … ON CONFLICT alone (the claim
+until 2026-12-05, now its fallback); then `UPDATE … WHERE id = ANY(batch)` in batches of
+--batch, the statement a batched claim would make; then outcomes as a worker concludes them,
+--outcomes per statement. Rounds interleave them; the figures are medians. PostgreSQL must
+run on this machine (its backend's /proc entry).
 
 Prints `name = value unit` lines; exits non-zero if it could not measure.
 """
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     sides: dict[str, Callable[[list[str]], int]] = {
         "claim_pg_cpu_per_job": bench.one_by_one,
         "claim_pg_cpu_per_job_without_triggers": bench.without_triggers,
+        "claim_pg_cpu_per_job_insert_on_conflict": bench.insert_on_conflict,
         f"claim_pg_cpu_per_job_batched_{args.batch}": bench.batched,
         f"conclude_pg_cpu_per_job_batches_of_{args.outcomes}": bench.conclude,
     }
@@ -167,6 +170,21 @@ class ClaimBench:
         return sum(
             writes.conclude(outcomes[start : start + self.outcomes])
             for start in range(0, len(outcomes), self.outcomes)
+        )
+
+    def insert_on_conflict(self, ids: list[str]) -> int:
+        """The claim as it was until 2026-12-05, and still is when the plain UPDATE claims
+        nothing: one INSERT … ON CONFLICT DO UPDATE per job (it fires both the ledger's
+        INSERT and UPDATE triggers)."""
+        from jobs.ledger import writes
+
+        return sum(
+            self.workerdb.fetchone(
+                writes._CLAIM_OR_ADOPT,
+                [job_id, "BenchClaimJob", "default", 0, "[1]", "{}", 5, "bench@localhost", None],
+            )
+            is not None
+            for job_id in ids
         )
 
     def batched(self, ids: list[str]) -> int:

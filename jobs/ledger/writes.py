@@ -2,9 +2,9 @@
 
 Workers, the dispatcher (publishing, recovery, concurrency), the enqueue path, queue pauses
 and operator actions all change `jobs_job` here and nowhere else (tests/jobs/test_structure.py
-checks it). Statements are few and set-based: a worker's claim is one round trip, and
-outcomes (ledger row + django-celery-results row) take one statement per batch, both on the
-worker's own prepared-statement connection (jobs.worker.workerdb).
+checks it). Statements are few and set-based: a worker's claim of a ready job is one round
+trip, and outcomes (ledger row + django-celery-results row) take one statement per batch, both
+on the worker's own prepared-statement connection (jobs.worker.workerdb).
 """
 
 from __future__ import annotations
@@ -236,39 +236,56 @@ def claim(
 ) -> Claim | None:
     """ready → claimed, counting the attempt; None when the job is not ready.
 
-    One INSERT … ON CONFLICT DO UPDATE, for two reasons. A message with no ledger row (sent by
-    beat, `celery call` or Flower) is adopted: the row is created already claimed. And unlike
-    a plain UPDATE, which skips a row whose committed version is not `ready`, ON CONFLICT
-    waits for a transaction still holding the row (the dispatcher publishes before it
-    commits) and then checks the new version: a message that outruns that commit still runs.
+    First a plain UPDATE of a `ready` row: the case of nearly every message, and the cheapest
+    statement (it fires only the ledger's UPDATE trigger, and sends no arguments). It claims
+    nothing in two cases, which the INSERT … ON CONFLICT DO UPDATE below then settles:
+    - a message with no ledger row (sent by beat, `celery call` or Flower) is adopted: the row
+      is created already claimed;
+    - a message that outran the commit that made its job ready (the dispatcher publishes
+      before it commits): an UPDATE skips a row whose committed version is not `ready`, but
+      ON CONFLICT waits for the transaction holding the row and then checks the new version,
+      so the job still runs.
+    A duplicate message, or one for a job already done, costs both statements and claims
+    nothing. (A `ready` row another transaction holds makes the UPDATE wait and recheck.)
     """
-    row = workerdb.fetchone(
-        """
-        INSERT INTO jobs_job AS j (id, class_name, queue, priority, args, kwargs, state,
-            scheduled_at, attempts, max_attempts, worker, process_id, concurrency_key,
-            concurrency_limit, concurrency_duration, created_at, published_at, claimed_at,
-            error_class, error_message, error_traceback)
-        VALUES (%s, %s, %s, %s, %s, %s, 'claimed', now(), 1, %s, %s, %s, '', 0, 0, now(),
-            now(), now(), '', '', '')
-        ON CONFLICT (id) DO UPDATE
-            SET state = 'claimed', attempts = j.attempts + 1, worker = EXCLUDED.worker,
-                process_id = EXCLUDED.process_id, claimed_at = now()
-            WHERE j.state = 'ready'
-        RETURNING j.attempts, j.max_attempts, j.claimed_at
-        """,
-        [
-            job_id,
-            class_name,
-            queue,
-            priority,
-            json.dumps(args),
-            json.dumps(kwargs),
-            max_attempts,
-            worker,
-            process_id,
-        ],
-    )
+    row = workerdb.fetchone(_CLAIM_READY, [worker, process_id, job_id])
+    if row is None:
+        row = workerdb.fetchone(
+            _CLAIM_OR_ADOPT,
+            [
+                job_id,
+                class_name,
+                queue,
+                priority,
+                json.dumps(args),
+                json.dumps(kwargs),
+                max_attempts,
+                worker,
+                process_id,
+            ],
+        )
     return Claim(*row) if row else None
+
+
+_CLAIM_READY = """
+    UPDATE jobs_job SET state = 'claimed', attempts = attempts + 1, worker = %s,
+        process_id = %s, claimed_at = now()
+    WHERE id = %s AND state = 'ready'
+    RETURNING attempts, max_attempts, claimed_at
+"""
+_CLAIM_OR_ADOPT = """
+    INSERT INTO jobs_job AS j (id, class_name, queue, priority, args, kwargs, state,
+        scheduled_at, attempts, max_attempts, worker, process_id, concurrency_key,
+        concurrency_limit, concurrency_duration, created_at, published_at, claimed_at,
+        error_class, error_message, error_traceback)
+    VALUES (%s, %s, %s, %s, %s, %s, 'claimed', now(), 1, %s, %s, %s, '', 0, 0, now(),
+        now(), now(), '', '', '')
+    ON CONFLICT (id) DO UPDATE
+        SET state = 'claimed', attempts = j.attempts + 1, worker = EXCLUDED.worker,
+            process_id = EXCLUDED.process_id, claimed_at = now()
+        WHERE j.state = 'ready'
+    RETURNING j.attempts, j.max_attempts, j.claimed_at
+"""
 
 
 def _outcome_columns(outcomes: Sequence[Outcome]) -> list[list[Any]]:

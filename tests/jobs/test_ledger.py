@@ -37,6 +37,33 @@ def test_a_claim_waits_for_the_dispatchers_commit_then_runs_the_job():
     assert Job.objects.get(pk=job_id).state == State.CLAIMED
 
 
+@pytest.mark.parametrize(
+    ("change", "claimed"),
+    [({"priority": 3}, True), ({"state": State.DISCARDED}, False)],
+    ids=["still-ready", "discarded-meanwhile"],
+)
+def test_a_claim_waits_for_a_transaction_holding_the_ready_row_and_sees_its_change(change, claimed):
+    """The claim's plain UPDATE, on a row that is ready when it looks: it waits for the
+    transaction that holds the row (an operator's action, say), then claims what that
+    transaction left, and nothing if it left the job no longer ready."""
+    job_id = RecordJob.delay("held").id
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.update(claim=claim(job_id)))
+    with transaction.atomic():
+        Job.objects.filter(pk=job_id).update(**change)
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive(), "the claim must wait for the row, not skip it"
+    worker.join(10)
+    job = Job.objects.get(pk=job_id)
+    if claimed:
+        assert outcome["claim"].attempt == 1
+        assert (job.state, job.attempts) == (State.CLAIMED, 1)
+    else:
+        assert outcome["claim"] is None
+        assert (job.state, job.attempts) == (State.DISCARDED, 0)
+
+
 def test_a_second_claim_of_the_same_job_gets_nothing():
     job_id = RecordJob.delay("twice").id
     assert claim(job_id).attempt == 1
