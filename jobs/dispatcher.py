@@ -41,6 +41,7 @@ from jobs.ledger import concurrency, recovery, stats, writes
 from jobs.ledger.pauses import paused_queues
 from jobs.revokes import RevokeListener
 from jobs.worker import processes
+from jobs.worker.execution import database_outage
 
 logger = logging.getLogger("jobs.dispatcher")
 
@@ -67,6 +68,10 @@ class Dispatcher:
         self.last_compact = time.monotonic()
         self.last_heartbeat = 0.0
         self.last_probe = 0.0
+        # When this dispatcher last failed to reach PostgreSQL, or started (time.monotonic):
+        # orphans wait until every process has had the threshold to heartbeat since
+        # (jobs.ledger.recovery.recover_orphans).
+        self.database_lost_at = time.monotonic()
         # The job classes with a retry probe, found on first use.
         self.probed: list[ApplicationJob] | None = None
 
@@ -93,6 +98,8 @@ class Dispatcher:
             except Exception as error:
                 failures += 1
                 moved = 0
+                if database_outage(error):
+                    self.database_lost_at = time.monotonic()
                 logger.warning(
                     "dispatcher.error (%d in a row) %s: %s", failures, type(error).__name__, error
                 )
@@ -166,7 +173,9 @@ class Dispatcher:
 
     def recover(self) -> dict[str, int]:
         with transaction.atomic():
-            orphans, failed = recovery.recover_orphans(limit=self.batch_size)
+            orphans, failed = recovery.recover_orphans(
+                limit=self.batch_size, reachable_for=time.monotonic() - self.database_lost_at
+            )
             publish(orphans)
         if failed:
             logger.error("dispatcher.orphans_failed count=%d (out of attempts)", failed)

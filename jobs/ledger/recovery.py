@@ -27,15 +27,28 @@ logger = logging.getLogger("jobs.recovery")
 BROKER_EPOCH_KEY = "jobs:broker-epoch"
 
 
-def recover_orphans(*, limit: int = 500) -> tuple[list[Job], int]:
+def recover_orphans(
+    *, limit: int = 500, reachable_for: float | None = None
+) -> tuple[list[Job], int]:
     """Claimed jobs whose process is gone or silent beyond the threshold: re-enqueued with the
     attempt counted, or failed after their last attempt (a poison job must not loop).
 
     Returns the jobs made ready (publish them before the transaction commits) and how many
     failed. Dead process rows are deleted once their jobs are taken care of. Nothing is taken
-    for dead within the threshold after PostgreSQL (re)started: heartbeats could not land.
+    for dead within the threshold after PostgreSQL (re)started, nor while the caller has
+    reached PostgreSQL for less than the threshold (`reachable_for`, seconds: the dispatcher's
+    time since its start or its last database error): heartbeats could not land. The second
+    covers a failover, where the new primary's server has been up for long.
     """
     threshold = settings.JOBS_PROCESS_ALIVE_THRESHOLD
+    if reachable_for is not None and reachable_for < threshold:
+        logger.info(
+            "recovery.waiting PostgreSQL reached again (or this dispatcher started) %.1fs "
+            "ago: processes get %ss to heartbeat",
+            reachable_for,
+            threshold,
+        )
+        return [], 0
     restarted = server_restarted_within(threshold)
     if restarted is not None:
         # Every process's heartbeats stopped while the server was down: their silence says

@@ -72,3 +72,79 @@ def test_dispatcher_heartbeat_file_shows_its_loop_is_alive(processes, tmp_path):
     wait_for(alive.exists, message="the heartbeat file")
     first = alive.stat().st_mtime
     wait_for(lambda: alive.stat().st_mtime > first, message="a fresh heartbeat")
+
+
+def test_after_losing_postgresql_the_dispatcher_gives_every_process_the_threshold_first(
+    settings,
+):
+    """A PostgreSQL failover: heartbeats of live processes could not land while there was no
+    primary, and the promoted server has been up for long, so its start time tells nothing.
+    The dispatcher counts from its own last database error (or its start) instead."""
+    import time
+    from datetime import timedelta
+
+    from jobs.dispatcher import Dispatcher
+    from jobs.models import Process
+    from tests.jobs.helpers import claim
+
+    settings.JOBS_PROCESS_ALIVE_THRESHOLD = 30
+    silent = Process.objects.create(
+        kind=Process.Kind.FORK,
+        name="silent during the failover",
+        hostname="elsewhere",
+        pid=4343,
+        last_heartbeat_at=timezone.now() - timedelta(seconds=120),
+    )
+    job_id = RecordJob.delay("failover-orphan").id
+    claim(job_id)
+    Job.objects.filter(pk=job_id).update(process_id=silent.pk)
+
+    dispatcher = Dispatcher()  # started just now: it waits too
+    dispatcher.recover()
+    assert Job.objects.get(pk=job_id).state == State.CLAIMED
+
+    dispatcher.database_lost_at = time.monotonic() - 10  # PostgreSQL back 10 s ago
+    dispatcher.recover()
+    assert Job.objects.get(pk=job_id).state == State.CLAIMED
+    assert Process.objects.filter(pk=silent.pk).exists()
+
+    dispatcher.database_lost_at = time.monotonic() - 31  # reached for longer: silence counts
+    dispatcher.recover()
+    assert Job.objects.get(pk=job_id).state == State.READY
+    assert not Process.objects.filter(pk=silent.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        ("psycopg", True),  # the server went away (restart, failover)
+        ("django", True),  # the same, as Django's cursor raises it
+        ("kombu", False),  # Redis away: PostgreSQL's heartbeats were landing all along
+        ("syntax", False),  # not an outage
+    ],
+)
+def test_which_errors_count_as_losing_postgresql(error, outage):
+    import kombu.exceptions
+    import psycopg
+    from django.db import OperationalError, connection
+
+    from jobs.worker.execution import database_outage
+
+    if error == "psycopg":
+        exc: Exception = psycopg.OperationalError("server closed the connection unexpectedly")
+    elif error == "django":
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        except OperationalError as raised:
+            exc = raised
+        connection.close()
+    elif error == "kombu":
+        exc = kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379")
+    else:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELEC 1")
+        except Exception as raised:
+            exc = raised
+    assert database_outage(exc) is outage
