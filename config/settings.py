@@ -17,6 +17,7 @@ from django.core.checks.security.base import _check_secret_key  # type: ignore[a
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from config import redis_clients
 from config.proxies import parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -213,6 +214,22 @@ if "REDIS_URL" not in env:
         "Redis), or export e.g. REDIS_URL=redis://127.0.0.1:6379/0"
     )
 REDIS_URL = env("REDIS_URL")
+# Redis behind Sentinel: REDIS_URL lists the Sentinels in kombu's form
+# (sentinel://h1:26379;sentinel://h2:26379;sentinel://h3:26379/0) and this names the primary
+# they monitor. Every Redis client follows it (config.redis_clients, README "Running on
+# several hosts").
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", default="").strip()
+if redis_clients.is_sentinel(REDIS_URL):
+    try:
+        redis_clients.parse_sentinel_url(REDIS_URL)
+    except ValueError as error:
+        raise ImproperlyConfigured(str(error)) from None
+    REDIS_URL = redis_clients.canonical_sentinel_url(REDIS_URL)
+    if not REDIS_SENTINEL_MASTER:
+        raise ImproperlyConfigured(
+            "REDIS_URL names Sentinels (sentinel://…): set REDIS_SENTINEL_MASTER to the name "
+            "they monitor the primary under (`sentinel monitor <name> …` in sentinel.conf)."
+        )
 CELERY_BROKER_URL = REDIS_URL
 # django-celery-results' "django-db" backend, through a factory that sets Django up first: the
 # `celery` CLI (call, result) and Flower load it where Celery's Django fixup never does.
@@ -262,6 +279,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # One Redis list per priority 0-9 (kombu's default has 4 steps): 0 is served first.
     "priority_steps": list(range(10)),
 }
+if REDIS_SENTINEL_MASTER:
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    # Asking a Sentinel for the primary gets the same bounds as talking to Redis.
+    CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {
+        "socket_timeout": 2,
+        "socket_connect_timeout": 2,
+    }
 # Processes heartbeat every interval; a claimed job whose process was silent for longer than
 # the threshold is re-enqueued (attempt counted). A ready job published longer ago than
 # JOBS_REPUBLISH_AFTER whose queue is empty in Redis lost its message and is republished.

@@ -25,6 +25,7 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest
 
+from config import redis_clients
 from config.proxies import client_ip
 from forum import selectors
 from forum.models import User
@@ -121,7 +122,8 @@ def _count(action: str, keys: list[str]) -> int | None:
 
 def _redis() -> redis.Redis:
     if _client["redis"] is None:
-        _client["redis"] = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
+        # REDIS_URL, directly or through its Sentinels (config.redis_clients).
+        _client["redis"] = redis_clients.from_settings(
+            socket_timeout=0.5, socket_connect_timeout=0.5
         )
     return _client["redis"]

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from devtools.embedded import RedisServer
+from devtools.sentinel import SentinelCluster
 from tests.forum.factories import BoardFactory, UserFactory, moderators_group
 
 PASSWORD = "correct horse battery staple"
@@ -226,6 +227,33 @@ def private_redis(tmp_path, settings):
     yield server
     server.stop()
     _switch_broker(app, previous)
+
+
+@pytest.fixture
+def sentinel_redis(tmp_path, settings):
+    """A Redis primary, its replica and three Sentinels (devtools.sentinel); this process's
+    Celery app, settings and Redis clients, and workers started with `env`, go through the
+    Sentinels."""
+    from config.celery import app
+    from forum import ratelimit
+
+    with SentinelCluster(tmp_path) as cluster:
+        previous_url, previous_options = app.conf.broker_url, app.conf.broker_transport_options
+        app.conf.broker_transport_options = {
+            **previous_options,
+            "master_name": cluster.master,
+            "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+        _switch_broker(app, cluster.url)
+        settings.REDIS_URL, settings.REDIS_SENTINEL_MASTER = cluster.url, cluster.master
+        ratelimit._client["redis"] = None
+        cluster.env = {"REDIS_URL": cluster.url, "REDIS_SENTINEL_MASTER": cluster.master}
+        try:
+            yield cluster
+        finally:
+            ratelimit._client["redis"] = None
+            app.conf.broker_transport_options = previous_options
+            _switch_broker(app, previous_url)
 
 
 def _switch_broker(app, url: str) -> None:

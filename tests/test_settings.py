@@ -94,3 +94,63 @@ def test_a_laptop_needs_only_debug_on():
     result = load_settings(DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "True ['127.0.0.1', 'localhost', '[::1]']\n"
+
+
+SENTINELS = "sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26379;sentinel://10.0.0.3:26379/2"
+SHOW_BROKER = (
+    "from django.conf import settings as s; "
+    "print(s.CELERY_BROKER_URL, s.CELERY_BROKER_TRANSPORT_OPTIONS.get('master_name'))"
+)
+
+
+def test_redis_behind_sentinels_sets_the_broker_and_every_client_from_one_url():
+    result = load_settings(
+        SHOW_BROKER,
+        REDIS_URL=SENTINELS,
+        REDIS_SENTINEL_MASTER="naija",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS=HOSTS,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [SENTINELS, "naija"]
+
+
+@pytest.mark.parametrize("master", ["", "   "])
+def test_sentinels_without_the_primarys_name_refuse_to_start_and_say_what_to_set(master):
+    result = load_settings(
+        REDIS_URL=SENTINELS, REDIS_SENTINEL_MASTER=master, SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS=HOSTS
+    )
+    assert result.returncode != 0
+    assert "set REDIS_SENTINEL_MASTER" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sentinel://10.0.0.1:26379;redis://10.0.0.2:6379/0", "is not sentinel://host:port"),
+        ("sentinel://:26379/0", "is not sentinel://host:port"),
+        ("sentinel://10.0.0.1:26379/0;sentinel://10.0.0.2:26379", "after the last Sentinel"),
+        ("sentinel://10.0.0.1:26379/\uff11", "as digits"),  # a fullwidth digit one
+        ("sentinel://10.0.0.1:26379/\u0661", "as digits"),  # an Arabic-Indic digit one
+        ("sentinel://10.0.0.1:99999/0", "port"),
+        ("sentinel://;", "is not sentinel://host:port"),
+        ("SENTINEL://10.0.0.1:26379/0", "is not sentinel://host:port"),  # kombu: lower case
+        (" sentinel://10.0.0.1:26379/0 ;; ", None),  # spaces, empty parts: read as kombu would
+    ],
+)
+def test_a_malformed_sentinel_url_refuses_to_start_and_shows_one_that_works(url, says):
+    """(A well-formed one with stray spaces and separators starts.)"""
+    result = load_settings(
+        SHOW_BROKER,
+        REDIS_URL=url,
+        REDIS_SENTINEL_MASTER="naija",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS=HOSTS,
+    )
+    if says is None:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["sentinel://10.0.0.1:26379/0", "naija"]
+        return
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert "sentinel://10.0.0.1:26379;" in result.stderr or "digits" in result.stderr

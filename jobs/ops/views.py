@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from config import redis_clients
 from jobs.models import Process
 from jobs.ops.metrics import JobsCollector
 
@@ -94,9 +95,8 @@ def _database() -> str:
 
 
 def _redis() -> str:
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+    # The primary, directly or through the Sentinels: a failover shows here as it happens.
+    client = redis_clients.from_settings(socket_timeout=1, socket_connect_timeout=1)
     try:
         client.ping()
     finally:

@@ -1,7 +1,8 @@
 """kombu's Redis transport, made to survive losing Redis while a wait for messages is pending.
 
-`install()` registers it for `redis://` URLs (config/celery.py calls it before the app is
-made), so URLs, logs and Flower are unchanged.
+`install()` registers it for `redis://` URLs, and its Sentinel twin for kombu's `sentinel://`
+ones (config/celery.py calls it before the app is made), so URLs, logs and Flower are
+unchanged.
 
 kombu 5.7.0 (latest) crashes a worker when Redis goes away while its BRPOP is outstanding
 (fewer messages queued than the worker may prefetch; 10 of 10 times in a reproduction, 2 of 4
@@ -191,6 +192,16 @@ class Transport(redis.Transport):
     Channel = Channel
 
 
+class SentinelChannel(Channel, redis.SentinelChannel):
+    """kombu's Sentinel channel (its pool asks the Sentinels for the primary) with the fixes
+    above: the MRO puts ours first, kombu's Sentinel pool under them."""
+
+
+class SentinelTransport(redis.SentinelTransport):
+    Channel = SentinelChannel
+
+
 def install() -> None:
-    """Serve `redis://` URLs with this transport, in this process."""
+    """Serve `redis://` and `sentinel://` URLs with these transports, in this process."""
     TRANSPORT_ALIASES["redis"] = f"{__name__}:Transport"
+    TRANSPORT_ALIASES["sentinel"] = f"{__name__}:SentinelTransport"

@@ -12,9 +12,9 @@ import time
 
 import redis
 from celery.worker.control import control_command
-from django.conf import settings
 from django.db import connection
 
+from config import redis_clients
 from forum.models import User
 from jobs.base import ApplicationJob, register
 from jobs.ledger.concurrency import ConcurrencyLimit
@@ -39,7 +39,7 @@ def allow(key: str) -> None:
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis_clients.from_settings()  # REDIS_URL, directly or through its Sentinels
 
 
 @register

@@ -1,0 +1,96 @@
+"""Every Redis client outside Celery's own connection, from one setting: REDIS_URL.
+
+REDIS_URL is a plain `redis://host:port/db`, or, for Redis behind Sentinel, kombu's own
+Sentinel URL: each Sentinel as `sentinel://[:password@]host:port`, separated by `;`, the
+database after the last one (`sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26379/0`), with
+REDIS_SENTINEL_MASTER naming the monitored primary. The Celery broker (kombu's Sentinel
+transport, with jobs.worker.kombu_redis's fixes), Flower and the clients made here (the rate
+limiter, /readyz) then ask the Sentinels for the current primary, and follow a failover
+(redis-py's `Sentinel.master_for`: each new connection asks again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.sentinel import Sentinel
+
+SENTINEL_SCHEME = "sentinel"
+
+
+@dataclasses.dataclass(frozen=True)
+class SentinelURL:
+    sentinels: list[tuple[str, int]]
+    db: int
+    password: str | None
+
+
+def is_sentinel(url: str) -> bool:
+    return url.strip().lower().startswith(f"{SENTINEL_SCHEME}://")
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """The Sentinels, database and password of a kombu Sentinel URL; ValueError saying what
+    to write when it is not one."""
+    example = "sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26379;sentinel://10.0.0.3:26379/0"
+    sentinels: list[tuple[str, int]] = []
+    db, password = 0, None
+    parts = [part.strip() for part in url.split(";") if part.strip()]
+    if not parts:
+        raise ValueError(f"REDIS_URL names no Sentinel; write e.g. {example}")
+    for index, part in enumerate(parts):
+        split = urlsplit(part)
+        # kombu reads the scheme in lower case only (urlsplit would lower it for us).
+        if not part.startswith(f"{SENTINEL_SCHEME}://") or not split.hostname:
+            raise ValueError(
+                f"REDIS_URL part {part!r} is not sentinel://host:port; write e.g. {example}"
+            )
+        try:
+            port = split.port or 26379
+        except ValueError as error:
+            raise ValueError(f"REDIS_URL part {part!r}: {error}; write e.g. {example}") from None
+        sentinels.append((split.hostname, port))
+        if split.password:
+            password = unquote(split.password)
+        path = split.path.strip("/")
+        if path:
+            if index != len(parts) - 1 or not (path.isascii() and path.isdigit()):
+                raise ValueError(
+                    f"REDIS_URL: the database number goes after the last Sentinel, as digits "
+                    f"(…/0), not {path!r} in {part!r}"
+                )
+            db = int(path)
+    return SentinelURL(sentinels, db, password)
+
+
+def canonical_sentinel_url(url: str) -> str:
+    """The URL as kombu reads it: no spaces around or empty parts between the `;`."""
+    return ";".join(part.strip() for part in url.split(";") if part.strip())
+
+
+def client(url: str, master: str = "", **options: Any) -> redis.Redis:
+    """A client of the Redis primary that `url` names: directly, or through its Sentinels
+    (`master`: the monitored name). `options`: redis-py's (socket timeouts …), applied to the
+    primary's connections and to the Sentinels'."""
+    if not is_sentinel(url):
+        return redis.Redis.from_url(url, **options)
+    parsed = parse_sentinel_url(url)
+    if not master:
+        raise ValueError("REDIS_URL names Sentinels: set REDIS_SENTINEL_MASTER too.")
+    timeouts = {
+        key: options[key] for key in ("socket_timeout", "socket_connect_timeout") if key in options
+    }
+    sentinel = Sentinel(
+        parsed.sentinels, sentinel_kwargs=timeouts, password=parsed.password, **options
+    )
+    return sentinel.master_for(master, db=parsed.db)
+
+
+def from_settings(**options: Any) -> redis.Redis:
+    """A client of this deployment's Redis (REDIS_URL, REDIS_SENTINEL_MASTER)."""
+    from django.conf import settings
+
+    return client(settings.REDIS_URL, settings.REDIS_SENTINEL_MASTER, **options)

@@ -1,0 +1,151 @@
+"""Redis behind Sentinel (issue 22): a primary, its replica and three real Sentinels
+(devtools.sentinel); the primary is SIGKILLed as a lost host, the Sentinels promote the
+replica, and every Redis client of the forum follows it: the Celery broker (publish, workers,
+the dispatcher), the rate limiter and /readyz. The old primary comes back as a replica."""
+
+import asyncio
+import time
+
+import pytest
+from django.db import transaction
+from flower.utils.broker import Broker
+
+from config import redis_clients
+from config.celery import app
+from forum import ratelimit
+from jobs import base
+from jobs.models import Job, State
+from jobs.ops import views
+from tests.jobs.helpers import queued_messages, wait_for
+from tests.jobs.sample_jobs import RecordJob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _direct_url(cluster, name: str) -> str:
+    return f"redis://127.0.0.1:{cluster.ports[name]}/{cluster.db}"
+
+
+def _published(job_id: str) -> bool:
+    return Job.objects.filter(id=job_id, published_at__isnull=False).exists()
+
+
+def _enqueue(key: str) -> str:
+    with transaction.atomic():
+        job_id = RecordJob.delay(key).id
+    assert job_id is not None
+    return job_id
+
+
+def _until_it_works(action, *, timeout: float = 15):
+    """A client's first use after a failover may meet a connection to the dead primary; it
+    must work again within seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_every_redis_client_follows_the_primary_through_a_failover(sentinel_redis, settings):
+    cluster = sentinel_redis
+    settings.RATE_LIMITS = {"comment": (1000, 60)}
+    first = cluster.primary
+
+    # Before: everything reaches the primary through the Sentinels.
+    job_id = _enqueue("before-failover")
+    assert _published(job_id)
+    assert queued_messages(url=_direct_url(cluster, first)) == 1
+    assert views._redis() == "answers"
+    assert ratelimit.member_exceeded("comment", member_id=1) is False
+    assert any(cluster.client(first).scan_iter("ratelimit:comment:member:1:*"))
+
+    cluster.stop_primary()
+    took = cluster.wait_for_failover()
+    second = cluster.primary
+    assert second != first and took < 15
+
+    # /readyz asks the Sentinels afresh: the new primary answers.
+    assert views._redis() == "answers"
+    # The rate limiter's client (kept between requests) moves to the new primary.
+    _until_it_works(lambda: ratelimit._redis().ping())
+    assert ratelimit.member_exceeded("comment", member_id=2) is False
+    assert any(cluster.client(second).scan_iter("ratelimit:comment:member:2:*"))
+    # The broker: a job enqueued now is published to the new primary (the replica had the
+    # one published before).
+    base._publish_backoff["until"] = 0.0  # a publish that met the dead primary backs off
+    _until_it_works(lambda: app.connection_for_write().ensure_connection(max_retries=0))
+    job_id = _until_it_works(lambda: _check_published(_enqueue("after-failover")))
+    assert _published(job_id)
+    assert queued_messages(url=_direct_url(cluster, second)) >= 2
+    # Flower's broker page (a new client per request, through the Sentinels) counts them there.
+    assert _flower_queue_length("default") == queued_messages(url=_direct_url(cluster, second))
+
+    # The old primary comes back and follows the new one: it gets what was written since.
+    cluster.restart_old_primary()
+    cluster.wait_until_replica(first)
+    assert cluster.role(first) == "slave"
+    wait_for(
+        lambda: (
+            queued_messages(url=_direct_url(cluster, first))
+            == queued_messages(url=_direct_url(cluster, second))
+        ),
+        timeout=10,
+        message="the rejoined replica to hold the new primary's queue",
+    )
+    # A client through the Sentinels still writes to the new primary, never the old one.
+    client = redis_clients.from_settings(socket_timeout=1)
+    client.set("test:written-after-rejoin", 1)
+    assert cluster.client(second).get("test:written-after-rejoin") == b"1"
+
+
+def _flower_queue_length(queue: str) -> int:
+    """What Flower's broker page shows for a queue, built as its views build it."""
+    with app.connection() as conn:
+        uri = conn.as_uri(include_password=True)
+    broker = Broker(
+        uri,
+        http_api=None,
+        broker_options=app.conf.broker_transport_options,
+        broker_use_ssl=None,
+    )
+    [info] = asyncio.run(broker.queues([queue]))
+    return int(info["messages"])
+
+
+def _check_published(job_id: str) -> str:
+    if not _published(job_id):
+        base._publish_backoff["until"] = 0.0
+        raise AssertionError(f"job {job_id} was not published")
+    return job_id
+
+
+def test_jobs_flow_through_a_failover_and_none_is_lost(sentinel_redis, processes):
+    cluster = sentinel_redis
+    processes.worker(concurrency=2, env=cluster.env)
+    processes.dispatcher(env=cluster.env)
+
+    ids = []
+    for index in range(120):
+        if index == 40:
+            cluster.stop_primary()  # jobs published in its last moments may not have reached
+            # the replica: the dispatcher republishes them from the ledger
+        if index == 80:
+            cluster.wait_for_failover()
+            base._publish_backoff["until"] = 0.0
+        ids.append(_enqueue(f"failover-{index}"))
+        time.sleep(0.03)
+    cluster.restart_old_primary()
+
+    def all_finished() -> bool:
+        return Job.objects.filter(id__in=ids, state=State.FINISHED).count() == len(ids)
+
+    wait_for(all_finished, timeout=120, message="every job to finish after the failover")
+    assert Job.objects.filter(id__in=ids).exclude(state=State.FINISHED).count() == 0
+    cluster.wait_until_replica(cluster.old_primary)
+    # The worker and the dispatcher are alive, on the new primary.
+    assert all(proc.poll() is None for proc in processes.running)
+    assert app.control.ping(timeout=2)
