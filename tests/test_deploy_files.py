@@ -93,6 +93,18 @@ def published_container_ports(service: dict) -> set[int]:
     return ports
 
 
+def settings_probe(env: dict[str, str], probe: str) -> subprocess.CompletedProcess:
+    """config.settings imported in a fresh process with exactly `env`; `probe` prints."""
+    return subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_every_service_exists(services):
     assert sorted(services) == sorted(ALL_SERVICES)
 
@@ -221,14 +233,7 @@ def test_compose_environment_configures_production_settings(services):
         "'hosts': s.ALLOWED_HOSTS, 'whitenoise': 'whitenoise.middleware.WhiteNoiseMiddleware'"
         " in s.MIDDLEWARE}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = settings_probe(env, probe)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "debug": False,
