@@ -184,8 +184,20 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+# Where report files go: MEDIA_ROOT (a folder web and the reports worker must share), or
+# PostgreSQL, which every host reaches (README "Running on several hosts").
+FILE_STORAGES = {
+    "filesystem": "django.core.files.storage.FileSystemStorage",
+    "database": "reports.storage.DatabaseStorage",
+}
+FILE_STORAGE = env("FILE_STORAGE", default="filesystem").strip().lower()
+if FILE_STORAGE not in FILE_STORAGES:
+    raise ImproperlyConfigured(
+        f"FILE_STORAGE={FILE_STORAGE!r} is not one of {', '.join(FILE_STORAGES)}: "
+        "`filesystem` keeps files in MEDIA_ROOT, `database` in PostgreSQL (several hosts)."
+    )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": FILE_STORAGES[FILE_STORAGE]},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

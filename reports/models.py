@@ -78,3 +78,16 @@ class Report(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class StoredFile(models.Model):
+    """A file kept in PostgreSQL by reports.storage.DatabaseStorage (FILE_STORAGE=database):
+    any web host serves what a worker on another host wrote, with no shared folder."""
+
+    name = models.CharField(max_length=255, unique=True)
+    content = models.BinaryField()
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name

@@ -58,6 +58,7 @@ def test_every_app_service_reaches_redis_through_the_three_sentinels(base, overl
     service = merged(base, overlay, name)
     env = environment(service)
     url, master = env["REDIS_URL"], env["REDIS_SENTINEL_MASTER"]
+    assert env["FILE_STORAGE"] == "database"  # no folder shared between hosts
     listed = [part.split("//", 1)[1].split(":")[0] for part in url.split(";")]
     assert listed == SENTINELS
     assert url.endswith(":26379/0")
@@ -89,11 +90,16 @@ def test_settings_load_with_the_scaled_environment():
     env = {name: interpolate(value, HOST_ENV) for name, value in base_env.items()}
     probe = (
         "from django.conf import settings as s; "
-        "print(s.CELERY_BROKER_URL); print(s.CELERY_BROKER_TRANSPORT_OPTIONS['master_name'])"
+        "print(s.CELERY_BROKER_URL); print(s.CELERY_BROKER_TRANSPORT_OPTIONS['master_name']); "
+        "print(s.STORAGES['default']['BACKEND'])"
     )
     result = settings_probe(env, probe)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [env["REDIS_URL"], "naija"]
+    assert result.stdout.split() == [
+        env["REDIS_URL"],
+        "naija",
+        "reports.storage.DatabaseStorage",
+    ]
 
 
 def test_the_sentinel_configuration_runs_and_finds_the_primary(overlay, tmp_path):
