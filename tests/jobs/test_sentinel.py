@@ -4,6 +4,7 @@ replica, and every Redis client of the forum follows it: the Celery broker (publ
 the dispatcher), the rate limiter and /readyz. The old primary comes back as a replica."""
 
 import asyncio
+import concurrent.futures
 import time
 
 import pytest
@@ -112,7 +113,10 @@ def _flower_queue_length(queue: str) -> int:
         broker_options=app.conf.broker_transport_options,
         broker_use_ssl=None,
     )
-    [info] = asyncio.run(broker.queues([queue]))
+    # In a thread of its own: an earlier test (Playwright's sync API) may leave an event
+    # loop running in this one, where asyncio.run refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        [info] = pool.submit(asyncio.run, broker.queues([queue])).result()
     return int(info["messages"])
 
 
