@@ -49,6 +49,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -445,8 +446,16 @@ class FaultRun:
 class Traffic:
     """MEMBERS threads, each a member with its own cookie jar, acting every ~2 s."""
 
-    def __init__(self, base: str, boards: list[str]) -> None:
-        self.base, self.boards = base, boards
+    def __init__(
+        self,
+        base: str | list[str],
+        boards: list[str],
+        source: Callable[[int], str] = lambda i: f"127.0.1.{i + 1}",
+    ) -> None:
+        # Member i talks to bases[i % len(bases)] (several web hosts: bench/hosts.py) from
+        # address source(i).
+        self.bases = [base] if isinstance(base, str) else base
+        self.boards, self.source = boards, source
         self.statuses: collections.Counter[str] = collections.Counter()
         self.done: collections.Counter[str] = collections.Counter()
         self.posts: list[tuple[int, int]] = []  # (post id, author index)
@@ -474,11 +483,12 @@ class Traffic:
         opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(CookieJar()),
             _NoRedirect(),
-            _From(f"127.0.1.{i + 1}"),
+            _From(self.source(i)),
         )
+        base = self.bases[i % len(self.bases)]
         name = f"m{self.run_id}x{i}"
         while not self.stopping.is_set() and not self.act(
-            opener,
+            (opener, base),
             "signup",
             "/accounts/signup/",
             "/accounts/signup/",
@@ -494,7 +504,7 @@ class Traffic:
             if (roll < 0.3 or not others) and self.within_limit(i, "post"):
                 slug = random.choice(self.boards)
                 self.act(
-                    opener,
+                    (opener, base),
                     "post",
                     f"/b/{slug}/new/",
                     f"/b/{slug}/new/",
@@ -505,7 +515,7 @@ class Traffic:
             elif others and roll < 0.8 and self.within_limit(i, "comment"):
                 pk = random.choice(others[-50:])
                 self.act(
-                    opener,
+                    (opener, base),
                     "comment",
                     f"/p/{pk}/",
                     f"/p/{pk}/comment/",
@@ -513,7 +523,7 @@ class Traffic:
                 )
             elif others:
                 pk = random.choice(others[-50:])
-                self.act(opener, "like", f"/p/{pk}/", f"/p/{pk}/like/", action="like")
+                self.act((opener, base), "like", f"/p/{pk}/", f"/p/{pk}/like/", action="like")
 
     def within_limit(self, i: int, action: str) -> bool:
         """Members act like people, not abusers: each stays under its per-account limits
@@ -538,15 +548,21 @@ class Traffic:
             return True
 
     def act(
-        self, opener, kind: str, form: str, target: str, author: int | None = None, **data: str
+        self,
+        client: tuple,
+        kind: str,
+        form: str,
+        target: str,
+        author: int | None = None,
+        **data: str,
     ) -> bool:
         """GET the form (for its CSRF token), POST it; success is the redirect after it."""
-        page, _, _ = self.request(opener, form)
+        page, _, _ = self.request(client, form)
         token = CSRF.search(page or "")
         if token is None:
             return False
         data["csrfmiddlewaretoken"] = token.group(1)
-        _, status, location = self.request(opener, target, data)
+        _, status, location = self.request(client, target, data)
         if status != 302:
             return False
         with self.lock:
@@ -556,13 +572,15 @@ class Traffic:
         return True
 
     def request(
-        self, opener, path: str, data: dict | None = None
+        self, client: tuple, path: str, data: dict | None = None
     ) -> tuple[str | None, object, str]:
+        """`client`: (the member's opener, its web host's base URL)."""
+        opener, base = client
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         text, status, location = None, 0, ""
         started = time.time()
         try:
-            with opener.open(self.base + path, body, timeout=15) as response:
+            with opener.open(base + path, body, timeout=15) as response:
                 text, status = response.read().decode(), response.status
         except urllib.error.HTTPError as error:
             status, location = error.code, error.headers.get("Location", "")

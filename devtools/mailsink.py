@@ -24,7 +24,8 @@ class MailSink:
     """`start()` serves on 127.0.0.1:`port` in a thread; `stop()` and `start()` again reuse
     the port, so a test can take the server down and bring it back."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host  # another address: a network namespace's (bench/hosts.py)
         self.port = port or free_port()
         self.received: list[tuple[float, bytes]] = []  # (arrival time, raw message)
         self.sessions = 0  # SMTP conversations (EHLO/HELO) seen
@@ -36,7 +37,7 @@ class MailSink:
     @property
     def url(self) -> str:
         """For EMAIL_URL."""
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"smtp://{self.host}:{self.port}"
 
     @property
     def messages(self) -> list[EmailMessage]:
@@ -46,7 +47,7 @@ class MailSink:
         # A fixed server name: without one aiosmtpd calls socket.getfqdn() for every
         # connection, inside its event loop, and a slow DNS stalls every session.
         self.controller = Controller(
-            _Hooks(self), hostname="127.0.0.1", port=self.port, server_hostname="localhost"
+            _Hooks(self), hostname=self.host, port=self.port, server_hostname="localhost"
         )
         self.controller.start()
         return self
