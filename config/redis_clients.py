@@ -41,10 +41,11 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     parts = [part.strip() for part in url.split(";") if part.strip()]
     if not parts:
         raise ValueError(f"REDIS_URL names no Sentinel; write e.g. {example}")
-    for index, part in enumerate(parts):
-        split = urlsplit(part)
+    for index, raw in enumerate(parts):
+        split = urlsplit(raw)
+        part = _redacted(raw, split.password)  # for the messages: never the password
         # kombu reads the scheme in lower case only (urlsplit would lower it for us).
-        if not part.startswith(f"{SENTINEL_SCHEME}://") or not split.hostname:
+        if not raw.startswith(f"{SENTINEL_SCHEME}://") or not split.hostname:
             raise ValueError(
                 f"REDIS_URL part {part!r} is not sentinel://host:port; write e.g. {example}"
             )
@@ -64,6 +65,10 @@ def parse_sentinel_url(url: str) -> SentinelURL:
                 )
             db = int(path)
     return SentinelURL(sentinels, db, password)
+
+
+def _redacted(part: str, password: str | None) -> str:
+    return part.replace(f":{password}@", ":***@", 1) if password else part
 
 
 def canonical_sentinel_url(url: str) -> str:

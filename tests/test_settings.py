@@ -133,6 +133,7 @@ def test_sentinels_without_the_primarys_name_refuse_to_start_and_say_what_to_set
         ("sentinel://10.0.0.1:26379/\uff11", "as digits"),  # a fullwidth digit one
         ("sentinel://10.0.0.1:26379/\u0661", "as digits"),  # an Arabic-Indic digit one
         ("sentinel://10.0.0.1:99999/0", "port"),
+        ("sentinel://:s3cret-pass@10.0.0.1:26379/x", "as digits"),  # the password not shown
         ("sentinel://;", "is not sentinel://host:port"),
         ("SENTINEL://10.0.0.1:26379/0", "is not sentinel://host:port"),  # kombu: lower case
         (" sentinel://10.0.0.1:26379/0 ;; ", None),  # spaces, empty parts: read as kombu would
@@ -154,3 +155,4 @@ def test_a_malformed_sentinel_url_refuses_to_start_and_shows_one_that_works(url,
     assert result.returncode != 0
     assert says in result.stderr
     assert "sentinel://10.0.0.1:26379;" in result.stderr or "digits" in result.stderr
+    assert "s3cret-pass" not in result.stderr
