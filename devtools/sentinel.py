@@ -111,14 +111,11 @@ class SentinelCluster:
 
     def _settled(self) -> bool:
         for port in self.sentinel_ports:
-            client = redis.Redis(port=port, socket_timeout=1, decode_responses=True)
-            state = client.sentinel_master(self.master)
-            if not isinstance(state, dict) or int(state.get("port", 0)) != self.ports[self.primary]:
+            state = self._master_state(port)
+            if int(state.get("port", 0)) != self.ports[self.primary]:
                 return False
             flags = state.get("flags", "")
-            if isinstance(flags, str) and flags != "master":
-                return False
-            if isinstance(flags, dict) and set(flags) != {"master"}:
+            if set(flags.split(",") if isinstance(flags, str) else flags) != {"master"}:
                 return False
         return True
 
@@ -153,14 +150,17 @@ class SentinelCluster:
         # (host, port), or None while it knows no primary; redis-py types it loosely.
         return int(address[1]) if isinstance(address, (tuple, list)) else None
 
+    def _master_state(self, sentinel_port: int) -> dict:
+        """What one Sentinel says of the primary (SENTINEL MASTER); {} if it says nothing."""
+        client = redis.Redis(port=sentinel_port, socket_timeout=1, decode_responses=True)
+        state = client.sentinel_master(self.master)
+        return state if isinstance(state, dict) else {}  # redis-py types the reply loosely
+
     def _sentinels_agree(self) -> bool:
         for port in self.sentinel_ports:
             if self._primary_port(port) != self.ports[self.primary]:
                 return False
-            client = redis.Redis(port=port, socket_timeout=1, decode_responses=True)
-            state = client.sentinel_master(self.master)
-            if not isinstance(state, dict):  # redis-py types the reply loosely
-                return False
+            state = self._master_state(port)
             if int(state.get("num-slaves", 0)) < 1 or int(state.get("num-other-sentinels", 0)) < 2:
                 return False
         return True
