@@ -174,38 +174,15 @@ class System(Chaos):
         """Start every process under a supervisor thread that restarts any that exits, as
         the deployment's `restart: unless-stopped` does; exits are counted per role."""
         self.commands = {
-            "web": lambda: [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--timeout",
-                "30",
-                "--no-control-socket",
-            ],
+            "web": lambda: gunicorn_command(f"127.0.0.1:{self.port}"),
             **{
-                f"worker{i}": lambda i=i: [
-                    PYTHON,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--concurrency",
-                    "2",
-                    "--queues",
-                    "high_priority,default,search,reports",
+                f"worker{i}": lambda i=i: worker_command(
+                    f"faults{i}-{random.randrange(16**6):06x}@localhost",
                     "--without-gossip",
                     "--without-mingle",
                     "--loglevel",
                     "WARNING",
-                    "--hostname",
-                    f"faults{i}-{random.randrange(16**6):06x}@localhost",
-                ]
+                )
                 for i in range(2)
             },
             "dispatcher": lambda: [PYTHON, "manage.py", "jobs", "dispatcher"],
@@ -258,10 +235,46 @@ class System(Chaos):
             self.postgres_stop()
 
 
+def gunicorn_command(bind: str) -> list[str]:
+    """The web process as the deployment runs it (2 workers), on `bind` (address:port)."""
+    return [
+        PYTHON,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        "--workers",
+        "2",
+        "--bind",
+        bind,
+        "--timeout",
+        "30",
+        "--no-control-socket",
+    ]
+
+
+def worker_command(hostname: str, *options: str) -> list[str]:
+    """A Celery worker on every queue, 2 pool processes, named `hostname`."""
+    return [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--concurrency",
+        "2",
+        "--queues",
+        "high_priority,default,search,reports",
+        *options,
+        "--hostname",
+        hostname,
+    ]
+
+
 class FaultRun:
-    def __init__(self, system: System, args) -> None:
+    def __init__(self, system: System, args, traffic: Traffic | None = None) -> None:
         self.system, self.args = system, args
-        self.traffic = Traffic(system.base, system.boards)
+        self.traffic = traffic or Traffic(system.base, system.boards)
         self.fault_start = self.fault_end = 0.0  # wall-clock times
         self.kills = collections.Counter()
 

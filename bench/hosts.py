@@ -37,7 +37,6 @@ measure.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import glob
 import os
@@ -53,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.faults import FaultRun, Traffic  # noqa: E402
+from bench.faults import FaultRun, Traffic, gunicorn_command, worker_command  # noqa: E402
 from bench.jobs import log  # noqa: E402
 
 PYTHON = sys.executable
@@ -285,11 +284,11 @@ class Cluster:
         call_command("collectstatic", "--no-input", verbosity=0)
         self.boards = _seed_boards()
         for web in WEBS:
-            self.spawn(web, "gunicorn", self.gunicorn(web))
+            self.spawn(web, "gunicorn", gunicorn_command(f"{address(web)}:8000"))
             self.spawn(web, "dispatcher", [PYTHON, "manage.py", "jobs", "dispatcher"])
             self.spawn(web, "beat", self.beat(web))
         for worker in WORKERS:
-            self.spawn(worker, "worker", self.worker(worker))
+            self.spawn(worker, "worker", worker_command(f"{worker}@{worker}"))
         deadline = time.monotonic() + 120
         while not all(_ok(f"{base}/readyz") for base in self.bases):
             if time.monotonic() > deadline:
@@ -396,40 +395,9 @@ class Cluster:
             _wait_port(address(host), 26379)
 
     # --- the forum's processes ------------------------------------------------------------
-    def gunicorn(self, web: str) -> list[str]:
-        return [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--workers",
-            "2",
-            "--bind",
-            f"{address(web)}:8000",
-            "--timeout",
-            "30",
-            "--no-control-socket",
-        ]
-
     def beat(self, web: str) -> list[str]:
         schedule = str(self.tmp / f"beat-{web}")
         return [PYTHON, "-m", "celery", "-A", "config", "beat", "--schedule", schedule]
-
-    def worker(self, host: str) -> list[str]:
-        return [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            "2",
-            "--queues",
-            "high_priority,default,search,reports",
-            "--hostname",
-            f"{host}@{host}",
-        ]
 
     def spawn(self, host: str, role: str, command: list[str]) -> subprocess.Popen:
         name = f"{host}-{role}"
@@ -468,10 +436,8 @@ class HostsFaultRun(FaultRun):
     """bench/faults.FaultRun's traffic and figures, with faults that hit a host."""
 
     def __init__(self, cluster: Cluster, args: argparse.Namespace) -> None:
-        self.system, self.args, self.cluster = cluster, args, cluster
-        self.traffic = Traffic(cluster.bases, cluster.boards, member_address)
-        self.fault_start = self.fault_end = 0.0
-        self.kills: collections.Counter[str] = collections.Counter()
+        super().__init__(cluster, args, Traffic(cluster.bases, cluster.boards, member_address))
+        self.cluster = cluster
         args.fault = args.fault.replace("-", "_")  # FaultRun calls fault_<name>
 
     def fault_none(self, duration: float) -> None:
