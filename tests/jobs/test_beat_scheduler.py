@@ -85,3 +85,42 @@ def test_beat_rides_out_a_database_outage(processes):
     before = runs("outage")
     wait_for(lambda: runs("outage") >= before + 2, timeout=30, message="runs after the outage")
     assert beat.poll() is None, processes.log(beat)
+
+
+def test_a_standby_that_takes_over_neither_doubles_nor_skips_a_run(processes):
+    """The leader SIGKILLed right after a send: the standby, started with it (its copy of the
+    schedule as old as its start), sends the next run one interval after the leader's last
+    one — not at once (a double), not an interval late (a skip)."""
+    from jobs.models import Job
+
+    every = 6
+    interval = IntervalSchedule.objects.create(every=every, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(  # a job beat knows (it does not import tests' jobs)
+        name="prune across a takeover",
+        task="PruneJobsJob",
+        kwargs='{"older_than_days": 36500}',
+        interval=interval,
+    )
+    sends = Job.objects.filter(class_name="PruneJobsJob").order_by("created_at")
+    beat = ["-m", "celery", "-A", "config", "beat", "--loglevel", "INFO", "-s"]
+    beats = [processes.start([*beat, str(processes.tmp_path / f"beat{i}")]) for i in range(2)]
+    wait_for(lambda: sends.count() >= 3, timeout=60, message="three runs from the leader")
+    (leader,) = (b for b in beats if "beat.leader" in b.log_path.read_text())
+    (standby,) = (b for b in beats if b is not leader)
+
+    # What the database says after a send is what was sent, without waiting for a sync.
+    last = sends.last()
+    task.refresh_from_db()
+    assert task.total_run_count == sends.count()
+    assert abs((task.last_run_at - last.created_at).total_seconds()) < 2
+
+    count = sends.count()
+    wait_for(lambda: sends.count() > count, timeout=every + 5, message="a fresh send")
+    leader.kill()  # right after its send: the standby takes over within seconds
+    leader.wait()
+    wait_for(lambda: sends.count() >= count + 3, timeout=4 * every, message="the standby's runs")
+    assert "beat.leader" in standby.log_path.read_text()
+
+    times = [job.created_at for job in sends]
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    assert all(every * 0.8 <= gap <= every * 1.5 for gap in gaps), gaps
