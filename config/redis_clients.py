@@ -7,6 +7,16 @@ REDIS_SENTINEL_MASTER naming the monitored primary. The Celery broker (kombu's S
 transport, with jobs.worker.kombu_redis's fixes), Flower and the clients made here (the rate
 limiter, /readyz) then ask the Sentinels for the current primary, and follow a failover
 (redis-py's `Sentinel.master_for`: each new connection asks again).
+
+Retries are ours to bound. redis-py's client retries a failed command 10 times with a backoff
+of up to 1 s; against a host that is cut off (connects time out instead of being refused)
+that is about 30 s per call, and a Sentinel on that host costs as much before the next one
+is asked. bench/hosts.py's redis-failover run showed it: web requests waiting 12 s on the
+rate limiter, dispatchers and worker heartbeats stuck for the whole 30 s cut. So a Sentinel
+is asked once (`retry(0)`: the next Sentinel is the retry) and the primary gets one
+immediate retry (`retry(1)`: a pooled connection the primary closed, or one that asks the
+Sentinels again after a failover); beyond that the caller's own fallback decides (the rate
+limiter lets the request through, a publish is left to the dispatcher).
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 SENTINEL_SCHEME = "sentinel"
@@ -76,20 +88,29 @@ def canonical_sentinel_url(url: str) -> str:
     return ";".join(part.strip() for part in url.split(";") if part.strip())
 
 
+def retry(times: int) -> Retry:
+    """At most `times` immediate retries (the module's docstring says why so few)."""
+    return Retry(NoBackoff(), times)
+
+
 def client(url: str, master: str = "", **options: Any) -> redis.Redis:
     """A client of the Redis primary that `url` names: directly, or through its Sentinels
     (`master`: the monitored name). `options`: redis-py's (socket timeouts …), applied to the
     primary's connections and to the Sentinels'."""
+    options = {"retry": retry(1), **options}
     if not is_sentinel(url):
         return redis.Redis.from_url(url, **options)
     parsed = parse_sentinel_url(url)
     if not master:
         raise ValueError("REDIS_URL names Sentinels: set REDIS_SENTINEL_MASTER too.")
-    timeouts = {
+    asking = {
         key: options[key] for key in ("socket_timeout", "socket_connect_timeout") if key in options
     }
     sentinel = Sentinel(
-        parsed.sentinels, sentinel_kwargs=timeouts, password=parsed.password, **options
+        parsed.sentinels,
+        sentinel_kwargs={**asking, "retry": retry(0)},
+        password=parsed.password,
+        **options,
     )
     return sentinel.master_for(master, db=parsed.db)
 

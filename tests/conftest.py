@@ -242,7 +242,7 @@ def sentinel_redis(tmp_path, settings):
         app.conf.broker_transport_options = {
             **previous_options,
             "master_name": cluster.master,
-            "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+            "sentinel_kwargs": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
         }
         _switch_broker(app, cluster.url)
         settings.REDIS_URL, settings.REDIS_SENTINEL_MASTER = cluster.url, cluster.master

@@ -48,6 +48,8 @@ from kombu.transport import TRANSPORT_ALIASES, redis
 from kombu.transport.virtual import Channel as VirtualChannel
 from redis.client import Pipeline
 
+from config import redis_clients
+
 if TYPE_CHECKING:
     from redis import ConnectionPool, Redis
 
@@ -195,6 +197,20 @@ class Transport(redis.Transport):
 class SentinelChannel(Channel, redis.SentinelChannel):
     """kombu's Sentinel channel (its pool asks the Sentinels for the primary) with the fixes
     above: the MRO puts ours first, kombu's Sentinel pool under them."""
+
+    sentinel_kwargs: dict[str, Any] | None
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
+        # Each Sentinel asked once: redis-py would retry one that does not answer 10 times
+        # with backoff (config.redis_clients), ~30 s before the next is asked while its host
+        # is cut off. As redis-py does without sentinel_kwargs, its socket_* options apply.
+        asking = self.sentinel_kwargs
+        if asking is None:
+            params = self._connparams(asynchronous)
+            asking = {key: value for key, value in params.items() if key.startswith("socket_")}
+        self.sentinel_kwargs = {**asking, "retry": redis_clients.retry(0)}
+        # kombu-stubs leave out the private _sentinel_managed_pool.
+        return super()._sentinel_managed_pool(asynchronous)  # type: ignore[misc]
 
 
 class SentinelTransport(redis.SentinelTransport):

@@ -153,3 +153,62 @@ def test_jobs_flow_through_a_failover_and_none_is_lost(sentinel_redis, processes
     # The worker and the dispatcher are alive, on the new primary.
     assert all(proc.poll() is None for proc in processes.running)
     assert app.control.ping(timeout=2)
+
+
+class _SilentSentinel:
+    """A Sentinel whose host is away: it takes connections and never answers. Counts them."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)  # held open, never answered
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_a_sentinel_that_does_not_answer_is_asked_once_then_the_next_one(sentinel_redis):
+    """redis-py retries a Sentinel that does not answer 10 times with backoff (about 30 s on
+    a host that is cut off) before asking the next: the rate limiter, /readyz and the broker
+    ask it once."""
+    from kombu import Connection
+
+    cluster = sentinel_redis
+    silent = _SilentSentinel()
+    try:
+        url = f"sentinel://127.0.0.1:{silent.port};{cluster.url}"
+        client = redis_clients.client(
+            url, cluster.master, socket_timeout=0.3, socket_connect_timeout=0.3
+        )
+        assert client.ping()
+        assert len(silent.accepted) == 1
+
+        before = len(silent.accepted)
+        broker = Connection(
+            url,
+            transport_options={
+                **app.conf.broker_transport_options,
+                "master_name": cluster.master,
+                "sentinel_kwargs": {"socket_timeout": 0.3, "socket_connect_timeout": 0.3},
+            },
+        )
+        with broker:
+            broker.ensure_connection(max_retries=0)
+            assert broker.default_channel.client.ping()
+        assert len(silent.accepted) - before == 1
+    finally:
+        silent.close()
