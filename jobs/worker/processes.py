@@ -121,7 +121,12 @@ def deregister() -> None:
 
 
 def start_heartbeat(extra: Callable[[], object] | None = None) -> threading.Event:
-    """Heartbeat from a daemon thread every JOBS_HEARTBEAT_INTERVAL; `extra` runs each beat."""
+    """Heartbeat from a daemon thread every JOBS_HEARTBEAT_INTERVAL; `extra` runs as often in
+    a thread of its own. `extra` talks to Redis (a worker's pause check asks its consumers
+    through the broker): a Redis that does not answer — its primary cut off before Sentinel
+    promotes the replica — held the heartbeat back until the worker was taken for dead
+    (bench/hosts.py --fault redis-failover). Both threads use this process's one workerdb
+    connection; psycopg serialises its use."""
     stopping = threading.Event()
 
     def beat() -> None:
@@ -131,13 +136,19 @@ def start_heartbeat(extra: Callable[[], object] | None = None) -> threading.Even
                     if stopping.is_set():
                         return
                     heartbeat()
-                if extra is not None:
-                    extra()
             except Exception as error:  # PostgreSQL away: try again next beat
                 logger.warning("process.heartbeat failed %s: %s", type(error).__name__, error)
 
-    thread = threading.Thread(target=beat, name="jobs-heartbeat", daemon=True)
-    thread.start()
+    def supervise(work: Callable[[], object]) -> None:
+        while not stopping.wait(settings.JOBS_HEARTBEAT_INTERVAL):
+            try:
+                work()
+            except Exception as error:  # PostgreSQL or Redis away: try again next time
+                logger.warning("process.supervise failed %s: %s", type(error).__name__, error)
+
+    threading.Thread(target=beat, name="jobs-heartbeat", daemon=True).start()
+    if extra is not None:
+        threading.Thread(target=supervise, args=(extra,), name="jobs-supervise", daemon=True).start()
     this_process.heartbeat_stopping = stopping
     return stopping
 

@@ -97,3 +97,32 @@ def test_a_graceful_stop_loses_no_job_in_flight_or_prefetched(processes):
         wait_for_state(job_id, State.FINISHED, timeout=40)
     assert [runs(f"graceful-{i}") for i in range(6)] == [1] * 6
     assert Job.objects.filter(pk__in=ids, attempts=1).count() == 6
+
+
+def test_a_worker_heartbeats_while_its_redis_does_not_answer(processes, private_redis):
+    """Redis stopped (a host cut off before Sentinel promotes the replica: connections hang,
+    nothing answers): the worker's pause check waits on the broker, its heartbeat does not,
+    so the worker is never taken for dead while PostgreSQL is fine."""
+    import time
+
+    from django.utils import timezone
+
+    from tests.conftest import FAST_RECOVERY
+
+    worker = processes.worker(env=private_redis.env)
+    main = Process.objects.get(kind=Process.Kind.WORKER, pid=worker.pid)
+    threshold = float(FAST_RECOVERY["JOBS_PROCESS_ALIVE_THRESHOLD"])  # the worker's
+    oldest = 0.0
+    os.kill(private_redis.proc.pid, signal.SIGSTOP)
+    try:
+        end = time.monotonic() + 4 * threshold
+        while time.monotonic() < end:
+            beat = Process.objects.get(pk=main.pk).last_heartbeat_at
+            oldest = max(oldest, (timezone.now() - beat).total_seconds())
+            time.sleep(0.2)
+    finally:
+        os.kill(private_redis.proc.pid, signal.SIGCONT)
+    # Every interval (0.5 s; seen up to 1.4 s old), not held back by each 2 s socket timeout
+    # of the broker (2.5 s old) — or, through a cut host's Sentinel, by its connects (30 s).
+    assert oldest < 2.0, f"heartbeat {oldest:.1f} s old (dead after {threshold} s)"
+    assert "process.supervise failed" in worker.log_path.read_text()  # it did wait on Redis
