@@ -148,7 +148,9 @@ def start_heartbeat(extra: Callable[[], object] | None = None) -> threading.Even
 
     threading.Thread(target=beat, name="jobs-heartbeat", daemon=True).start()
     if extra is not None:
-        threading.Thread(target=supervise, args=(extra,), name="jobs-supervise", daemon=True).start()
+        supervisor = threading.Thread(target=supervise, args=(extra,), daemon=True)
+        supervisor.name = "jobs-supervise"
+        supervisor.start()
     this_process.heartbeat_stopping = stopping
     return stopping
 
