@@ -2,8 +2,9 @@
 machine, one role per host, while a host is cut off or lost, or Redis fails over.
 
     host     address     runs
-    ctl      10.77.0.1   this harness: the traffic (20 members, one address each) and the
-                         SMTP sink (devtools/mailsink.py)
+    ctl      10.77.0.1   this harness: the traffic (20 members, one address each), their
+                         load balancer (devtools/proxy.py, round-robin over the web hosts
+                         that accept, X-Forwarded-For) and the SMTP sink (devtools/mailsink.py)
     pg       10.77.0.2   PostgreSQL (the machine's binaries, its own data dir, as `postgres`)
     redis1   10.77.0.3   the Redis primary, Sentinel 1
     redis2   10.77.0.4   its replica, Sentinel 2
@@ -18,27 +19,42 @@ with them). Needs root and `ip`. Every app process reaches Redis through the thr
 (REDIS_URL=sentinel://…) and keeps report files in PostgreSQL (FILE_STORAGE=database).
 
 Faults (`--fault`, one per run, at a third of the run):
-  partition      w1's link goes down for --cut seconds, then comes back: its jobs are
-                 recovered elsewhere after the heartbeat threshold; its late outcomes must
-                 not overwrite the newer attempt's
-  host-lost      every process of w1 SIGKILLed; the host never returns
+  partition      w1's link goes down for --cut seconds (at a moment it holds a job), then
+                 comes back: its jobs are recovered elsewhere after the heartbeat threshold;
+                 its late outcomes must not overwrite the newer attempt's
+  host-lost      every process of w1 SIGKILLed (at a moment it holds a job); never returns
+  web-host-lost  every process of web1 SIGKILLed (gunicorn, the dispatcher, the leading
+                 beat, Sentinel 3); never returns: the balancer sends everyone to web2, its
+                 beat takes the lead, its dispatcher carries on
   redis-failover redis1's link goes down for --cut seconds: Sentinels 2 and 3 promote
                  redis2; redis1 comes back and rejoins as a replica
+  slow-link      --delay seconds added to every round trip between w1 and PostgreSQL (a
+                 delaying TCP proxy in w1, devtools/proxy.py) for --cut seconds
+
+A recurring job runs every 5 s from beat in every run (PruneJobsJob, nothing to prune).
 
 Figures: those of bench/faults.py (requests, jobs expected / finished / lost / attempted more
 than once, emails delivered / duplicated, recovery), plus `jobs_with_two_outcomes` (runs of one
-job that both ended `finished`: must be 0). Target: 0 lost; no email twice; recovery ≤ 10 s
-after the fault ends (≤ threshold + 10 s for a lost host). Exits non-zero when it could not
-measure.
+job that both ended `finished`: must be 0), `emails_duplicated_mid_send` (duplicates whose
+first copy the cut host sent while the fault was on: the SMTP exchange cut in the middle, the
+README's bound; `emails_duplicated` counts the others), `periodic_runs_doubled` /
+`_skipped` (gaps between the recurring job's runs under half or over twice its interval),
+`processes_taken_for_dead_while_alive` (heartbeat rows deleted under a live process), the
+Redis primary and roles at the end, and the runs each worker host ended. Target: 0 lost; no
+email twice beyond the bound; no periodic run doubled or skipped; recovery ≤ 10 s after the
+fault ends (≤ threshold + 10 s for a lost host). Exits non-zero when it could not measure.
 
     sudo .venv/bin/python bench/hosts.py --fault partition --minutes 3
+    sudo .venv/bin/python bench/hosts.py --fault slow-link --delay 0.2 --cut 60
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import glob
+import math
 import os
 import secrets
 import shutil
@@ -72,6 +88,8 @@ WORKERS = ("w1", "w2", "w3")
 WEBS = ("web1", "web2")
 SENTINEL_HOSTS = ("redis1", "redis2", "web1")
 MASTER = "naija"
+FAULTS = ["partition", "host-lost", "web-host-lost", "redis-failover", "slow-link", "none"]
+PERIODIC_EVERY = 5  # seconds between the recurring job's runs
 # Heartbeats in seconds, so that a lost host is recovered within the run.
 RECOVERY = {
     "JOBS_HEARTBEAT_INTERVAL": "1",
@@ -163,11 +181,14 @@ def ip(*args: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument(
-        "--fault", choices=["partition", "host-lost", "redis-failover", "none"], required=True
-    )
+    parser.add_argument("--fault", choices=FAULTS, required=True)
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--cut", type=float, default=60.0, help="seconds a link stays down")
+    parser.add_argument(
+        "--cut", type=float, default=60.0, help="seconds a link stays down (or slow)"
+    )
+    parser.add_argument(
+        "--delay", type=float, default=0.2, help="slow-link: seconds added per round trip"
+    )
     parser.add_argument("--members", type=int, default=20)
     args = parser.parse_args(argv)
     if os.environ.get(INSIDE):
@@ -210,10 +231,13 @@ def inside(network: Network, args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="naija-hosts-"))
     os.chmod(tmp, 0o755)  # PostgreSQL runs as `postgres` below it
     signal.signal(signal.SIGTERM, _interrupt)  # stop the cluster as Ctrl-C does
-    with Cluster(network, tmp, args.members) as cluster:
+    with Cluster(network, tmp, args) as cluster:
         run = HostsFaultRun(cluster, args)
         figures = run.run()
         figures.append(("jobs_with_two_outcomes", run.two_outcomes(), "jobs"))
+        figures += run.periodic()
+        figures += run.taken_for_dead()
+        figures += run.redis_roles()
         figures += run.runs_by_host()
         figures += [(f"process_exited_{name}", 1, "exits") for name in cluster.exited()]
     for name, value, unit in figures:
@@ -230,13 +254,13 @@ class Cluster:
     """What runs on the hosts; the interface bench/faults.FaultRun reads (base, boards,
     sink, exits)."""
 
-    def __init__(self, network: Network, tmp: Path, members: int) -> None:
+    def __init__(self, network: Network, tmp: Path, args: argparse.Namespace) -> None:
         from devtools.mailsink import MailSink
 
-        self.network, self.tmp, self.members = network, tmp, members
+        self.network, self.tmp, self.args = network, tmp, args
         self.procs: dict[str, subprocess.Popen] = {}
         self.bases = [f"http://{address(web)}:8000" for web in WEBS]
-        self.base = self.bases[0]
+        self.base = f"http://{address('ctl')}:8000"  # the balancer, which members talk to
         self.sink = MailSink(port=1025, host=address("ctl"))
         self.exits: dict[str, int] = {}  # FaultRun's supervisor counts: none restarts here
         sentinels = ";".join(f"sentinel://{address(h)}:26379" for h in SENTINEL_HOSTS)
@@ -249,7 +273,8 @@ class Cluster:
             "DEBUG": "0",
             "HTTPS": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": ",".join(address(web) for web in WEBS),
+            "ALLOWED_HOSTS": ",".join(address(host) for host in ("ctl", *WEBS)),
+            "TRUSTED_PROXIES": address("ctl"),  # the balancer's X-Forwarded-For
             "SITE_URL": self.base,
             "STATIC_ROOT": str(tmp / "static"),
             "LOG_LEVEL": "WARNING",
@@ -283,14 +308,23 @@ class Cluster:
         call_command("migrate", verbosity=0)
         call_command("collectstatic", "--no-input", verbosity=0)
         self.boards = _seed_boards()
+        _recurring_job()
         for web in WEBS:
             self.spawn(web, "gunicorn", gunicorn_command(f"{address(web)}:8000"))
             self.spawn(web, "dispatcher", [PYTHON, "manage.py", "jobs", "dispatcher"])
             self.spawn(web, "beat", self.beat(web))
+            # web1's beat leads (web-host-lost kills it); web2's starts as the standby.
+            _wait_for(lambda: beat_leader() == "web1", 60, "web1's beat leading")
+        self.spawn("ctl", "balancer", self.balancer())
         for worker in WORKERS:
-            self.spawn(worker, "worker", worker_command(f"{worker}@{worker}"))
+            env = {}
+            if worker == "w1" and self.args.fault == "slow-link":
+                self.spawn("w1", "slowlink", self.slow_link())
+                _wait_port("127.0.0.1", 5432, netns=self.network.ns("w1"))
+                env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/naija_hosts"
+            self.spawn(worker, "worker", worker_command(f"{worker}@{worker}"), env)
         deadline = time.monotonic() + 120
-        while not all(_ok(f"{base}/readyz") for base in self.bases):
+        while not all(_ok(f"{base}/readyz") for base in (*self.bases, self.base)):
             if time.monotonic() > deadline:
                 raise SystemExit(f"the cluster was not ready in 120 s; logs in {self.tmp}")
             time.sleep(0.5)
@@ -397,15 +431,42 @@ class Cluster:
     # --- the forum's processes ------------------------------------------------------------
     def beat(self, web: str) -> list[str]:
         schedule = str(self.tmp / f"beat-{web}")
-        return [PYTHON, "-m", "celery", "-A", "config", "beat", "--schedule", schedule]
+        # A beat heartbeats on its scheduler's ticks, at most --max-interval apart (5 s by
+        # default): under this run's 5 s threshold, they must come faster.
+        return [PYTHON, "-m", "celery", "-A", "config", "beat", "--schedule", schedule,
+                "--max-interval", "1"]  # fmt: skip
 
-    def spawn(self, host: str, role: str, command: list[str]) -> subprocess.Popen:
+    def balancer(self) -> list[str]:
+        command = [PYTHON, "-m", "devtools.proxy", "balance", "--listen", f"{address('ctl')}:8000"]
+        for web in WEBS:
+            command += ["--to", f"{address(web)}:8000"]
+        return command
+
+    def slow_link(self) -> list[str]:
+        """w1's way to PostgreSQL: a proxy in w1 that delays each way by half of --delay
+        once it gets SIGUSR1 (the fault), until SIGUSR2."""
+        return [
+            PYTHON,
+            "-m",
+            "devtools.proxy",
+            "delay",
+            "--listen",
+            "127.0.0.1:5432",
+            "--to",
+            f"{address('pg')}:5432",
+            "--delay",
+            str(self.args.delay / 2),
+        ]
+
+    def spawn(
+        self, host: str, role: str, command: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         name = f"{host}-{role}"
         out = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115  (kept open for the process)
         proc = subprocess.Popen(
             self.network.exec(host, command),
             cwd=ROOT,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -436,23 +497,34 @@ class HostsFaultRun(FaultRun):
     """bench/faults.FaultRun's traffic and figures, with faults that hit a host."""
 
     def __init__(self, cluster: Cluster, args: argparse.Namespace) -> None:
-        super().__init__(cluster, args, Traffic(cluster.bases, cluster.boards, member_address))
+        super().__init__(cluster, args, Traffic(cluster.base, cluster.boards, member_address))
         self.cluster = cluster
+        self.name = args.fault
+        self.hit = {"web-host-lost": "web1", "redis-failover": "redis1"}.get(args.fault, "w1")
+        self.held_at_fault = 0
+        self.leader_before = beat_leader()
         args.fault = args.fault.replace("-", "_")  # FaultRun calls fault_<name>
 
     def fault_none(self, duration: float) -> None:
         pass
 
     def fault_partition(self, duration: float) -> None:
-        log(f"cutting w1 off for {self.args.cut:.0f} s")
+        self.held_at_fault = self.wait_until_w1_holds_a_job()
+        log(f"cutting w1 off for {self.args.cut:.0f} s (it holds {self.held_at_fault} jobs)")
         self.cluster.network.cut("w1")
         time.sleep(self.args.cut)
         self.cluster.network.heal("w1")
         log("w1 is back")
 
     def fault_host_lost(self, duration: float) -> None:
+        self.held_at_fault = self.wait_until_w1_holds_a_job()
         killed = self.cluster.network.kill_all("w1")
-        log(f"w1 lost: {killed} processes SIGKILLed; it never returns")
+        log(f"w1 lost: {killed} processes SIGKILLed, {self.held_at_fault} jobs held; gone")
+
+    def fault_web_host_lost(self, duration: float) -> None:
+        self.leader_before = beat_leader()
+        killed = self.cluster.network.kill_all("web1")
+        log(f"web1 lost: {killed} processes SIGKILLed (gunicorn, dispatcher, beat, Sentinel 3)")
 
     def fault_redis_failover(self, duration: float) -> None:
         log(f"cutting the Redis primary (redis1) off for {self.args.cut:.0f} s")
@@ -460,6 +532,125 @@ class HostsFaultRun(FaultRun):
         time.sleep(self.args.cut)
         self.cluster.network.heal("redis1")
         log("redis1 is back")
+        _wait_for(self.redis1_replicates, 60, "redis1 back as a replica of the new primary")
+
+    def fault_slow_link(self, duration: float) -> None:
+        proxy = self.cluster.procs["w1-slowlink"]
+        added = f"+{self.args.delay * 1000:.0f} ms a round trip"
+        log(f"w1 ↔ PostgreSQL: {added} for {self.args.cut:.0f} s")
+        proxy.send_signal(signal.SIGUSR1)
+        time.sleep(self.args.cut)
+        proxy.send_signal(signal.SIGUSR2)
+        log("w1 ↔ PostgreSQL: fast again")
+
+    def wait_until_w1_holds_a_job(self, timeout: float = 20) -> int:
+        """Hit w1 while it runs something, so that recovery has work to do."""
+        from jobs.models import Job
+
+        held = Job.objects.filter(state="claimed", worker__startswith="w1@")
+        deadline = time.monotonic() + timeout
+        while (count := held.count()) == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return count
+
+    # --- figures ------------------------------------------------------------------------------
+    def figures(self, t0, t1, lost, first_finish, drained) -> list[tuple[str, object, str]]:
+        figures = super().figures(t0, t1, lost, first_finish, drained)
+        mid_send = self.duplicated_mid_send()
+        figures = [
+            (name, value - mid_send, unit) if name == "emails_duplicated" else (name, value, unit)
+            for name, value, unit in figures
+        ]
+        figures.insert(
+            [name for name, _, _ in figures].index("emails_duplicated") + 1,
+            ("emails_duplicated_mid_send", mid_send, "emails"),
+        )
+        figures[0] = ("fault", self.name, "")
+        figures.insert(1, ("jobs_held_by_the_hit_host_at_fault", self.held_at_fault, "jobs"))
+        return figures
+
+    def duplicated_mid_send(self) -> int:
+        """Second copies of emails whose first copy the hit host sent while the fault was on:
+        its SMTP exchange was cut before it could record the send (README, "Exactly once")."""
+        from bench.faults import _sink_key
+
+        sink = self.cluster.sink
+        first: dict[tuple, tuple[float, str]] = {}
+        mid_send = 0
+        for (at, _), peer, message in zip(sink.received, sink.peers, sink.messages, strict=True):
+            key = _sink_key(message)
+            if key not in first:
+                first[key] = (at, peer)
+                continue
+            sent_at, sent_by = first[key]
+            if sent_by == address(self.hit) and self.fault_start - 1 <= sent_at <= self.fault_end:
+                mid_send += 1
+        return mid_send
+
+    def periodic(self) -> list[tuple[str, object, str]]:
+        """The recurring job's runs (ledger rows beat enqueued) while traffic ran: a gap under
+        half the interval is a run doubled, each whole interval missed in a gap one skipped."""
+        from jobs.models import Job
+
+        times = [
+            at.timestamp()
+            for at in Job.objects.filter(class_name="PruneJobsJob")
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+        ]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        after = [t - self.fault_start for t in times if t >= self.fault_start]
+        return [
+            ("beat_leader_at_fault", self.leader_before, ""),
+            ("beat_leader_at_end", beat_leader(), ""),
+            ("periodic_runs", len(times), "runs"),
+            ("periodic_runs_doubled", sum(gap < PERIODIC_EVERY / 2 for gap in gaps), "runs"),
+            (
+                "periodic_runs_skipped",
+                sum(max(0, math.floor(gap / PERIODIC_EVERY) - 1) for gap in gaps),
+                "runs",
+            ),
+            ("periodic_gap_max", f"{max(gaps, default=0):.1f}", "s"),
+            ("periodic_first_run_after_fault", f"{after[0]:.1f}" if after else "never", "s"),
+        ]
+
+    def taken_for_dead(self) -> list[tuple[str, object, str]]:
+        """Live processes whose heartbeat row the dispatcher deleted (they say so when they
+        register again): right for a host cut off longer than the threshold, wrong otherwise."""
+        counts = collections.Counter(
+            path.stem
+            for path in self.cluster.tmp.glob("*.log")
+            for line in path.read_text(errors="replace").splitlines()
+            if "row gone (taken for dead)" in line
+        )
+        # A standby beat does not heartbeat (its row is its leader's ticks): it is taken for
+        # dead while it waits, and says so when it takes the lead. Not a fault's doing.
+        alive = sum(n for name, n in counts.items() if not name.endswith("-beat"))
+        return [("processes_taken_for_dead_while_alive", alive, "processes")] + [
+            (f"taken_for_dead_{name}", n, "processes") for name, n in sorted(counts.items())
+        ]
+
+    def redis_roles(self) -> list[tuple[str, object, str]]:
+        primary = self.redis_primary()
+        roles = [(f"redis_role_{host}", _redis_role(host), "") for host in ("redis1", "redis2")]
+        return [("redis_primary_at_end", primary, ""), *roles]
+
+    def redis_primary(self) -> str:
+        """The host the Sentinels name as primary (asked in turn; one may be away)."""
+        import redis
+
+        for host in SENTINEL_HOSTS:
+            try:
+                sentinel = redis.Redis(address(host), 26379, socket_timeout=1)
+                ip, _ = sentinel.sentinel_get_master_addr_by_name(MASTER)
+            except (redis.RedisError, TypeError):
+                continue
+            ip = ip.decode() if isinstance(ip, bytes) else ip
+            return next((h for h in HOSTS if address(h) == ip), ip)
+        return "unknown"
+
+    def redis1_replicates(self) -> bool:
+        return self.redis_primary() == "redis2" and _redis_role("redis1") == "replica-synced"
 
     def runs_by_host(self) -> list[tuple[str, object, str]]:
         """Runs each worker host ended (jobs.JobAttempt), by outcome: did w1 hold jobs when
@@ -487,13 +678,77 @@ class HostsFaultRun(FaultRun):
         return int(row[0]) if row else 0
 
 
-def _wait_port(host: str, port: int, timeout: float = 30) -> None:
+def beat_leader() -> str:
+    """The host whose beat holds the leader's advisory lock (jobs.worker.beat_scheduler)."""
+    from django.db import connection
+
+    from jobs.worker.beat_scheduler import BEAT_LOCK_KEY
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT host(a.client_addr) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s",
+            [BEAT_LOCK_KEY],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return "none"
+    return next((host for host in HOSTS if address(host) == row[0]), str(row[0]))
+
+
+def _recurring_job() -> None:
+    """A recurring job every PERIODIC_EVERY seconds: the runs show a beat takeover."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=PERIODIC_EVERY, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.update_or_create(
+        name="bench/hosts.py: every 5 s",
+        defaults={
+            "task": "PruneJobsJob",
+            "kwargs": '{"older_than_days": 36500}',
+            "interval": every,
+        },
+    )
+
+
+def _redis_role(host: str) -> str:
+    """`primary`, `replica-synced`, `replica-<link status>`, or `unreachable`."""
+    import redis
+
+    try:
+        info = redis.Redis(address(host), 6379, socket_timeout=1).info("replication")
+    except redis.RedisError:
+        return "unreachable"
+    if info.get("role") == "master":
+        return "primary"
+    return "replica-synced" if info.get("master_link_status") == "up" else "replica-syncing"
+
+
+def _wait_for(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            log(f"WARNING: not within {timeout:.0f} s: {what}")
+            return
+        time.sleep(0.5)
+
+
+def _wait_port(host: str, port: int, timeout: float = 30, netns: str | None = None) -> None:
+    """Until something listens on host:port (in the namespace `netns`, when given)."""
     import socket
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
-            return
+        if netns is not None:
+            probe = f"import socket; socket.create_connection(({host!r}, {port}), 0.5).close()"
+            command = ["ip", "netns", "exec", netns, PYTHON, "-c", probe]
+            if subprocess.run(command, capture_output=True, check=False).returncode == 0:
+                return
+        else:
+            with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
+                return
         time.sleep(0.1)
     raise SystemExit(f"nothing listened on {host}:{port} within {timeout:.0f} s")
 

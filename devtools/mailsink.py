@@ -28,6 +28,7 @@ class MailSink:
         self.host = host  # another address: a network namespace's (bench/hosts.py)
         self.port = port or free_port()
         self.received: list[tuple[float, bytes]] = []  # (arrival time, raw message)
+        self.peers: list[str] = []  # the sender's address of each received message
         self.sessions = 0  # SMTP conversations (EHLO/HELO) seen
         self.controller: Controller | None = None
         # Called with each message before the sink accepts it, while the sender waits for
@@ -97,5 +98,6 @@ class _Hooks:
         assert isinstance(raw, bytes)  # decode_data is off: aiosmtpd keeps the bytes
         if self.sink.before_accept is not None:
             await asyncio.to_thread(self.sink.before_accept, raw)
+        self.sink.peers.append(session.peer[0] if session.peer else "")
         self.sink.received.append((time.time(), raw))
         return "250 Message accepted for delivery"
