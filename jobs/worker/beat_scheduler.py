@@ -84,6 +84,9 @@ class LockedDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]
                 self.apply_async(entry, producer=producer, advance=False)
                 entry.save()  # django-celery-beat's ModelEntry: last_run_at, total_run_count
         except (django.db.Error, psycopg.Error):
+            # Rolled back: the database still has the run due. The copy advanced in memory
+            # (Celery's reserve) must not be written by a sync; tick reads the schedule again.
+            self._dirty.discard(entry.name)
             raise
         except Exception:
             # As Celery: one entry that cannot be sent (unknown task, Redis down for a task

@@ -124,3 +124,52 @@ def test_a_standby_that_takes_over_neither_doubles_nor_skips_a_run(processes):
     times = [job.created_at for job in sends]
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
     assert all(every * 0.8 <= gap <= every * 1.5 for gap in gaps), gaps
+
+
+def test_a_send_that_meets_a_database_error_leaves_the_run_due(monkeypatch):
+    """The ledger refused the run (PostgreSQL away mid-send): neither the job nor the entry's
+    advanced last_run_at is written — not by the send, not by a later sync — and the run is
+    still due when the schedule is read again. A send that works writes both at once."""
+    from datetime import timedelta
+
+    import django.db
+    from django.utils import timezone
+
+    import jobs.tasks  # noqa: F401 (beat imports every app's tasks at start)
+    from config.celery import app
+    from jobs.models import Job
+    from jobs.worker.beat_scheduler import LockedDatabaseScheduler
+
+    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    long_ago = timezone.now() - timedelta(hours=2)
+    task = PeriodicTask.objects.create(
+        name="prune, due",
+        task="PruneJobsJob",
+        kwargs='{"older_than_days": 36500}',
+        interval=hourly,
+        last_run_at=long_ago,
+    )
+    scheduler = LockedDatabaseScheduler(app=app, lazy=True)
+    scheduler._read_schedule()
+    entry = scheduler.schedule[task.name]
+    assert entry.is_due().is_due
+
+    def refused(*_args, **_kwargs):
+        raise django.db.OperationalError("the ledger is away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(scheduler, "apply_async", refused)
+        scheduler.reserve(entry)  # as Celery's tick does before apply_entry
+        with pytest.raises(django.db.OperationalError):
+            scheduler.apply_entry(entry)
+    scheduler._read_schedule()  # what tick does next (it syncs first)
+    task.refresh_from_db()
+    assert (task.last_run_at, task.total_run_count) == (long_ago, 0)
+    entry = scheduler.schedule[task.name]
+    assert entry.is_due().is_due
+
+    scheduler.reserve(entry)
+    scheduler.apply_entry(entry)
+    task.refresh_from_db()
+    assert task.total_run_count == 1 and task.last_run_at > long_ago
+    assert Job.objects.filter(class_name="PruneJobsJob").count() == 1
