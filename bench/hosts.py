@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
 import glob
 import math
 import os
@@ -62,13 +63,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.faults import FaultRun, Traffic, gunicorn_command, worker_command  # noqa: E402
+from bench.faults import FaultRun, Traffic, _s, gunicorn_command, worker_command  # noqa: E402
 from bench.jobs import log  # noqa: E402
 
 PYTHON = sys.executable
@@ -502,6 +504,7 @@ class HostsFaultRun(FaultRun):
         self.name = args.fault
         self.hit = {"web-host-lost": "web1", "redis-failover": "redis1"}.get(args.fault, "w1")
         self.held_at_fault = 0
+        self.healed = self.rejoined_at = 0.0  # redis-failover: redis1's link back; replica again
         self.leader_before = beat_leader()
         args.fault = args.fault.replace("-", "_")  # FaultRun calls fault_<name>
 
@@ -531,8 +534,10 @@ class HostsFaultRun(FaultRun):
         self.cluster.network.cut("redis1")
         time.sleep(self.args.cut)
         self.cluster.network.heal("redis1")
+        self.healed = time.time()
         log("redis1 is back")
-        _wait_for(self.redis1_replicates, 60, "redis1 back as a replica of the new primary")
+        watch = functools.partial(_wait_for, self.redis1_replicates, 120, "redis1 a replica again")
+        threading.Thread(target=watch, daemon=True).start()
 
     def fault_slow_link(self, duration: float) -> None:
         proxy = self.cluster.procs["w1-slowlink"]
@@ -631,9 +636,13 @@ class HostsFaultRun(FaultRun):
         ]
 
     def redis_roles(self) -> list[tuple[str, object, str]]:
+        figures = []
+        if self.healed:  # redis-failover: when redis1 was a synced replica of redis2 again
+            rejoined = self.rejoined_at - self.healed if self.rejoined_at else None
+            figures.append(("redis1_replica_again_after_its_link", _s(rejoined), "s"))
         primary = self.redis_primary()
         roles = [(f"redis_role_{host}", _redis_role(host), "") for host in ("redis1", "redis2")]
-        return [("redis_primary_at_end", primary, ""), *roles]
+        return [*figures, ("redis_primary_at_end", primary, ""), *roles]
 
     def redis_primary(self) -> str:
         """The host the Sentinels name as primary (asked in turn; one may be away)."""
@@ -650,7 +659,10 @@ class HostsFaultRun(FaultRun):
         return "unknown"
 
     def redis1_replicates(self) -> bool:
-        return self.redis_primary() == "redis2" and _redis_role("redis1") == "replica-synced"
+        if self.redis_primary() == "redis2" and _redis_role("redis1") == "replica-synced":
+            self.rejoined_at = self.rejoined_at or time.time()
+            return True
+        return False
 
     def runs_by_host(self) -> list[tuple[str, object, str]]:
         """Runs each worker host ended (jobs.JobAttempt), by outcome: did w1 hold jobs when
