@@ -435,8 +435,18 @@ class Cluster:
         schedule = str(self.tmp / f"beat-{web}")
         # A beat heartbeats on its scheduler's ticks, at most --max-interval apart (5 s by
         # default): under this run's 5 s threshold, they must come faster.
-        return [PYTHON, "-m", "celery", "-A", "config", "beat", "--schedule", schedule,
-                "--max-interval", "1"]  # fmt: skip
+        return [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--schedule",
+            schedule,
+            "--max-interval",
+            "1",
+        ]
 
     def balancer(self) -> list[str]:
         command = [PYTHON, "-m", "devtools.proxy", "balance", "--listen", f"{address('ctl')}:8000"]
@@ -561,6 +571,8 @@ class HostsFaultRun(FaultRun):
     # --- figures ------------------------------------------------------------------------------
     def figures(self, t0, t1, lost, first_finish, drained) -> list[tuple[str, object, str]]:
         figures = super().figures(t0, t1, lost, first_finish, drained)
+        if drained is None or drained > 10:
+            self.log_slowest_backlog()
         mid_send = self.duplicated_mid_send()
         figures = [
             (name, value - mid_send, unit) if name == "emails_duplicated" else (name, value, unit)
@@ -573,6 +585,24 @@ class HostsFaultRun(FaultRun):
         figures[0] = ("fault", self.name, "")
         figures.insert(1, ("jobs_held_by_the_hit_host_at_fault", self.held_at_fault, "jobs"))
         return figures
+
+    def log_slowest_backlog(self) -> None:
+        """The jobs made before the fault's end that finished last: their timeline, in seconds
+        from the fault's end, says where the time went."""
+        from django.db.models import F
+
+        backlog = self.expected(0, self.fault_end).order_by(F("finished_at").desc(nulls_first=True))
+        for job in backlog[:5]:
+            times = {
+                name: f"{at.timestamp() - self.fault_end:+.1f}" if at else "-"
+                for name, at in (
+                    ("created", job.created_at),
+                    ("published", job.published_at),
+                    ("claimed", job.claimed_at),
+                    ("finished", job.finished_at),
+                )
+            }
+            log(f"slow backlog job {job.id} {job.class_name} attempts={job.attempts} {times}")
 
     def duplicated_mid_send(self) -> int:
         """Second copies of emails whose first copy the hit host sent while the fault was on:
@@ -642,7 +672,16 @@ class HostsFaultRun(FaultRun):
             figures.append(("redis1_replica_again_after_its_link", _s(rejoined), "s"))
         primary = self.redis_primary()
         roles = [(f"redis_role_{host}", _redis_role(host), "") for host in ("redis1", "redis2")]
-        return [*figures, ("redis_primary_at_end", primary, ""), *roles]
+        # /readyz checks PostgreSQL, Redis (through the Sentinels) and a live worker.
+        ready = [
+            web for web, base in zip(WEBS, self.cluster.bases, strict=True) if _ok(base + "/readyz")
+        ]
+        return [
+            *figures,
+            ("redis_primary_at_end", primary, ""),
+            *roles,
+            ("readyz_ok_at_end", ",".join(ready) or "none", ""),
+        ]
 
     def redis_primary(self) -> str:
         """The host the Sentinels name as primary (asked in turn; one may be away)."""

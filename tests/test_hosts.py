@@ -69,6 +69,8 @@ def _no_loss(f: dict[str, str]) -> None:
     assert f["emails_duplicated"] == "0", f["output"]
     assert f["periodic_runs_doubled"] == f["periodic_runs_skipped"] == "0", f["output"]
     assert f["requests_failed_outside_fault"] == "0", f["output"]
+    # Both web hosts ready again: PostgreSQL, Redis (the new primary after a failover), workers.
+    assert f["readyz_ok_at_end"] == "web1,web2", f["output"]
     server_errors = [
         k for k in f if k.startswith("requests_failed_5") and k != "requests_failed_503"
     ]
@@ -92,4 +94,8 @@ def test_the_redis_primary_cut_off_fails_over_and_rejoins_as_a_replica():
     assert (f["redis_primary_at_end"], f["redis_role_redis1"]) == ("redis2", "replica-synced")
     assert f["processes_taken_for_dead_while_alive"] == "0", f["output"]
     assert f["recovery_backlog_drained"] != "never", f["output"]
-    assert float(f["recovery_backlog_drained"]) <= 10, f["output"]
+    # Not the 10 s of the other faults: a client that asked Sentinel 1 (on the cut host,
+    # stale for a moment after its link is back) may publish to redis1 until the Sentinels
+    # turn it into a replica, up to 10 s later (their INFO period); those messages go at its
+    # resync and the ledger republishes them. Seen: 14.8 s. docs/RELIABILITY.md finding 19.
+    assert float(f["recovery_backlog_drained"]) <= 20, f["output"]

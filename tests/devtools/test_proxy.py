@@ -74,8 +74,16 @@ def _get(url: str) -> tuple[int, str, dict]:
 def test_the_balancer_spreads_requests_passes_the_client_on_and_skips_a_dead_host(started):
     one, two = _Backend("one"), _Backend("two")
     port = free_port()
-    started("balance", "--listen", f"127.0.0.1:{port}", "--to", one.address, "--to", two.address,
-            port=port)  # fmt: skip
+    started(
+        "balance",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--to",
+        one.address,
+        "--to",
+        two.address,
+        port=port,
+    )
     url = f"http://127.0.0.1:{port}/"
     answers = [_get(url) for _ in range(6)]
     assert {status for status, _, _ in answers} == {200}
@@ -96,8 +104,14 @@ def test_the_balancer_answers_502_when_a_web_host_closes_without_answering(start
         target=lambda: [mute.accept()[0].close() for _ in range(3)], daemon=True
     ).start()
     port = free_port()
-    started("balance", "--listen", f"127.0.0.1:{port}", "--to",
-            f"127.0.0.1:{mute.getsockname()[1]}", port=port)  # fmt: skip
+    started(
+        "balance",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--to",
+        f"127.0.0.1:{mute.getsockname()[1]}",
+        port=port,
+    )
     assert _get(f"http://127.0.0.1:{port}/")[0] == 502
     mute.close()
 
@@ -127,8 +141,16 @@ def _round_trip(conn: socket.socket) -> float:
 
 def test_the_slow_link_adds_its_delay_each_way_between_its_signals(started):
     echo, port = _echo_server(), free_port()
-    proxy = started("delay", "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{echo}",
-                    "--delay", "0.25", port=port)  # fmt: skip
+    proxy = started(
+        "delay",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--to",
+        f"127.0.0.1:{echo}",
+        "--delay",
+        "0.25",
+        port=port,
+    )
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         assert _round_trip(conn) < 0.25  # off at start
         proxy.send_signal(signal.SIGUSR1)
