@@ -21,14 +21,16 @@ limiter lets the request through, a publish is left to the dispatcher).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 SENTINEL_SCHEME = "sentinel"
 
@@ -93,6 +95,28 @@ def retry(times: int) -> Retry:
     return Retry(NoBackoff(), times)
 
 
+class PrimaryCheckingPool(SentinelConnectionPool):
+    """redis-py's Sentinel-managed pool, which asks the Sentinels where the primary is only
+    when it opens a connection: a connection that sat idle while its primary's host was cut
+    off still reaches that old primary when the link comes back, and the old primary takes
+    writes as a primary until the Sentinels turn it into a replica — up to 10 s, their
+    INFO period — then drops them in its resync (docs/RELIABILITY.md, finding 19). This pool
+    asks again before lending a connection, at most every CHECK_EVERY seconds; on a new
+    address redis-py closes the idle connections, and one in use is closed at its release."""
+
+    CHECK_EVERY = 1.0
+    _checked_at = 0.0
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        if now - self._checked_at >= self.CHECK_EVERY:
+            self._checked_at = now
+            # No Sentinel answering: use the connection as it is; it fails on its own.
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                self.get_master_address()
+        return super().get_connection(*args, **kwargs)
+
+
 def client(url: str, master: str = "", **options: Any) -> redis.Redis:
     """A client of the Redis primary that `url` names: directly, or through its Sentinels
     (`master`: the monitored name). `options`: redis-py's (socket timeouts …), applied to the
@@ -112,7 +136,7 @@ def client(url: str, master: str = "", **options: Any) -> redis.Redis:
         password=parsed.password,
         **options,
     )
-    return sentinel.master_for(master, db=parsed.db)
+    return sentinel.master_for(master, db=parsed.db, connection_pool_class=PrimaryCheckingPool)
 
 
 def from_settings(**options: Any) -> redis.Redis:

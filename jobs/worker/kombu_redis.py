@@ -210,7 +210,11 @@ class SentinelChannel(Channel, redis.SentinelChannel):
             asking = {key: value for key, value in params.items() if key.startswith("socket_")}
         self.sentinel_kwargs = {**asking, "retry": redis_clients.retry(0)}
         # kombu-stubs leave out the private _sentinel_managed_pool.
-        return super()._sentinel_managed_pool(asynchronous)  # type: ignore[misc]
+        pool = super()._sentinel_managed_pool(asynchronous)  # type: ignore[misc]
+        # kombu builds redis-py's own pool (no hook for its class): make it the subclass
+        # that asks the Sentinels again before lending a connection (config.redis_clients).
+        pool.__class__ = redis_clients.PrimaryCheckingPool
+        return pool
 
 
 class SentinelTransport(redis.SentinelTransport):

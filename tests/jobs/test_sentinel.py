@@ -212,3 +212,38 @@ def test_a_sentinel_that_does_not_answer_is_asked_once_then_the_next_one(sentine
         assert len(silent.accepted) - before == 1
     finally:
         silent.close()
+
+
+def test_an_idle_connection_to_an_old_primary_is_not_used_once_the_sentinels_name_another(
+    sentinel_redis,
+):
+    """The primary stops answering (SIGSTOP: its host cut off), the Sentinels promote the
+    replica, then it answers again still believing it leads, until they turn it into a
+    replica. A write through a connection that sat idle meanwhile must go to the new
+    primary, not to the old one (which would drop it at its resync): docs/RELIABILITY.md
+    finding 19. For the rate limiter's client and for the broker's channel."""
+    import os
+    import signal
+
+    from kombu import Connection
+
+    cluster = sentinel_redis
+    client = redis_clients.client(
+        cluster.url, cluster.master, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    broker = Connection(cluster.url, transport_options=app.conf.broker_transport_options)
+    with broker:
+        channel = broker.default_channel
+        assert client.set("warm", 1) and channel.client.set("warm", 1)  # idle connections
+        old = cluster.procs[cluster.primary]
+        os.kill(old.pid, signal.SIGSTOP)
+        try:
+            cluster.wait_for_failover()
+        finally:
+            os.kill(old.pid, signal.SIGCONT)
+        time.sleep(1.0)  # PrimaryCheckingPool.CHECK_EVERY: the pools ask the Sentinels again
+        client.set("after-failover", "limiter")
+        channel.client.set("after-failover-broker", "broker")
+        new = cluster.client(cluster.primary)
+        assert new.get("after-failover") == b"limiter"
+        assert new.get("after-failover-broker") == b"broker"
