@@ -186,18 +186,7 @@ class System(Chaos):
                 for i in range(2)
             },
             "dispatcher": lambda: [PYTHON, "manage.py", "jobs", "dispatcher"],
-            "beat": lambda: [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "beat",
-                "--loglevel",
-                "WARNING",
-                "--schedule",
-                str(self.tmp / "beat-schedule"),
-            ],
+            "beat": lambda: beat_command(self.tmp / "beat-schedule", "--loglevel", "WARNING"),
         }
         self.running = {
             role: self.start(command(), role) for role, command in self.commands.items()
@@ -250,6 +239,11 @@ def gunicorn_command(bind: str) -> list[str]:
         "30",
         "--no-control-socket",
     ]
+
+
+def beat_command(schedule: Path, *options: str) -> list[str]:
+    """Celery beat (jobs.worker.beat_scheduler), its local schedule file at `schedule`."""
+    return [PYTHON, "-m", "celery", "-A", "config", "beat", *options, "--schedule", str(schedule)]
 
 
 def worker_command(hostname: str, *options: str) -> list[str]:

@@ -70,7 +70,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.faults import FaultRun, Traffic, _s, gunicorn_command, worker_command  # noqa: E402
+from bench.faults import (  # noqa: E402
+    FaultRun,
+    Traffic,
+    _s,
+    beat_command,
+    gunicorn_command,
+    worker_command,
+)
 from bench.jobs import log  # noqa: E402
 
 PYTHON = sys.executable
@@ -432,21 +439,9 @@ class Cluster:
 
     # --- the forum's processes ------------------------------------------------------------
     def beat(self, web: str) -> list[str]:
-        schedule = str(self.tmp / f"beat-{web}")
         # A beat heartbeats on its scheduler's ticks, at most --max-interval apart (5 s by
         # default): under this run's 5 s threshold, they must come faster.
-        return [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "--schedule",
-            schedule,
-            "--max-interval",
-            "1",
-        ]
+        return beat_command(self.tmp / f"beat-{web}", "--max-interval", "1")
 
     def balancer(self) -> list[str]:
         command = [PYTHON, "-m", "devtools.proxy", "balance", "--listen", f"{address('ctl')}:8000"]

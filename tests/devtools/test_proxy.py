@@ -71,20 +71,19 @@ def _get(url: str) -> tuple[int, str, dict]:
         return error.code, "", dict(error.headers)
 
 
+def _balancer(started, *backends: str) -> str:
+    """A balancer over `backends` (host:port); returns its URL."""
+    port = free_port()
+    args = ["balance", "--listen", f"127.0.0.1:{port}"]
+    for backend in backends:
+        args += ["--to", backend]
+    started(*args, port=port)
+    return f"http://127.0.0.1:{port}/"
+
+
 def test_the_balancer_spreads_requests_passes_the_client_on_and_skips_a_dead_host(started):
     one, two = _Backend("one"), _Backend("two")
-    port = free_port()
-    started(
-        "balance",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--to",
-        one.address,
-        "--to",
-        two.address,
-        port=port,
-    )
-    url = f"http://127.0.0.1:{port}/"
+    url = _balancer(started, one.address, two.address)
     answers = [_get(url) for _ in range(6)]
     assert {status for status, _, _ in answers} == {200}
     assert {body for _, body, _ in answers} == {"one 127.0.0.1", "two 127.0.0.1"}
@@ -103,16 +102,8 @@ def test_the_balancer_answers_502_when_a_web_host_closes_without_answering(start
     threading.Thread(
         target=lambda: [mute.accept()[0].close() for _ in range(3)], daemon=True
     ).start()
-    port = free_port()
-    started(
-        "balance",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--to",
-        f"127.0.0.1:{mute.getsockname()[1]}",
-        port=port,
-    )
-    assert _get(f"http://127.0.0.1:{port}/")[0] == 502
+    url = _balancer(started, f"127.0.0.1:{mute.getsockname()[1]}")
+    assert _get(url)[0] == 502
     mute.close()
 
 
