@@ -21,16 +21,16 @@ limiter lets the request through, a publish is left to the dispatcher).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
-from typing import Any
+from collections import Counter
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
 SENTINEL_SCHEME = "sentinel"
 
@@ -95,6 +95,62 @@ def retry(times: int) -> Retry:
     return Retry(NoBackoff(), times)
 
 
+class AgreedSentinel(Sentinel):
+    """redis-py's Sentinel manager takes the first answer. A Sentinel that was cut off with
+    the old primary's host still names the old primary for a moment after the link comes
+    back (about 0.6 s in bench/hosts.py's redis-failover run, until the other Sentinels'
+    hello messages reach it), and it is first in the URL when it lives with the primary: a
+    connection opened then went to the old primary (docs/RELIABILITY.md, finding 19).
+
+    This one asks until a majority of the Sentinels name the same primary; with no majority
+    (some Sentinels away or disagreeing), the answer from the newest configuration
+    (`config-epoch`, which a failover raises) wins. Sentinels that answered are asked first
+    next time and those that did not last, so one whose host is away costs its timeout only
+    when the others disagree."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        needed = len(self.sentinels) // 2 + 1
+        votes: Counter[tuple[str, int]] = Counter()
+        newest: tuple[int, tuple[str, int]] | None = None
+        answered: list[Any] = []
+        silent: list[Any] = []
+        errors: list[str] = []
+        for sentinel in list(self.sentinels):
+            if votes and votes.most_common(1)[0][1] >= needed:
+                break
+            try:
+                # SENTINEL MASTERS: a dict by name (redis-py types it as dict or list).
+                masters = cast(dict[str, dict[str, Any]], sentinel.sentinel_masters())
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                silent.append(sentinel)
+                errors.append(f"{sentinel} - {error!r}")
+                continue
+            answered.append(sentinel)
+            state = masters.get(service_name)
+            if not state or not self.check_master_state(state, service_name):
+                continue
+            address = (self._force_master_ip or state["ip"], int(state["port"]))
+            votes[address] += 1
+            epoch = int(state.get("config-epoch", 0))
+            if newest is None or epoch > newest[0]:
+                newest = (epoch, address)
+        asked = {id(sentinel) for sentinel in answered + silent}
+        unasked = [sentinel for sentinel in self.sentinels if id(sentinel) not in asked]
+        self.sentinels[:] = answered + unasked + silent
+        if votes and votes.most_common(1)[0][1] >= needed:
+            return votes.most_common(1)[0][0]
+        if newest is not None:
+            return newest[1]
+        detail = f" : {', '.join(errors)}" if errors else ""
+        not_found = NoSentinelAnswered if not answered else MasterNotFoundError
+        raise not_found(f"No master found for {service_name!r}{detail}")
+
+
+class NoSentinelAnswered(MasterNotFoundError):
+    """Every Sentinel failed to answer (each cost its timeout), as against answering that
+    the primary is down."""
+
+
 class PrimaryCheckingPool(SentinelConnectionPool):
     """redis-py's Sentinel-managed pool, which asks the Sentinels where the primary is only
     when it opens a connection: a connection that sat idle while its primary's host was cut
@@ -102,19 +158,38 @@ class PrimaryCheckingPool(SentinelConnectionPool):
     writes as a primary until the Sentinels turn it into a replica — up to 10 s, their
     INFO period — then drops them in its resync (docs/RELIABILITY.md, finding 19). This pool
     asks again before lending a connection, at most every CHECK_EVERY seconds; on a new
-    address redis-py closes the idle connections, and one in use is closed at its release."""
+    address redis-py closes the idle connections, and one in use is closed at its release.
+    A connection held for good (the broker's BRPOP and LISTEN) is compared with
+    `master_address` by its holder: jobs.worker.kombu_redis.SentinelPoller."""
 
     CHECK_EVERY = 1.0
-    _checked_at = 0.0
+    # When no Sentinel answered, each cost its timeout: not again before this.
+    CHECK_AFTER_NO_ANSWER = 5.0
+    _next_check = 0.0
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        now = time.monotonic()
-        if now - self._checked_at >= self.CHECK_EVERY:
-            self._checked_at = now
-            # No Sentinel answering: use the connection as it is; it fails on its own.
-            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
-                self.get_master_address()
+        self.check_primary()
         return super().get_connection(*args, **kwargs)
+
+    def check_primary(self) -> None:
+        """Ask the Sentinels where the primary is, if it is time; `master_address` then says.
+        No Sentinel answering: connections are used as they are (they fail on their own)."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.CHECK_EVERY
+        try:
+            self.get_master_address()
+        except NoSentinelAnswered:
+            self._next_check = now + self.CHECK_AFTER_NO_ANSWER
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass  # they answer that the primary is down: a failover is under way
+
+    def serves(self, connection: Any) -> bool:
+        """Whether a connected `connection` of this pool reaches the primary the Sentinels
+        named last (True while none has been named)."""
+        primary = self.master_address
+        return primary is None or (connection.host, int(connection.port)) == tuple(primary)
 
 
 def client(url: str, master: str = "", **options: Any) -> redis.Redis:
@@ -130,7 +205,7 @@ def client(url: str, master: str = "", **options: Any) -> redis.Redis:
     asking = {
         key: options[key] for key in ("socket_timeout", "socket_connect_timeout") if key in options
     }
-    sentinel = Sentinel(
+    sentinel = AgreedSentinel(
         parsed.sentinels,
         sentinel_kwargs={**asking, "retry": retry(0)},
         password=parsed.password,

@@ -200,6 +200,34 @@ class SentinelChannel(Channel, redis.SentinelChannel):
 
     sentinel_kwargs: dict[str, Any] | None
 
+    def leave_old_primary(self) -> None:
+        """Close this channel's BRPOP and LISTEN connections if the Sentinels now name
+        another primary (SentinelPoller)."""
+        # kombu-stubs leave out the private _async_pool (None until the channel consumed).
+        pool = self._async_pool  # type: ignore[attr-defined]
+        if not isinstance(pool, redis_clients.PrimaryCheckingPool):
+            return
+        # kombu's cached clients, only if made: reading the properties would make them.
+        held: dict[str, Any] = {}
+        for kind, name in (("BRPOP", "client"), ("LISTEN", "subclient")):
+            connection = getattr(self.__dict__.get(name), "connection", None)
+            if connection is not None and connection._sock is not None:
+                held[kind] = connection
+        if not held:
+            return
+        pool.check_primary()
+        for kind, connection in held.items():
+            if not pool.serves(connection):
+                logger.warning(
+                    "broker.left_old_primary connection=%s host=%s port=%s primary=%s: the "
+                    "Sentinels name another primary; reconnecting through them",
+                    kind,
+                    connection.host,
+                    connection.port,
+                    pool.master_address,
+                )
+                connection.disconnect()
+
     def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
         # Each Sentinel asked once: redis-py would retry one that does not answer 10 times
         # with backoff (config.redis_clients), ~30 s before the next is asked while its host
@@ -214,11 +242,36 @@ class SentinelChannel(Channel, redis.SentinelChannel):
         # kombu builds redis-py's own pool (no hook for its class): make it the subclass
         # that asks the Sentinels again before lending a connection (config.redis_clients).
         pool.__class__ = redis_clients.PrimaryCheckingPool
+        # And its Sentinel manager the one that takes the majority's answer.
+        pool.sentinel_manager.__class__ = redis_clients.AgreedSentinel
         return pool
+
+
+class SentinelPoller(redis.MultiChannelPoller):
+    """kombu's poller, which also moves a channel's BRPOP and LISTEN connections off a
+    primary the Sentinels no longer name. Those connections are held for good, so the
+    pool's check before lending one (config.redis_clients.PrimaryCheckingPool) never sees
+    them: a worker whose connection survived a cut, or was opened through a Sentinel that
+    still named the old primary, waited for messages there until the Sentinels turned it
+    into a replica — up to 10 s while the jobs sat on the new primary (docs/RELIABILITY.md,
+    finding 19). Before each poll the pool asks the Sentinels (at most once a second) and a
+    connection elsewhere is closed; kombu then reconnects it through the Sentinels on its
+    next poll, as after any connection error, and re-sends BRPOP or SUBSCRIBE."""
+
+    _channels: set[SentinelChannel]  # kombu-stubs leave out the poller's private state
+
+    def on_poll_start(self) -> None:
+        for channel in self._channels:
+            channel.leave_old_primary()
+        super().on_poll_start()
 
 
 class SentinelTransport(redis.SentinelTransport):
     Channel = SentinelChannel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cycle = SentinelPoller()
 
 
 def install() -> None:

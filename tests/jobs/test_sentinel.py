@@ -8,6 +8,7 @@ import concurrent.futures
 import time
 
 import pytest
+import redis
 from django.db import transaction
 from flower.utils.broker import Broker
 
@@ -247,3 +248,74 @@ def test_an_idle_connection_to_an_old_primary_is_not_used_once_the_sentinels_nam
         new = cluster.client(cluster.primary)
         assert new.get("after-failover") == b"limiter"
         assert new.get("after-failover-broker") == b"broker"
+
+
+def _fail_over_keeping_the_old_primary_a_primary(cluster) -> str:
+    """The Sentinels promote the replica while the old primary stays a primary (it refuses
+    REPLICAOF, so they cannot turn it into a replica): the moment after a cut primary's link
+    comes back, held open. Returns the old primary's name."""
+    old = cluster.primary
+    cluster.client(old).execute_command("ACL", "SETUSER", "default", "-replicaof", "-slaveof")
+    sentinel = redis.Redis(port=cluster.sentinel_ports[0], socket_timeout=2)
+    sentinel.execute_command("SENTINEL", "FAILOVER", cluster.master)
+    cluster.wait_for_failover()
+    assert cluster.role(old) == "master"
+    return old
+
+
+def _answers_ping() -> None:
+    if not app.control.ping(timeout=1):
+        raise AssertionError("no worker answered a ping")
+
+
+def test_a_worker_waiting_on_an_old_primary_moves_to_the_one_the_sentinels_name(
+    sentinel_redis, processes
+):
+    """A worker's BRPOP and LISTEN connections are held for good, so no pool check sees
+    them: after a failover they stayed on the old primary until the Sentinels turned it into
+    a replica (up to 10 s; never, here), while jobs and control messages went to the new one
+    (docs/RELIABILITY.md, finding 19)."""
+    cluster = sentinel_redis
+    processes.worker(concurrency=2, env=cluster.env)
+    first = _enqueue("before-failover")
+    wait_for(lambda: Job.objects.filter(id=first, state=State.FINISHED).exists(), timeout=30)
+
+    old = _fail_over_keeping_the_old_primary_a_primary(cluster)
+    # This process's publisher asks the Sentinels again (PrimaryCheckingPool), so the job
+    # goes to the new primary; the worker can only take it there.
+    time.sleep(redis_clients.PrimaryCheckingPool.CHECK_EVERY)
+    job_id = _enqueue("after-failover")
+    assert queued_messages(url=_direct_url(cluster, old)) == 0
+    wait_for(
+        lambda: Job.objects.filter(id=job_id, state=State.FINISHED).exists(),
+        timeout=10,
+        message="the worker to take the job from the new primary",
+    )
+    # Its control connection (LISTEN) moved too: a broadcast sent through the new primary
+    # reaches it (one sent while it resubscribes is lost, as in any reconnect: ask again).
+    _until_it_works(_answers_ping, timeout=5)
+    assert cluster.role(old) == "master"  # nobody turned it into a replica meanwhile
+
+
+def test_a_sentinel_that_names_another_primary_is_outvoted(sentinel_redis, tmp_path):
+    """redis-py takes the first Sentinel's answer; a Sentinel just back from a cut names the
+    old primary for a moment. The primary is the one most Sentinels name — for the forum's
+    clients and for the broker."""
+    from kombu import Connection
+
+    from devtools.sentinel import SentinelCluster
+
+    cluster = sentinel_redis
+    with SentinelCluster(tmp_path / "other") as other:
+        # First in the URL: a Sentinel naming a primary of the same name elsewhere.
+        stray = f"sentinel://127.0.0.1:{other.sentinel_ports[0]}"
+        url = f"{stray};{cluster.url}"
+        client = redis_clients.client(url, cluster.master, socket_timeout=1)
+        client.set("outvoted", "limiter")
+        broker = Connection(url, transport_options=app.conf.broker_transport_options)
+        with broker:
+            broker.default_channel.client.set("outvoted-broker", "broker")
+        primary = cluster.client(cluster.primary)
+        assert primary.get("outvoted") == b"limiter"
+        assert primary.get("outvoted-broker") == b"broker"
+        assert other.client(other.primary).get("outvoted") is None
