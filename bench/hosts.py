@@ -441,7 +441,8 @@ class Cluster:
     def beat(self, web: str) -> list[str]:
         # A beat heartbeats on its scheduler's ticks, at most --max-interval apart (5 s by
         # default): under this run's 5 s threshold, they must come faster.
-        return beat_command(self.tmp / f"beat-{web}", "--max-interval", "1")
+        # INFO: each send is logged, to read beside the runs a doubled or skipped gap prints.
+        return beat_command(self.tmp / f"beat-{web}", "--max-interval", "1", "--loglevel", "INFO")
 
     def balancer(self) -> list[str]:
         command = [PYTHON, "-m", "devtools.proxy", "balance", "--listen", f"{address('ctl')}:8000"]
@@ -630,6 +631,12 @@ class HostsFaultRun(FaultRun):
         ]
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         after = [t - self.fault_start for t in times if t >= self.fault_start]
+        for i, gap in enumerate(gaps):
+            if gap < PERIODIC_EVERY / 2 or gap >= 2 * PERIODIC_EVERY:
+                around = ", ".join(
+                    f"{t - self.fault_start:+.2f}" for t in times[max(0, i - 2) : i + 4]
+                )
+                log(f"periodic gap of {gap:.2f} s; runs at (s from the fault) {around}")
         return [
             ("beat_leader_at_fault", self.leader_before, ""),
             ("beat_leader_at_end", beat_leader(), ""),
