@@ -649,7 +649,19 @@ class HostsFaultRun(FaultRun):
             ),
             ("periodic_gap_max", f"{max(gaps, default=0):.1f}", "s"),
             ("periodic_first_run_after_fault", f"{after[0]:.1f}" if after else "never", "s"),
+            # A second send of a run that a beat refused (jobs.PeriodicRun): a double avoided.
+            (
+                "periodic_sends_refused",
+                self._log_count("-beat.log", "beat.run_already_sent"),
+                "sends",
+            ),
         ]
+
+    def _log_count(self, suffix: str, text: str) -> int:
+        return sum(
+            path.read_text(errors="replace").count(text)
+            for path in self.cluster.tmp.glob(f"*{suffix}")
+        )
 
     def taken_for_dead(self) -> list[tuple[str, object, str]]:
         """Live processes whose heartbeat row the dispatcher deleted (they say so when they

@@ -316,6 +316,25 @@ class QueuePause(models.Model):
         return f"{self.queue} paused"
 
 
+class PeriodicRun(models.Model):
+    """A run of a periodic task that beat sent, named by the run it follows (its entry's
+    `last_run_at` before the send). Two sends of the same run cannot both commit: a beat
+    whose copy of the schedule is stale, or a second beat that believes it leads, finds the
+    row taken and sends nothing (jobs.worker.beat_scheduler; Solid Queue's
+    recurring_executions, unique on task and run time). Pruned with the ledger."""
+
+    task = models.CharField(max_length=200, help_text="the periodic task's name")
+    after = models.DateTimeField(help_text="the last_run_at this send followed")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "after"], name="periodic_run_once")]
+        indexes = [models.Index(fields=["sent_at"], name="periodic_run_sent_at")]
+
+    def __str__(self) -> str:
+        return f"{self.task} after {self.after:%Y-%m-%d %H:%M:%S}"
+
+
 class JobMetric(models.Model):
     """Monotonic counters behind /metrics, kept by a trigger on jobs_job (migration 0004):
     every transition to finished, failed, discarded, scheduled-again (a retry) or ready-again

@@ -555,8 +555,9 @@ def run_jobs_now(jobs: JobQuerySet) -> int:
 
 
 def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:
-    """Delete finished and discarded jobs with their runs (jobs.JobAttempt), and task
-    results, done before `older_than` ago.
+    """Delete finished and discarded jobs with their runs (jobs.JobAttempt), task results
+    and beat's periodic-run records (jobs.PeriodicRun), done before `older_than` ago; returns
+    how many jobs and task results.
 
     Batched, so a large backlog never holds long locks or one huge transaction. Failed jobs
     stay until an operator retries or discards them.
@@ -579,6 +580,11 @@ def prune(*, older_than: timedelta, batch_size: int = 1000) -> tuple[int, int]:
         """WITH gone AS (DELETE FROM django_celery_results_taskresult WHERE id IN (SELECT id
                FROM django_celery_results_taskresult WHERE date_done < %s
                AND status <> 'FAILURE' LIMIT %s) RETURNING 1)
+           SELECT count(*) FROM gone""",
+        # Beat's record of the periodic runs it sent (jobs.PeriodicRun): only the latest of
+        # each task is ever asked for.
+        """WITH gone AS (DELETE FROM jobs_periodicrun WHERE id IN (SELECT id
+               FROM jobs_periodicrun WHERE sent_at < %s LIMIT %s) RETURNING 1)
            SELECT count(*) FROM gone""",
     ):
         total = 0

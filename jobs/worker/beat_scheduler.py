@@ -10,7 +10,10 @@ the transaction that enqueues its job (the ledger row; Redis gets it on commit),
 database never says "not run" for a run that was sent, nor "run" for one that was not —
 django-celery-beat alone writes it every 3 minutes, and a standby that took over would run
 again what the dead leader had sent since. A beat that becomes leader reads the schedule
-again before its first send: its own copy is as old as its start. Each tick
+again before its first send: its own copy is as old as its start. And each send first takes
+a jobs.PeriodicRun row named by the run it follows (unique, in the same transaction), so a
+run is sent once even by a beat whose copy went stale or that wrongly believes it leads
+(docs/RELIABILITY.md, finding 20). Each tick
 of the leader is its heartbeat in jobs.Process, so "beat not ticking" is visible in
 /metrics and `jobs processes`. While PostgreSQL is unreachable beat sends nothing and keeps
 ticking, instead of exiting.
@@ -25,7 +28,7 @@ from typing import Any, Literal
 import django.db
 import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django_celery_beat.schedulers import DatabaseScheduler
 from psycopg.rows import TupleRow
 
@@ -77,10 +80,12 @@ class LockedDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]
         docstring). Celery's own apply_entry logs a failed send and goes on; a database error
         here propagates to tick instead, which reads the schedule again: the run is still due
         in the database and is sent once PostgreSQL answers."""
-        logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
         try:
             with transaction.atomic():
                 self._sending = True
+                if not self._first_send(entry):
+                    return
+                logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
                 self.apply_async(entry, producer=producer, advance=False)
                 entry.save()  # django-celery-beat's ModelEntry: last_run_at, total_run_count
         except (django.db.Error, psycopg.Error):
@@ -96,6 +101,30 @@ class LockedDatabaseScheduler(DatabaseScheduler):  # type: ignore[misc]
             self._dirty.discard(entry.name)  # written above; sync() need not write it again
         finally:
             self._sending = False
+
+    def _first_send(self, entry: Any) -> bool:
+        """Take this run's jobs.PeriodicRun row, named by the run it follows (the entry's
+        `last_run_at` before Celery's reserve advanced its model). Taken already: another
+        send of the same run committed first — this process's copy of the schedule is stale,
+        or another beat believes it leads — so send nothing, keep the copy's advance out of
+        the database and read the schedule again."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO jobs_periodicrun (task, after, sent_at) VALUES (%s, %s, now()) "
+                "ON CONFLICT (task, after) DO NOTHING RETURNING id",
+                [entry.name, entry.last_run_at],
+            )
+            taken = cursor.fetchone() is not None
+        if not taken:
+            logger.warning(
+                "beat.run_already_sent task=%s after=%s: this run was sent already; not "
+                "sending it again, reading the schedule again",
+                entry.name,
+                entry.last_run_at.isoformat(),
+            )
+            self._dirty.discard(entry.name)
+            self._reread = True
+        return taken
 
     def should_sync(self) -> bool:
         # Celery's apply_async syncs when it is time; django-celery-beat's sync begins with

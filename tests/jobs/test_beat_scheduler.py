@@ -173,3 +173,57 @@ def test_a_send_that_meets_a_database_error_leaves_the_run_due(monkeypatch):
     task.refresh_from_db()
     assert task.total_run_count == 1 and task.last_run_at > long_ago
     assert Job.objects.filter(class_name="PruneJobsJob").count() == 1
+
+
+def test_two_beats_with_the_same_copy_of_the_schedule_send_a_run_once(caplog):
+    """Two schedulers that both act as leader, each with the schedule as read before either
+    sent (a copy gone stale, a second beat wrongly believing it leads): the run is sent once.
+    The second send finds the run's jobs.PeriodicRun row taken, sends nothing, writes nothing
+    and reads the schedule again, where the run is no longer due. The next run is sent."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    import jobs.tasks  # noqa: F401 (beat imports every app's tasks at start)
+    from config.celery import app
+    from jobs.models import Job, PeriodicRun
+    from jobs.worker.beat_scheduler import LockedDatabaseScheduler
+
+    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    long_ago = timezone.now() - timedelta(hours=2)
+    task = PeriodicTask.objects.create(
+        name="prune, due for both",
+        task="PruneJobsJob",
+        kwargs='{"older_than_days": 36500}',
+        interval=hourly,
+        last_run_at=long_ago,
+    )
+    sends = Job.objects.filter(class_name="PruneJobsJob")
+    first, second = (LockedDatabaseScheduler(app=app, lazy=True) for _ in range(2))
+    entries = []
+    for scheduler in (first, second):
+        scheduler._read_schedule()
+        entries.append(scheduler.schedule[task.name])  # each one's copy, read before a send
+    for scheduler, entry in zip((first, second), entries, strict=True):
+        assert entry.is_due().is_due
+        scheduler.reserve(entry)  # as Celery's tick does before apply_entry
+        scheduler.apply_entry(entry)
+
+    assert sends.count() == 1
+    task.refresh_from_db()
+    sent_at = task.last_run_at
+    assert task.total_run_count == 1 and sent_at > long_ago
+    assert "beat.run_already_sent task=prune, due for both" in caplog.text
+    assert list(PeriodicRun.objects.values_list("task", "after")) == [(task.name, long_ago)]
+    second.tick()  # reads the schedule again: the run it did not send is not due any more
+    assert not second.schedule[task.name].is_due().is_due
+    task.refresh_from_db()
+    assert (task.last_run_at, task.total_run_count) == (sent_at, 1)
+
+    # An hour later (as the database says), the next run is another row: sent.
+    PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=sent_at - timedelta(hours=1))
+    second._read_schedule()
+    entry = second.schedule[task.name]
+    second.reserve(entry)
+    second.apply_entry(entry)
+    assert sends.count() == 2

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from config.celery import app
-from jobs.models import Job, State
+from jobs.models import Job, PeriodicRun, State
 from jobs.tasks import PruneJobsJob
 from tests.conftest import ROOT, test_database_url
 from tests.jobs.helpers import wait_for, wait_for_state
@@ -106,12 +106,16 @@ def test_prune_deletes_old_finished_jobs_and_results_only():
     )
     TaskResult.objects.create(task_id=old.id, status="SUCCESS", date_done=timezone.now())
     TaskResult.objects.filter(task_id=old.id).update(date_done=timezone.now() - timedelta(days=8))
+    week_ago = timezone.now() - timedelta(days=8)
+    PeriodicRun.objects.create(task="nightly", after=week_ago - timedelta(days=1), sent_at=week_ago)
+    latest = PeriodicRun.objects.create(task="nightly", after=week_ago)
     out = jobs("prune", "--older-than", "7d", "--batch-size", "1")
     assert out == "Pruned 1 jobs and 1 task results older than 7d.\n"
     assert set(Job.objects.values_list("pk", flat=True)) == {
         uuid.UUID(recent.id),
         uuid.UUID(failed.id),
     }
+    assert list(PeriodicRun.objects.all()) == [latest]  # beat's record of its recent sends
     with pytest.raises(CommandError, match="30m, 12h or 7d"):
         jobs("prune", "--older-than", "a week")
 
