@@ -116,8 +116,6 @@ class AgreedSentinel(Sentinel):
         silent: list[Any] = []
         errors: list[str] = []
         for sentinel in list(self.sentinels):
-            if votes and votes.most_common(1)[0][1] >= needed:
-                break
             try:
                 # SENTINEL MASTERS: a dict by name (redis-py types it as dict or list).
                 masters = cast(dict[str, dict[str, Any]], sentinel.sentinel_masters())
@@ -134,11 +132,14 @@ class AgreedSentinel(Sentinel):
             epoch = int(state.get("config-epoch", 0))
             if newest is None or epoch > newest[0]:
                 newest = (epoch, address)
+            if votes[address] >= needed:
+                break  # a majority: the rest need not be asked
         asked = {id(sentinel) for sentinel in answered + silent}
         unasked = [sentinel for sentinel in self.sentinels if id(sentinel) not in asked]
         self.sentinels[:] = answered + unasked + silent
-        if votes and votes.most_common(1)[0][1] >= needed:
-            return votes.most_common(1)[0][0]
+        agreed = [address for address, count in votes.items() if count >= needed]
+        if agreed:
+            return agreed[0]
         if newest is not None:
             return newest[1]
         detail = f" : {', '.join(errors)}" if errors else ""

@@ -1,10 +1,12 @@
 """Celery beat with jobs.scheduler: one beat at a time, and beat through a database outage."""
 
 import time
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from tests.jobs.helpers import wait_for
@@ -126,29 +128,33 @@ def test_a_standby_that_takes_over_neither_doubles_nor_skips_a_run(processes):
     assert all(every * 0.8 <= gap <= every * 1.5 for gap in gaps), gaps
 
 
+def _hourly_prune_due(name: str) -> tuple[PeriodicTask, datetime]:
+    """An hourly PruneJobsJob entry (a job beat knows; nothing to prune) last run two hours
+    ago: due. Returns it and that last run."""
+    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    long_ago = timezone.now() - timedelta(hours=2)
+    task = PeriodicTask.objects.create(
+        name=name,
+        task="PruneJobsJob",
+        kwargs='{"older_than_days": 36500}',
+        interval=hourly,
+        last_run_at=long_ago,
+    )
+    return task, long_ago
+
+
 def test_a_send_that_meets_a_database_error_leaves_the_run_due(monkeypatch):
     """The ledger refused the run (PostgreSQL away mid-send): neither the job nor the entry's
     advanced last_run_at is written — not by the send, not by a later sync — and the run is
     still due when the schedule is read again. A send that works writes both at once."""
-    from datetime import timedelta
-
     import django.db
-    from django.utils import timezone
 
     import jobs.tasks  # noqa: F401 (beat imports every app's tasks at start)
     from config.celery import app
     from jobs.models import Job
     from jobs.worker.beat_scheduler import LockedDatabaseScheduler
 
-    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
-    long_ago = timezone.now() - timedelta(hours=2)
-    task = PeriodicTask.objects.create(
-        name="prune, due",
-        task="PruneJobsJob",
-        kwargs='{"older_than_days": 36500}',
-        interval=hourly,
-        last_run_at=long_ago,
-    )
+    task, long_ago = _hourly_prune_due("prune, due")
     scheduler = LockedDatabaseScheduler(app=app, lazy=True)
     scheduler._read_schedule()
     entry = scheduler.schedule[task.name]
@@ -180,24 +186,12 @@ def test_two_beats_with_the_same_copy_of_the_schedule_send_a_run_once(caplog):
     sent (a copy gone stale, a second beat wrongly believing it leads): the run is sent once.
     The second send finds the run's jobs.PeriodicRun row taken, sends nothing, writes nothing
     and reads the schedule again, where the run is no longer due. The next run is sent."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     import jobs.tasks  # noqa: F401 (beat imports every app's tasks at start)
     from config.celery import app
     from jobs.models import Job, PeriodicRun
     from jobs.worker.beat_scheduler import LockedDatabaseScheduler
 
-    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
-    long_ago = timezone.now() - timedelta(hours=2)
-    task = PeriodicTask.objects.create(
-        name="prune, due for both",
-        task="PruneJobsJob",
-        kwargs='{"older_than_days": 36500}',
-        interval=hourly,
-        last_run_at=long_ago,
-    )
+    task, long_ago = _hourly_prune_due("prune, due for both")
     sends = Job.objects.filter(class_name="PruneJobsJob")
     first, second = (LockedDatabaseScheduler(app=app, lazy=True) for _ in range(2))
     entries = []
