@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import secrets
 import statistics
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class Bench:
+    BARE_APP = "bench.bare_celery"  # the baseline's Celery app (a module with `app`)
+    JOB_CLASS = "NoopJob"  # what our side runs: the ledger rows a drain waits for
+
     def __init__(self, redis_url: str, tmp: Path, concurrency: int) -> None:
         import redis
 
@@ -312,7 +316,7 @@ class Bench:
             acked = self.redis.hlen("unacked") == 0
             if acked and (
                 side == "bare"
-                or Job.objects.filter(class_name="NoopJob", state="finished").count() >= n
+                or Job.objects.filter(class_name=self.JOB_CLASS, state="finished").count() >= n
             ):
                 return
             if time.monotonic() > deadline:
@@ -324,11 +328,7 @@ class Bench:
     def consume(self, side: str, hostname: str, *, on: bool) -> None:
         """Has the worker stop or start consuming the queue `default` (remote control), so
         that the drain starts on a warmed-up worker with every job already enqueued."""
-        if side == "bare":
-            from bench.bare_celery import app
-        else:
-            from config.celery import app
-
+        app = importlib.import_module(self.BARE_APP if side == "bare" else "config.celery").app
         control = app.control.add_consumer if on else app.control.cancel_consumer
         replies = control("default", destination=[hostname], reply=True, timeout=10)
         if not replies or not all("ok" in reply for r in replies for reply in r.values()):
@@ -351,15 +351,16 @@ class Bench:
         from django.db import connection
 
         self.redis.flushdb()  # the private redis-server of this script
+        job_class = [self.JOB_CLASS]
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM jobs_job WHERE class_name = 'NoopJob'")
+            cursor.execute("DELETE FROM jobs_job WHERE class_name = %s", job_class)
             cursor.execute(
-                "DELETE FROM django_celery_results_taskresult WHERE task_name = 'NoopJob'"
+                "DELETE FROM django_celery_results_taskresult WHERE task_name = %s", job_class
             )
             # The runs and stats the ledger's triggers wrote (not deleted with their jobs):
             # kept, each round would insert into bigger tables than the last.
-            cursor.execute("DELETE FROM jobs_jobattempt WHERE class_name = 'NoopJob'")
-            cursor.execute("DELETE FROM jobs_jobstat WHERE class_name = 'NoopJob'")
+            cursor.execute("DELETE FROM jobs_jobattempt WHERE class_name = %s", job_class)
+            cursor.execute("DELETE FROM jobs_jobstat WHERE class_name = %s", job_class)
             # Each run leaves ~2 dead row versions per job; autovacuum is off on some servers
             # (this machine's among them), and even on it would not keep up between rounds:
             # later rounds would measure the bloat, not the layer.
@@ -374,7 +375,7 @@ class Bench:
         (its queues, LOG_LEVEL=INFO). Yields its process and its hostname."""
         hostname = f"bench-{side}-{uuid.uuid4().hex[:6]}@localhost"
         app, queues = (
-            ("bench.bare_celery", "default") if side == "bare" else ("config", PRODUCTION_QUEUES)
+            (self.BARE_APP, "default") if side == "bare" else ("config", PRODUCTION_QUEUES)
         )
         command = [
             PYTHON,
@@ -458,8 +459,9 @@ class CpuClock:
     def __init__(self, worker_pid: int, redis_pid: int) -> None:
         self.worker_pid, self.redis_pid = worker_pid, redis_pid
         self.tick = os.sysconf("SC_CLK_TCK")
-        self.first: dict[tuple[str, int], float] = {}
-        self.last: dict[tuple[str, int], float] = {}
+        # (name, pid): a pid, or "pid/task/tid" for one thread
+        self.first: dict[tuple[str, int | str], float] = {}
+        self.last: dict[tuple[str, int | str], float] = {}
         self.started = False
         self.sample()
         self.started = True
@@ -476,15 +478,18 @@ class CpuClock:
         """CPU seconds by process name (PROCESSES); exits when one could not be measured."""
         used = dict.fromkeys(PROCESSES, 0.0)
         for (name, pid), cpu in self.last.items():
-            used[name] += cpu - self.first[(name, pid)]
+            used[name] = used.get(name, 0.0) + cpu - self.first[(name, pid)]
         if not (used["worker_main"] and used["pool"] and used["redis"]):
             raise SystemExit(f"no CPU time read from /proc for some processes: {used}")
         return used
 
-    def processes(self) -> list[tuple[str, int]]:
+    def processes(self) -> list[tuple[str, int | str]]:
         from django.db import connection
 
-        found = [("worker_main", self.worker_pid), ("redis", self.redis_pid)]
+        found: list[tuple[str, int | str]] = [
+            ("worker_main", self.worker_pid),
+            ("redis", self.redis_pid),
+        ]
         found += [("pool", pid) for pid in descendants(self.worker_pid)]
         with connection.cursor() as cursor:
             cursor.execute(
@@ -494,7 +499,7 @@ class CpuClock:
             found += [("postgres", pid) for (pid,) in cursor.fetchall()]
         return found
 
-    def seconds(self, pid: int) -> float | None:
+    def seconds(self, pid: int | str) -> float | None:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
