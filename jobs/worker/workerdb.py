@@ -28,6 +28,9 @@ logger = logging.getLogger("jobs")
 
 _T = TypeVar("_T")
 
+# psycopg's default: a statement run without prepare=True is prepared on its 5th run.
+PREPARE_THRESHOLD = 5
+
 
 def fetchone(sql: str, params: list[Any]) -> TupleRow | None:
     """Run one autocommit statement; returns its first row. Retries once on a lost server."""
@@ -78,6 +81,10 @@ def _connection() -> psycopg.Connection[TupleRow]:
         params = django_connection.get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)
+        # Django passes prepare_threshold=None (its cursors bind client-side and never
+        # prepare), which turns psycopg's preparation off altogether, prepare=True included:
+        # until this line the statements here were parsed and planned on every run.
+        params["prepare_threshold"] = PREPARE_THRESHOLD
         conn = psycopg.connect(**params, autocommit=True)
         conn.execute("SET synchronous_commit = off")
         this_process.conn, this_process.conn_pid = conn, os.getpid()

@@ -100,3 +100,26 @@ def test_outcomes_postgresql_refused_are_written_once_it_is_back(monkeypatch):
 def _result() -> dict:
     request = SimpleNamespace(argsrepr=None, kwargsrepr=None, hostname="test")
     return task_result(RecordJob, request, ("restart",), {}, "SUCCESS", None)
+
+
+def test_the_workers_ledger_statements_are_prepared_once_per_process():
+    """workerdb's claim and outcome are parsed and planned once per process, not on every
+    job: Django's connection settings (prepare_threshold=None) had silently turned that off."""
+    job_id = RecordJob.delay("prepared").id
+    try:
+        claimed = writes.claim(
+            job_id=job_id,
+            class_name="RecordJob",
+            queue="default",
+            priority=0,
+            args=["prepared"],
+            kwargs={},
+            worker="test",
+            process_id=None,
+            max_attempts=5,
+        )
+        assert claimed is not None
+        prepared = workerdb.fetchall("SELECT statement FROM pg_prepared_statements", [])
+        assert any("SET state = 'claimed'" in statement for (statement,) in prepared), prepared
+    finally:
+        workerdb.close()
