@@ -111,6 +111,8 @@ def signed() -> str:
         lambda: f"token {signed()}",  # a bare signed value
         lambda: f"https://f.example/confirm?user=7&token={TOKEN}&next=/",
         lambda: f"https://f.example/confirm#sig={signed()}",
+        lambda: f"ref:{signed()}",  # glued to a word and a colon
+        lambda: f"({signed()}).",
     ],
     ids=[
         "absolute",
@@ -125,6 +127,8 @@ def signed() -> str:
         "bare-signed",
         "query-token",
         "fragment-sig",
+        "after-word-and-colon",
+        "in-parentheses",
     ],
 )
 def test_every_spelling_of_a_secret_is_redacted(spelling):
