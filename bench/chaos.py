@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,32 +89,9 @@ class Chaos:
                 ]
         log(f"enqueued {n:,} jobs")
         jobs = Job.objects.filter(class_name="ChaosJob")
-        kills = {"fork": 0, "worker": 0, "none": 0}
-        started = time.monotonic()
-        dispatcher = self.start([PYTHON, "manage.py", "jobs", "dispatcher"], "dispatcher")
-        workers = [self.start_worker(i) for i in range(2)]
-        next_kill = started + random.expovariate(1 / self.args.kill_every)
-        try:
-            while True:
-                done = jobs.filter(state__in=["finished", "failed", "discarded"]).count()
-                if done == n:
-                    break
-                now = time.monotonic()
-                if now - started > self.args.timeout:
-                    raise SystemExit(f"only {done:,} of {n:,} jobs done in {self.args.timeout}s")
-                if now >= next_kill:
-                    victim = random.randrange(len(workers))
-                    kind = self.kill(workers[victim])
-                    kills[kind] += 1
-                    if kind != "fork":  # killed now, or found dead: start a new one
-                        workers[victim] = self.start_worker(victim)
-                    log(f"{now - started:6.1f}s killed a {kind}; {done:,}/{n:,} done")
-                    next_kill = now + random.expovariate(1 / self.args.kill_every)
-                time.sleep(0.2)
-            elapsed = time.monotonic() - started
-        finally:
-            for proc in [*workers, dispatcher]:
-                self.stop(proc)
+        kills, elapsed = self.kill_until_done(
+            lambda: jobs.filter(state__in=["finished", "failed", "discarded"]).count(), n
+        )
         by_state = jobs.counts_by_state()
         completed = {k.decode(): int(v) for k, v in self.redis.hgetall("chaos:completed").items()}
         effects = {k.decode(): int(v) for k, v in self.redis.hgetall("chaos:effects").items()}
@@ -140,6 +118,43 @@ class Chaos:
             ("kills_whole_worker", kills["worker"], "kills"),
             ("drain_time", f"{elapsed:.1f}", "s"),
         ]
+
+    def kill_until_done(
+        self,
+        count_done: Callable[[], int],
+        n: int,
+        on_kill: Callable[[str], None] | None = None,
+    ) -> tuple[dict[str, int], float]:
+        """Start the dispatcher and two workers, and SIGKILL one worker every --kill-every
+        seconds on average (restarting a whole worker at once) until count_done() reaches n.
+        `on_kill(kind)` runs after each kill. Returns the kills by kind and the seconds taken."""
+        kills = {"fork": 0, "worker": 0, "none": 0}
+        started = time.monotonic()
+        dispatcher = self.start([PYTHON, "manage.py", "jobs", "dispatcher"], "dispatcher")
+        workers = [self.start_worker(i) for i in range(2)]
+        next_kill = started + random.expovariate(1 / self.args.kill_every)
+        try:
+            while True:
+                done = count_done()
+                if done == n:
+                    return kills, time.monotonic() - started
+                now = time.monotonic()
+                if now - started > self.args.timeout:
+                    raise SystemExit(f"only {done:,} of {n:,} jobs done in {self.args.timeout}s")
+                if now >= next_kill:
+                    victim = random.randrange(len(workers))
+                    kind = self.kill(workers[victim])
+                    kills[kind] += 1
+                    if kind != "fork":  # killed now, or found dead: start a new one
+                        workers[victim] = self.start_worker(victim)
+                    log(f"{now - started:6.1f}s killed a {kind}; {done:,}/{n:,} done")
+                    if on_kill is not None:
+                        on_kill(kind)
+                    next_kill = time.monotonic() + random.expovariate(1 / self.args.kill_every)
+                time.sleep(0.2)
+        finally:
+            for proc in [*workers, dispatcher]:
+                self.stop(proc)
 
     def start_worker(self, index: int) -> subprocess.Popen:
         return self.start(
@@ -183,7 +198,10 @@ class Chaos:
         forks = _children(worker.pid)
         try:
             if forks and random.random() < 0.5:
-                os.kill(random.choice(forks), signal.SIGKILL)  # the pool replaces it
+                fork = random.choice(forks)
+                os.kill(fork, signal.SIGKILL)  # the pool replaces it
+                while os.path.exists(f"/proc/{fork}/task") and _state(fork) != "Z":
+                    time.sleep(0.001)  # dead (a zombie until the worker reaps it)
                 return "fork"
             os.killpg(worker.pid, signal.SIGKILL)
         except ProcessLookupError:  # it died between the check and the kill
@@ -198,6 +216,14 @@ class Chaos:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def _children(pid: int) -> list[int]:
