@@ -24,10 +24,11 @@ just before the drain until every message is acknowledged (and, for (b), every o
 written): the worker's main process, its pool, the database's PostgreSQL backends but this
 script's own, the redis-server; the SMTP server's thread apart. Ratios are per round; the
 summary figures are medians over the rounds. The SMTP server does the same work for either
-side, so its CPU per email measures the machine's speed during a drain: the machine-adjusted
-CPU ratio divides each side's CPU per email by it (steadier where other tenants slow the
-machine between drains). Then, on (b) only, --paced jobs at 100/s into
-idle workers: enqueue → delivered p50 / p95.
+side, so its CPU per email follows the machine's speed during a drain: the machine-adjusted
+CPU ratio divides each side's CPU per email by it. It is steadier between rounds on a shared
+machine, and flatters the slower side somewhat (a server receiving emails more slowly spends
+a little more per email), so the target is read on the drain ratio. Then, on (b) only,
+--paced jobs at 100/s into idle workers: enqueue → delivered p50 / p95.
 
 Figures (stdout, `name = value unit`): per round the drain rate of each side, their ratio,
 CPU per email of each side; medians: email_drain_bare / _ours, email_ratio_to_bare,
@@ -363,9 +364,9 @@ def summary_figures(
     pairs = list(zip(cpus["ours"], cpus["bare"], strict=True))
     ratios = [ours_total(o) / ours_total(b) for o, b in pairs]
     figures.append(("email_cpu_ratio_to_bare", f"{median(ratios):.2f}", "x"))
-    # The SMTP server does the same work for either side, so its CPU per email shows how fast
-    # the machine ran during that drain (shared machines drift by a quarter between drains):
-    # each side's CPU in units of it compares the code, not the moment.
+    # The SMTP server does the same work for either side, so its CPU per email follows how
+    # fast the machine ran during that drain (a shared machine drifts by a quarter between
+    # drains): each side's CPU in units of it compares the code more than the moment.
     adjusted = [
         (ours_total(o) / o["smtp_sink"]) / (ours_total(b) / b["smtp_sink"]) for o, b in pairs
     ]
