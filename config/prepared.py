@@ -4,9 +4,9 @@ connection: for the few statements every email job runs (notifications.emails).
 Django's cursors bind parameters on the client and never prepare, and it opens its
 connection with psycopg's preparation turned off (prepare_threshold=None). This cursor binds
 on the server, so psycopg prepares a statement on its PREPARE_THRESHOLD-th run on the
-connection. It is Django's connection all the same: the same transaction, Django's error
-wrapping, and the query log under DEBUG. Statements must be single and use no client-side
-formatting (no SET LOCAL prefix, no `%%` in literals).
+connection. It is Django's connection all the same: the same transaction and Django's error
+wrapping; where queries are logged (DEBUG) it is Django's own cursor. Statements must be
+single and use no client-side formatting (no SET LOCAL prefix, no `%%` in literals).
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ PREPARE_THRESHOLD = 5  # psycopg's default
 
 
 def prepared_cursor() -> CursorWrapper:
+    if connection.queries_logged:
+        # DEBUG, or a test counting queries: Django's own cursor, whose log shows the SQL
+        # (Django cannot render a server-bound statement for it). The same SQL either way.
+        return connection.cursor()
     connection.ensure_connection()
     raw = connection.connection
     if raw.prepare_threshold is None:
@@ -27,5 +31,4 @@ def prepared_cursor() -> CursorWrapper:
     with connection.wrap_database_errors:
         cursor = psycopg.Cursor(raw)  # binds on the server, so psycopg may prepare
     connection.validate_thread_sharing()
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    return wrap(cursor)  # type: ignore[arg-type]  # django-stubs: a DB-API cursor, not a wrapper
+    return connection.make_cursor(cursor)  # type: ignore[arg-type]  # stubs: any DB-API cursor

@@ -5,11 +5,13 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 
+from config.prepared import PREPARE_THRESHOLD
 from forum import services as forum
 from forum.models import User
 from jobs.models import Job
-from notifications import services
+from notifications import selectors, services
 from notifications.emails import send_notification_email
 from notifications.models import EmailDelivery, Notification
 from tests.forum.factories import CommentFactory, PostFactory, UserFactory
@@ -249,3 +251,34 @@ def test_a_failed_report_says_why_and_links_to_the_report(user):
     assert message.subject == "Your report failed: Board activity"
     assert "could not be built: The report took longer than the 30-minute limit" in message.body
     assert "http://127.0.0.1:8000/reports/8/" in message.body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_debug_the_email_reads_are_prepared_and_read_the_same(settings, user, other_user):
+    """Production (DEBUG off, no query log): the recipient and comment reads run as prepared
+    statements on Django's connection (config.prepared) and find what the ORM finds. The
+    suite runs under DEBUG, where they take Django's own cursor, so this test turns it off."""
+    settings.DEBUG = False
+    post = PostFactory(author=user, title="Prepared ọ̀rọ̀")
+    comment = forum.comment_create(post=post, author=other_user, body="Na so.")
+    services.email_preferences_set(user=user, enabled={"new_like": False})
+    try:
+        for _ in range(PREPARE_THRESHOLD + 1):
+            recipient = selectors.email_recipient(user_id=user.pk)
+            shown = selectors.comment_for_email(comment_id=comment.pk, recipient_id=user.pk)
+        assert recipient == user and recipient.email == user.email
+        assert recipient.email_types_off == ["new_like"]
+        assert recipient.date_joined == User.objects.get(pk=user.pk).date_joined
+        assert shown["post_title"] == "Prepared ọ̀rọ̀" and shown["author_name"] == other_user.name
+        assert selectors.email_recipient(user_id=user.pk + 1000) is None
+        assert selectors.comment_for_email(comment_id=None, recipient_id=user.pk) is None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = " ".join(statement for (statement,) in cursor.fetchall())
+        assert "FROM forum_user u" in prepared and "FROM forum_comment c" in prepared
+        run_email_jobs()
+        [message] = mail.outbox
+        assert message.to == [user.email] and "Na so." in message.body
+        assert delivery_for(user, "new_comment").status == "sent"
+    finally:
+        connection.close()  # the prepared statements go with the session
