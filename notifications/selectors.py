@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from config.prepared import prepared_cursor
+from config import prepared
 from forum.models import Comment, Post, User
 from forum.selectors import sees_hidden
 from notifications.models import EmailDelivery, EmailPreference, Notification
@@ -57,9 +57,7 @@ def email_recipient(*, user_id: int) -> User | None:
     """The member with `email_types_off`, the types they turned off, in one query: every
     email starts here (a statement prepared once per connection: config.prepared)."""
     sql, names = _recipient_query()
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        row = cursor.fetchone()
+    row = prepared.fetchone(sql, [user_id])
     if row is None:
         return None
     user = User.from_db(connection.alias, names, row[:-1])
@@ -85,9 +83,8 @@ def comment_for_email(*, comment_id: int | None, recipient_id: int) -> dict | No
     """What a new_comment email shows and checks, in one prepared query (emails are the
     busiest jobs): the comment, its post, its author's name, whether either is hidden, and
     the recipient's notification of it (absent when it was pruned or never made)."""
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            """
+    row = prepared.fetchone(
+        """
             SELECT c.body, c.is_hidden OR p.is_hidden, p.id, p.title,
                    coalesce(nullif(a.display_name, ''), a.username), n.id, n.read_at IS NOT NULL
             FROM forum_comment c
@@ -96,10 +93,9 @@ def comment_for_email(*, comment_id: int | None, recipient_id: int) -> dict | No
             LEFT JOIN notifications_notification n ON n.comment_id = c.id
                 AND n.recipient_id = %s AND n.notification_type = 'new_comment'
             WHERE c.id = %s
-            """,
-            [recipient_id, comment_id],
-        )
-        row = cursor.fetchone()
+        """,
+        [recipient_id, comment_id],
+    )
     fields = ("body", "hidden", "post_id", "post_title", "author_name", "notification_id", "read")
     return dict(zip(fields, row, strict=True)) if row else None
 

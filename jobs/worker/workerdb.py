@@ -22,14 +22,12 @@ import psycopg
 from django.db import connection as django_connection
 from psycopg.rows import TupleRow
 
+from config import prepared
 from jobs.worker.state import this_process
 
 logger = logging.getLogger("jobs")
 
 _T = TypeVar("_T")
-
-# psycopg's default: a statement run without prepare=True is prepared on its 5th run.
-PREPARE_THRESHOLD = 5
 
 
 def fetchone(sql: str, params: list[Any]) -> TupleRow | None:
@@ -60,6 +58,12 @@ def _run(sql: str, params: list[Any], fetch: Callable[[psycopg.Cursor[TupleRow]]
             with _connection().cursor() as cursor:
                 cursor.execute(sql, params, prepare=True)
                 return fetch(cursor)
+        except psycopg.errors.FeatureNotSupported as error:
+            if not (retry and prepared.is_stale_plan(error)):
+                raise
+            # A migration changed a column this statement returns: prepare everything again.
+            logger.warning("jobs.worker.workerdb dropping its prepared statements: %s", error)
+            _connection().execute("DEALLOCATE ALL")  # psycopg forgets them too
         except psycopg.OperationalError as error:
             if not retry:
                 raise
@@ -81,10 +85,10 @@ def _connection() -> psycopg.Connection[TupleRow]:
         params = django_connection.get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)
-        # Django passes prepare_threshold=None (its cursors bind client-side and never
-        # prepare), which turns psycopg's preparation off altogether, prepare=True included:
-        # until this line the statements here were parsed and planned on every run.
-        params["prepare_threshold"] = PREPARE_THRESHOLD
+        # Django passes prepare_threshold=None unless OPTIONS says otherwise, which turns
+        # psycopg's preparation off altogether, prepare=True included: until this line the
+        # statements here were parsed and planned on every run (config.prepared).
+        params["prepare_threshold"] = prepared.threshold(django_connection.settings_dict)
         conn = psycopg.connect(**params, autocommit=True)
         conn.execute("SET synchronous_commit = off")
         this_process.conn, this_process.conn_pid = conn, os.getpid()

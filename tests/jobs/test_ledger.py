@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from jobs.ledger import writes
 from jobs.models import Job, State
@@ -123,3 +123,25 @@ def test_the_workers_ledger_statements_are_prepared_once_per_process():
         assert any("SET state = 'claimed'" in statement for (statement,) in prepared), prepared
     finally:
         workerdb.close()
+
+
+def test_a_migration_changing_a_returned_column_does_not_break_the_workers_statements():
+    """A prepared statement whose result column changed type on another connection is
+    refused for good on this one ("cached plan must not change result type"): workerdb drops
+    its prepared statements and runs it again, as after a deploy's migration."""
+    job_id = RecordJob.delay("migrated").id
+    sql = "SELECT queue FROM jobs_job WHERE id = %s"
+    params = {
+        k: v
+        for k, v in connection.get_connection_params().items()
+        if k not in ("cursor_factory", "context")
+    }
+    try:
+        assert workerdb.fetchone(sql, [job_id]) == ("default",)
+        with psycopg.connect(**params, autocommit=True) as migration:
+            migration.execute("ALTER TABLE jobs_job ALTER COLUMN queue TYPE varchar(101)")
+        assert workerdb.fetchone(sql, [job_id]) == ("default",)
+    finally:
+        workerdb.close()
+        with psycopg.connect(**params, autocommit=True) as migration:
+            migration.execute("ALTER TABLE jobs_job ALTER COLUMN queue TYPE varchar(100)")

@@ -3,9 +3,11 @@
 import re
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from config.prepared import PREPARE_THRESHOLD
 from forum import services as forum
@@ -255,9 +257,9 @@ def test_a_failed_report_says_why_and_links_to_the_report(user):
 
 @pytest.mark.django_db(transaction=True)
 def test_outside_debug_the_email_reads_are_prepared_and_read_the_same(settings, user, other_user):
-    """Production (DEBUG off, no query log): the recipient and comment reads run as prepared
-    statements on Django's connection (config.prepared) and find what the ORM finds. The
-    suite runs under DEBUG, where they take Django's own cursor, so this test turns it off."""
+    """Production (DEBUG off, no query log; pytest-django runs tests so too): the recipient
+    and comment reads run as prepared statements on Django's connection (config.prepared) and
+    find what the ORM finds."""
     settings.DEBUG = False
     post = PostFactory(author=user, title="Prepared ọ̀rọ̀")
     comment = forum.comment_create(post=post, author=other_user, body="Na so.")
@@ -282,3 +284,31 @@ def test_outside_debug_the_email_reads_are_prepared_and_read_the_same(settings, 
         assert delivery_for(user, "new_comment").status == "sent"
     finally:
         connection.close()  # the prepared statements go with the session
+
+
+def test_where_queries_are_logged_the_email_reads_show_their_sql(user):
+    """DEBUG, or a test counting queries: the reads take Django's own cursor, whose log
+    shows the SQL (Django cannot render a server-bound statement)."""
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.email_recipient(user_id=user.pk) == user
+    assert f"WHERE u.id = {user.pk}" in queries.captured_queries[-1]["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_changing_a_returned_column_does_not_break_the_prepared_reads(user):
+    """PostgreSQL refuses a prepared statement once a column it returns changed type on
+    another connection ("cached plan must not change result type"), on that connection for
+    good: config.prepared drops the session's statements and runs it again."""
+    for _ in range(PREPARE_THRESHOLD + 1):
+        selectors.email_recipient(user_id=user.pk)
+    params = connection.get_connection_params()
+    params = {k: v for k, v in params.items() if k not in ("cursor_factory", "context")}
+    try:
+        with psycopg.connect(**params, autocommit=True) as migration:
+            migration.execute("ALTER TABLE forum_user ALTER COLUMN display_name TYPE varchar(60)")
+        assert selectors.email_recipient(user_id=user.pk) == user
+        assert selectors.email_recipient(user_id=user.pk).display_name == user.display_name
+    finally:
+        connection.close()
+        with psycopg.connect(**params, autocommit=True) as migration:
+            migration.execute("ALTER TABLE forum_user ALTER COLUMN display_name TYPE varchar(50)")
