@@ -32,13 +32,13 @@ _SECRET_PARAMETER = re.compile(
 # django.contrib.auth's reset token: base-36 timestamp, a dash, a hex HMAC.
 _RESET_TOKEN = re.compile(r"(?<![0-9a-z-])[0-9a-z]{1,13}-[0-9a-f]{20,}(?![\w-])")
 # django.core.signing's output: value[:timestamp]:signature (a base64 HMAC of 27 or more
-# characters), its colons possibly percent-encoded. Tried only where a run of value
-# characters starts: a match starting inside the run would also start at its beginning, and
-# trying every position cost every email ~0.3 ms of backtracking over its HTML.
+# characters), its colons possibly percent-encoded.
 _COLON = r"(?::|%3[Aa])"
-_SIGNED_VALUE = re.compile(
-    rf"(?<![\w.-])[\w.-]+(?:{_COLON}[0-9A-Za-z]+)?{_COLON}[\w-]{{27,}}(?![\w-])"
-)
+_SIGNED_VALUE = re.compile(rf"[\w.-]+(?:{_COLON}[0-9A-Za-z]+)?{_COLON}[\w-]{{27,}}(?![\w-])")
+# What every signed value contains. Searched first: the pattern above backtracks at every
+# character of a text (~0.3 ms over an email's HTML), this one does not, and most texts
+# have nothing of the kind left once the email's own secrets are replaced.
+_SIGNATURE = re.compile(rf"{_COLON}[\w-]{{27}}")
 
 
 def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
@@ -51,7 +51,11 @@ def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
         text = pattern.sub(rf"\g<1>{REDACTED}/", text)
     text = _SECRET_PARAMETER.sub(rf"\g<1>{REDACTED}", text)
     text = _RESET_TOKEN.sub(REDACTED, text)
-    return _SIGNED_VALUE.sub(REDACTED, text)
+    return redact_signed_values(text)
+
+
+def redact_signed_values(text: str) -> str:
+    return _SIGNED_VALUE.sub(REDACTED, text) if _SIGNATURE.search(text) else text
 
 
 def redact_headers(headers: dict[str, str], *, secrets: Iterable[str] = ()) -> dict[str, str]:

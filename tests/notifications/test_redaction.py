@@ -1,6 +1,7 @@
 """The deliveries log keeps no usable secret, and only readers with the permission see it."""
 
 import json
+import random
 import re
 from urllib.parse import quote, urlsplit
 
@@ -10,6 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
+from notifications import redaction
 from notifications.models import EmailDelivery
 from notifications.redaction import redact
 from notifications.tokens import make_unsubscribe_token
@@ -185,3 +187,16 @@ def test_rows_stored_before_the_log_was_redacted_are_redacted_by_the_migration()
         "List-Unsubscribe": "<http://127.0.0.1:8000/notifications/unsubscribe/[redacted]/>"
     }
     assert stored.subject == "Reset your password"
+
+
+def test_signed_values_are_found_wherever_the_full_pattern_finds_them():
+    """Signed values are looked for only in texts holding a signature-shaped run
+    (redaction.py): the result must be what the pattern alone gives — adjacent values too."""
+    pieces = ["x", "ab", ".", "-", "_", ":", "%3A", "%3a", " ", "/", "A" * 27, "B" * 30, "1t9"]
+    pieces += [signed(), f".{signed()}", "é", "A" * 26]
+    rng = random.Random(21)
+    texts = ["x:" + "A" * 27 + ".y:" + "B" * 27, f"{signed()}.{signed()}", f"a{signed()}-"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    for text in texts:
+        expected = redaction._SIGNED_VALUE.sub(redaction.REDACTED, text)
+        assert redaction.redact_signed_values(text) == expected, text
