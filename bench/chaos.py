@@ -196,9 +196,10 @@ class Chaos:
         if worker.poll() is not None:
             return "none"
         forks = _children(worker.pid)
+        fork = random.choice(forks) if forks and random.random() < 0.5 else None
+        self.before_kill([fork] if fork else [worker.pid, *forks])
         try:
-            if forks and random.random() < 0.5:
-                fork = random.choice(forks)
+            if fork:
                 os.kill(fork, signal.SIGKILL)  # the pool replaces it
                 while os.path.exists(f"/proc/{fork}/task") and _state(fork) != "Z":
                     time.sleep(0.001)  # dead (a zombie until the worker reaps it)
@@ -208,6 +209,9 @@ class Chaos:
             return "none"
         worker.wait()
         return "worker"
+
+    def before_kill(self, pids: list[int]) -> None:
+        """Runs just before `pids` are SIGKILLed (bench/email_chaos.py notes what they hold)."""
 
     def stop(self, proc: subprocess.Popen) -> None:
         if proc.poll() is None:

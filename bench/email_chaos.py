@@ -10,9 +10,11 @@ at once; mean --kill-every seconds apart), with recovery at a 5 s threshold.
 A kill that lands between an email's SMTP send and its `sent` mark leaves that email's
 delivery row `sending` with the email already at the server: the re-run of the job sends it
 again — the bound README "Exactly once" states (at most one repeated email per job a crash
-cut there). Each kill is followed by a look, 1 s later (no re-run comes before the 5 s
-threshold), at the delivery rows that were `sending` at the kill and still are: a cut job;
-it was cut between send and mark when its email is already at the server.
+cut there). Just before each kill the bench notes the rows `sending` whose job the processes
+about to die hold, and just after it which of them are still `sending`: those were cut; cut
+between send and mark when the email reached the server before the kill (within 0.1 s of it:
+an email in flight is received in milliseconds, a re-run waits for recovery). An email cut
+twice counts twice.
 
 Figures (stdout, `name = value unit`): emails expected, delivered (distinct), missing,
 duplicated (copies beyond the first); emails_cut_between_send_and_mark (the bound on
@@ -67,8 +69,12 @@ class EmailChaos(Chaos):
         super().__init__(redis_url, tmp, args)
         self.sink = sink
         self.seeder = EmailBench(redis_url, tmp, 2, sink)
-        self.cut_after_send: set[int] = set()  # comment ids
-        self.cut_before_send: set[int] = set()
+        # comment id → times a kill cut its job (twice cut, twice sent again)
+        self.cut_after_send: Counter[int] = Counter()
+        self.cut_before_send: Counter[int] = Counter()
+        self.victims: list[int] = []
+        self.held: set[int] = set()
+        self.killed_at = 0.0
 
     def run(self) -> list[tuple[str, object, str]]:
         from django.db import connection
@@ -98,8 +104,8 @@ class EmailChaos(Chaos):
             ("emails_delivered", delivered, "emails"),
             ("emails_missing", len(comments) - delivered, "emails"),
             ("emails_duplicated", sum(n - 1 for n in copies.values() if n > 1), "emails"),
-            ("emails_cut_between_send_and_mark", len(self.cut_after_send), "emails"),
-            ("emails_cut_before_send", len(self.cut_before_send), "emails"),
+            ("emails_cut_between_send_and_mark", self.cut_after_send.total(), "emails"),
+            ("emails_cut_before_send", self.cut_before_send.total(), "emails"),
             ("jobs_finished", finished, "jobs"),
             ("jobs_failed", failed, "jobs"),
             ("jobs_lost", len(comments) - finished - failed - by_state.get("discarded", 0), "jobs"),
@@ -108,30 +114,57 @@ class EmailChaos(Chaos):
             ("drain_time", f"{elapsed:.1f}", "s"),
         ]
 
+    def before_kill(self, pids: list[int]) -> None:
+        """The delivery rows the processes about to die hold `sending` (their jobs' process
+        rows, which recovery deletes soon after the kill, are read now)."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM jobs_process WHERE pid = ANY(%s)", [pids])
+            self.victims = [row[0] for row in cursor.fetchall()]
+        self.held = self.sending(self.victims)
+        self.killed_at = time.time()
+
     def look_at_cut_emails(self, kind: str) -> None:
-        """After a kill: the delivery rows `sending` now and still `sending` 1 s later were
-        held by the killed process (a live one marks its row within milliseconds; the
-        killed job is not re-run before the 5 s threshold)."""
+        """Right after a kill: the rows the dead processes held `sending` before it (or took
+        in the instant before it) and that are still `sending` were cut. One is cut between
+        send and mark when its email reached the server before the kill (an email in flight
+        is received within milliseconds; a re-run needs the process found dead first)."""
         if kind == "none":
             return
-        before = self.sending()
-        time.sleep(1)
-        cut = before & self.sending()  # and rows an earlier kill cut, not re-run yet
-        at_server = {self.comment_of(raw) for _, raw in list(self.sink.received)}
-        after, before_send = cut & at_server, cut - at_server
-        new = len(after - self.cut_after_send), len(before_send - self.cut_before_send)
-        self.cut_after_send |= after
-        self.cut_before_send |= before_send
-        if any(new):
-            log(f"  cut: {new[0]} between send and mark, {new[1]} before the send")
+        still = self.sending(self.victims)
+        cut = (self.held & self.sending(None)) | still
+        time.sleep(0.3)
+        at_server = {
+            self.comment_of(raw)
+            for at, raw in list(self.sink.received)
+            if at < self.killed_at + 0.1
+        }
+        self.cut_after_send.update(cut & at_server)
+        self.cut_before_send.update(cut - at_server)
+        if cut:
+            after, before = len(cut & at_server), len(cut - at_server)
+            log(f"  cut: {after} between send and mark, {before} before the send")
 
     @staticmethod
-    def sending() -> set[int]:
-        from notifications.models import DeliveryStatus, EmailDelivery
+    def sending(process_ids: list[int] | None) -> set[int]:
+        """Comments whose email is `sending`: every one, or those whose job a process of
+        `process_ids` holds."""
+        from django.db import connection
 
-        keys = EmailDelivery.objects.filter(status=DeliveryStatus.SENDING).values_list(
-            "idempotency_key", flat=True
+        sql = (
+            "SELECT d.idempotency_key FROM notifications_emaildelivery d WHERE d.status = 'sending'"
         )
+        params: list = []
+        if process_ids is not None:
+            sql += (
+                " AND d.job_id IN (SELECT j.id::text FROM jobs_job j"
+                " WHERE j.state = 'claimed' AND j.process_id = ANY(%s))"
+            )
+            params = [process_ids]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            keys = [row[0] for row in cursor.fetchall()]
         return {int(key.rsplit(":", 1)[1]) for key in keys}  # new_comment:<user>:<comment>
 
     @staticmethod

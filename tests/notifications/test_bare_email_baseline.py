@@ -5,7 +5,7 @@ it leaves out (ledger, delivery log, checks)."""
 import re
 
 import pytest
-from django.core import mail
+from django.core import mail, signing
 
 from bench.bare_email import new_comment_email
 from forum import services as forum
@@ -22,7 +22,9 @@ def without_per_message_headers(message) -> bytes:
     return re.sub(rb"=+\d+==", b"(boundary)", kept)
 
 
-def test_the_bare_baseline_sends_the_email_ours_sends(user, other_user):
+def test_the_bare_baseline_sends_the_email_ours_sends(user, other_user, monkeypatch):
+    # The unsubscribe token carries the second it was signed: the same for both sends.
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: "1tXyZ")
     post = PostFactory(author=user, title="Ẹ káàbọ̀ — jollof <b>wars</b>")
     body = 'Abeg, na Ghana jollof dey win. ₦500 & "more"\n\nTwo lines.'
     comment = forum.comment_create(post=post, author=other_user, body=body)
